@@ -1,0 +1,17 @@
+//! Checkpoints: what a job has found and finished, durable across
+//! `kill -9` and power cuts.
+//!
+//! Owns the on-disk form of a job's progress: a snapshot
+//! (`checkpoint.json`, replaced atomically) plus an append-only journal
+//! (`journal.<generation>`) of small records, fsynced in groups. The job's
+//! runner thread is the only writer. Invariants: a record is durable
+//! before anything that depends on it is reported; a `done` record is only
+//! written after the file it names is durable under its final name; a torn
+//! last journal line (a crash mid-append) is ignored; replaying the
+//! journal over the snapshot gives exactly the state the runner had.
+
+mod model;
+mod store;
+
+pub use model::{Item, ItemState, Progress, RangeSet, Record};
+pub use store::{CheckpointError, CheckpointStore};

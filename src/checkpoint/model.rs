@@ -1,0 +1,334 @@
+//! The progress model and the records that change it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One unit of work found by a listing: a file to fetch or to write.
+///
+/// Field names are one letter because a 100,000-item job journals every
+/// item once; see the checkpoint budget in BENCHMARKS.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Item {
+    /// A provider key (for example `12345_p0`) used to skip an item that a
+    /// re-fetched listing page yields again; empty when not needed.
+    #[serde(rename = "k", default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// The URL to download; empty for an inline item.
+    #[serde(rename = "u", default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// Where it goes, relative to the job's folder, `/`-separated, every
+    /// component already sanitized.
+    #[serde(rename = "p")]
+    pub path: String,
+    /// Expected size in bytes, when the API says.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Expected MD5 (hex), when the API says.
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// Content to write instead of downloading (metadata, text).
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+    /// Extra request headers for this item.
+    #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+/// What became of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemState {
+    /// Not finished yet.
+    Pending,
+    /// Downloaded, written, or found already complete.
+    Done,
+    /// Deliberately not saved (the reason says why).
+    Skipped(String),
+    /// Failed for good in the current run (kept for `retry`).
+    Failed(String),
+}
+
+/// A change to a job's progress, as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum Record {
+    /// A listing page: items found, the cursor after them, and whether the
+    /// listing is complete.
+    #[serde(rename = "f")]
+    Found {
+        /// New items, in order; they get the next indexes.
+        #[serde(rename = "i")]
+        items: Vec<Item>,
+        /// Where the listing continues.
+        #[serde(rename = "c", default)]
+        cursor: Option<Value>,
+        /// True when the listing has ended.
+        #[serde(rename = "e", default)]
+        end: bool,
+        /// The provider's total, when it knows one.
+        #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// Item `i` is done; `b` bytes were downloaded for it.
+    #[serde(rename = "d")]
+    Done {
+        /// Item index.
+        i: u64,
+        /// Bytes transferred.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        b: u64,
+    },
+    /// Item `i` was skipped for reason `r`.
+    #[serde(rename = "s")]
+    Skipped {
+        /// Item index.
+        i: u64,
+        /// Why.
+        r: String,
+    },
+    /// Item `i` failed in this round with reason `r`; `p` marks a
+    /// failure that retry rounds will not fix (404, size mismatch), which
+    /// only a restart or `retry` tries again.
+    #[serde(rename = "x")]
+    Failed {
+        /// Item index.
+        i: u64,
+        /// Why.
+        r: String,
+        /// Permanent.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        p: bool,
+    },
+    /// A new retry round begins: failed items become pending again.
+    #[serde(rename = "r")]
+    Round {
+        /// The round number, from 1.
+        n: u32,
+    },
+    /// Every failed item becomes pending again (a restart or `retry`).
+    #[serde(rename = "z")]
+    Reset,
+    /// The job was paused or resumed.
+    #[serde(rename = "p")]
+    Paused {
+        /// Paused or not.
+        v: bool,
+    },
+}
+
+/// Returns true if and only if `n` is zero (for serde).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A set of item indexes stored as sorted, disjoint, inclusive ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeSet(Vec<(u64, u64)>);
+
+impl RangeSet {
+    /// Adds `i`.
+    pub fn insert(&mut self, i: u64) {
+        let pos = self.0.partition_point(|&(_, hi)| hi.saturating_add(1) < i);
+        if pos < self.0.len() && self.0[pos].0 <= i && i <= self.0[pos].1 {
+            return;
+        }
+        if pos < self.0.len() && self.0[pos].1.saturating_add(1) == i {
+            self.0[pos].1 = i;
+            if pos + 1 < self.0.len() && self.0[pos + 1].0 == i + 1 {
+                self.0[pos].1 = self.0[pos + 1].1;
+                self.0.remove(pos + 1);
+            }
+        } else if pos < self.0.len() && self.0[pos].0 == i + 1 {
+            self.0[pos].0 = i;
+        } else {
+            self.0.insert(pos, (i, i));
+        }
+    }
+
+    /// Returns true if and only if `i` is in the set.
+    pub fn contains(&self, i: u64) -> bool {
+        let pos = self.0.partition_point(|&(_, hi)| hi < i);
+        pos < self.0.len() && self.0[pos].0 <= i
+    }
+
+    /// The number of indexes in the set.
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(|(lo, hi)| hi - lo + 1).sum()
+    }
+
+    /// Returns true if and only if the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A job's progress in memory. Finished items are dropped from `items` so
+/// that memory shrinks as a large job advances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Where the listing continues (provider-defined).
+    pub cursor: Option<Value>,
+    /// True once the listing has ended.
+    pub listing_done: bool,
+    /// The provider's total, when known.
+    pub total_hint: Option<u64>,
+    /// Items found so far (indexes `0..found`).
+    pub found: u64,
+    /// Unfinished items (pending or failed), by index.
+    pub items: BTreeMap<u64, Item>,
+    /// Indexes of failed items with their reasons.
+    pub failed: BTreeMap<u64, String>,
+    /// Failed items that retry rounds will not fix.
+    #[serde(default)]
+    pub permanent: std::collections::BTreeSet<u64>,
+    /// Indexes of done items.
+    pub done: RangeSet,
+    /// Indexes of skipped items with their reasons.
+    pub skipped: BTreeMap<u64, String>,
+    /// Keys of every item found, to drop repeats from re-fetched pages.
+    #[serde(skip)]
+    pub keys: HashSet<String>,
+    /// Keys, as persisted (rebuilt into `keys` on load).
+    #[serde(default)]
+    pub key_list: Vec<String>,
+    /// Current retry round, from 1.
+    pub round: u32,
+    /// True while paused.
+    pub paused: bool,
+    /// Bytes downloaded so far.
+    pub bytes: u64,
+}
+
+impl Progress {
+    /// A fresh job's progress.
+    pub fn new() -> Progress {
+        Progress { round: 1, ..Progress::default() }
+    }
+
+    /// Returns the state of item `i`.
+    pub fn state(&self, i: u64) -> ItemState {
+        if self.done.contains(i) {
+            ItemState::Done
+        } else if let Some(r) = self.skipped.get(&i) {
+            ItemState::Skipped(r.clone())
+        } else if let Some(r) = self.failed.get(&i) {
+            ItemState::Failed(r.clone())
+        } else {
+            ItemState::Pending
+        }
+    }
+
+    /// Drops items whose key was seen before; the runner calls this before
+    /// journaling a page, so that replay needs no filtering.
+    pub fn filter_new(&self, items: Vec<Item>) -> Vec<Item> {
+        let mut seen_now = HashSet::new();
+        items
+            .into_iter()
+            .filter(|it| {
+                it.key.is_empty() || (!self.keys.contains(&it.key) && seen_now.insert(it.key.clone()))
+            })
+            .collect()
+    }
+
+    /// Applies one record. Replaying the journal calls this too, so live
+    /// state and recovered state cannot drift apart.
+    pub fn apply(&mut self, rec: &Record) {
+        match rec {
+            Record::Found { items, cursor, end, total } => {
+                for it in items {
+                    if !it.key.is_empty() {
+                        self.keys.insert(it.key.clone());
+                    }
+                    self.items.insert(self.found, it.clone());
+                    self.found += 1;
+                }
+                self.cursor = cursor.clone();
+                self.listing_done = *end;
+                if total.is_some() {
+                    self.total_hint = *total;
+                }
+            }
+            Record::Done { i, b } => {
+                self.items.remove(i);
+                self.failed.remove(i);
+                self.permanent.remove(i);
+                self.done.insert(*i);
+                self.bytes += b;
+            }
+            Record::Skipped { i, r } => {
+                self.items.remove(i);
+                self.failed.remove(i);
+                self.permanent.remove(i);
+                self.skipped.insert(*i, r.clone());
+            }
+            Record::Failed { i, r, p } => {
+                self.failed.insert(*i, r.clone());
+                if *p {
+                    self.permanent.insert(*i);
+                }
+            }
+            Record::Round { n } => {
+                self.round = *n;
+                let permanent = &self.permanent;
+                self.failed.retain(|i, _| permanent.contains(i));
+            }
+            Record::Reset => {
+                self.round = 1;
+                self.failed.clear();
+                self.permanent.clear();
+            }
+            Record::Paused { v } => self.paused = *v,
+        }
+    }
+
+    /// Indexes of items still to do in this round, in order.
+    pub fn pending(&self) -> Vec<u64> {
+        self.items.keys().copied().filter(|i| !self.failed.contains_key(i)).collect()
+    }
+
+    /// Returns true if and only if nothing is left to do in this round.
+    pub fn round_complete(&self) -> bool {
+        self.listing_done && self.items.len() == self.failed.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rangeset_merges() {
+        let mut r = RangeSet::default();
+        for i in [5, 3, 4, 10, 0, 1, 2, 9, 4] {
+            r.insert(i);
+        }
+        assert_eq!(r.0, vec![(0, 5), (9, 10)]);
+        assert_eq!(r.len(), 8);
+        assert!(r.contains(4) && r.contains(9) && !r.contains(6) && !r.contains(11));
+        r.insert(7);
+        r.insert(8);
+        r.insert(6);
+        assert_eq!(r.0, vec![(0, 10)]);
+    }
+
+    #[test]
+    fn apply_and_dedupe() {
+        let mut p = Progress::new();
+        let it =
+            |k: &str| Item { key: k.into(), url: format!("http://h/{k}"), path: k.into(), ..Item::default() };
+        let page = p.filter_new(vec![it("a"), it("b"), it("a")]);
+        assert_eq!(page.len(), 2);
+        p.apply(&Record::Found { items: page, cursor: Some(Value::from(2)), end: false, total: None });
+        assert_eq!(p.filter_new(vec![it("b"), it("c")]).len(), 1);
+        p.apply(&Record::Done { i: 0, b: 10 });
+        p.apply(&Record::Failed { i: 1, r: "404".into(), p: false });
+        assert_eq!(p.state(0), ItemState::Done);
+        assert_eq!(p.pending(), Vec::<u64>::new());
+        assert!(!p.round_complete());
+        p.apply(&Record::Found { items: vec![], cursor: None, end: true, total: None });
+        assert!(p.round_complete());
+        p.apply(&Record::Round { n: 2 });
+        assert_eq!(p.pending(), vec![1]);
+    }
+}

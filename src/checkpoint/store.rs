@@ -1,0 +1,333 @@
+//! Snapshot + journal files of one job.
+//!
+//! Layout in `state/<tid>/`: `checkpoint.json` holds a [`Progress`] and the
+//! generation `g` of the journal that continues it; `journal.<g>` holds
+//! one JSON [`Record`] per line. Compaction writes a new snapshot naming
+//! generation `g + 1` and only then removes `journal.<g>`: a crash at any
+//! point leaves a snapshot and exactly the journal that belongs to it.
+//! Journal appends are buffered and made durable by [`CheckpointStore::commit`],
+//! which the runner calls in groups, so a job with 100,000 files writes a
+//! few dozen bytes per file instead of rewriting its whole state.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::model::{Progress, Record};
+use crate::durable::{atomic_write, fsync_dir};
+
+/// The snapshot format version; bump it before a change that old
+/// readers would misread.
+const VERSION: u32 = 1;
+
+/// Compact when the journal is larger than this and than the snapshot.
+const COMPACT_MIN_BYTES: u64 = 1 << 20;
+
+/// A checkpoint that cannot be used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        err: io::Error,
+    },
+    /// The files exist but do not make sense (damaged or from a newer
+    /// version).
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointError::Io { path, err } => write!(f, "checkpoint {}: {err}", path.display()),
+            CheckpointError::Corrupt { path, what } => {
+                write!(f, "checkpoint {} is damaged: {what}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// The snapshot file's content.
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    /// Format version.
+    version: u32,
+    /// Generation of the journal that continues this snapshot.
+    generation: u64,
+    /// The progress.
+    progress: Progress,
+}
+
+/// The single writer of a job's checkpoint.
+#[derive(Debug)]
+pub struct CheckpointStore {
+    /// `state/<tid>/`.
+    dir: PathBuf,
+    /// Current journal generation.
+    generation: u64,
+    /// The open journal, appended to.
+    journal: File,
+    /// Bytes in the journal.
+    journal_bytes: u64,
+    /// Bytes of the last snapshot.
+    snapshot_bytes: u64,
+    /// Records appended but not yet durable.
+    buffer: Vec<u8>,
+    /// Bytes written to checkpoint files so far (for the benchmark).
+    written: u64,
+}
+
+/// Builds an I/O error for `path`.
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
+    move |err| CheckpointError::Io { path: path.to_path_buf(), err }
+}
+
+impl CheckpointStore {
+    /// Opens (or creates) the checkpoint in `dir` and returns the recovered
+    /// progress.
+    pub fn open(dir: &Path) -> Result<(CheckpointStore, Progress), CheckpointError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let snap_path = dir.join("checkpoint.json");
+        let (generation, mut progress, snapshot_bytes) = match fs::read(&snap_path) {
+            Ok(bytes) => {
+                let snap: Snapshot = serde_json::from_slice(&bytes)
+                    .map_err(|e| CheckpointError::Corrupt { path: snap_path.clone(), what: e.to_string() })?;
+                if snap.version > VERSION {
+                    return Err(CheckpointError::Corrupt {
+                        path: snap_path,
+                        what: format!("written by a newer spoolfetch (format {})", snap.version),
+                    });
+                }
+                let mut p = snap.progress;
+                p.keys = std::mem::take(&mut p.key_list).into_iter().collect();
+                (snap.generation, p, bytes.len() as u64)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, Progress::new(), 0),
+            Err(e) => return Err(CheckpointError::Io { path: snap_path, err: e }),
+        };
+        let journal_path = dir.join(format!("journal.{generation}"));
+        let journal_bytes = replay(&journal_path, &mut progress)?;
+        remove_stale_journals(dir, generation);
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(io_err(&journal_path))?;
+        let store = CheckpointStore {
+            dir: dir.to_path_buf(),
+            generation,
+            journal,
+            journal_bytes,
+            snapshot_bytes,
+            buffer: Vec::new(),
+            written: 0,
+        };
+        Ok((store, progress))
+    }
+
+    /// Queues a record; it becomes durable at the next [`commit`](Self::commit).
+    pub fn append(&mut self, rec: &Record) {
+        // Serializing our own record types cannot fail (no maps with
+        // non-string keys, no non-finite floats in Items).
+        if serde_json::to_writer(&mut self.buffer, rec).is_ok() {
+            self.buffer.push(b'\n');
+        }
+    }
+
+    /// Returns true if and only if records are waiting for a commit.
+    pub fn has_pending(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
+    /// Bytes queued but not yet durable.
+    pub fn pending_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Makes every queued record durable, compacting when the journal has
+    /// grown past the snapshot.
+    pub fn commit(&mut self, progress: &Progress) -> Result<(), CheckpointError> {
+        if !self.buffer.is_empty() {
+            let path = self.journal_path();
+            self.journal.write_all(&self.buffer).map_err(io_err(&path))?;
+            self.journal.sync_data().map_err(io_err(&path))?;
+            self.journal_bytes += self.buffer.len() as u64;
+            self.written += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        if self.journal_bytes > COMPACT_MIN_BYTES && self.journal_bytes > self.snapshot_bytes {
+            self.compact(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of `progress` and starts a new, empty journal.
+    pub fn compact(&mut self, progress: &Progress) -> Result<(), CheckpointError> {
+        let mut p = progress.clone();
+        p.key_list = progress.keys.iter().cloned().collect();
+        p.key_list.sort();
+        let snap = Snapshot { version: VERSION, generation: self.generation + 1, progress: p };
+        let bytes = serde_json::to_vec(&snap)
+            .map_err(|e| CheckpointError::Corrupt { path: self.dir.clone(), what: e.to_string() })?;
+        let new_journal = self.dir.join(format!("journal.{}", self.generation + 1));
+        // The new journal exists (empty) before the snapshot names it.
+        let journal = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&new_journal)
+            .map_err(io_err(&new_journal))?;
+        drop(journal);
+        let snap_path = self.dir.join("checkpoint.json");
+        atomic_write(&snap_path, &bytes).map_err(io_err(&snap_path))?;
+        let old = self.journal_path();
+        self.generation += 1;
+        self.journal = OpenOptions::new().append(true).open(&new_journal).map_err(io_err(&new_journal))?;
+        self.journal_bytes = 0;
+        self.snapshot_bytes = bytes.len() as u64;
+        self.written += bytes.len() as u64;
+        let _ = fs::remove_file(old);
+        fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        Ok(())
+    }
+
+    /// Bytes written to checkpoint files by this store.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// The current journal's path.
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join(format!("journal.{}", self.generation))
+    }
+}
+
+/// Applies every complete record of a journal; returns its length.
+fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(CheckpointError::Io { path: path.to_path_buf(), err: e }),
+    };
+    let mut reader = BufReader::new(file);
+    let mut good_len = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.last() == Some(&b'\n');
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(rec) if complete => {
+                progress.apply(&rec);
+                good_len += n as u64;
+            }
+            _ => {
+                // Only the last line may be torn by a crash mid-append;
+                // anything after it would mean real damage.
+                let rest = reader.fill_buf().map_err(io_err(path))?;
+                if !rest.is_empty() {
+                    return Err(CheckpointError::Corrupt {
+                        path: path.to_path_buf(),
+                        what: format!("unreadable record at byte {good_len}"),
+                    });
+                }
+                log::debug!("ignoring a torn last record in {}", path.display());
+                // Cut the torn tail so that new records start on a line.
+                let f = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+                f.set_len(good_len).map_err(io_err(path))?;
+                f.sync_all().map_err(io_err(path))?;
+                break;
+            }
+        }
+    }
+    Ok(good_len)
+}
+
+/// Removes journals of other generations left by a crash mid-compaction.
+fn remove_stale_journals(dir: &Path, keep: u64) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(g) = name.strip_prefix("journal.").and_then(|g| g.parse::<u64>().ok()) {
+            if g != keep {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::model::Item;
+
+    fn item(i: u64) -> Item {
+        Item {
+            url: format!("http://images.example.org/files/{i:08}.bin"),
+            path: format!("{i}.bin"),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_with_compaction_and_torn_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, mut p) = CheckpointStore::open(dir.path()).expect("open");
+        let items: Vec<Item> = (0..40_000).map(item).collect();
+        let rec = Record::Found { items, cursor: None, end: true, total: None };
+        p.apply(&rec);
+        store.append(&rec);
+        store.commit(&p).expect("commit");
+        for i in 0..35_000 {
+            let r = Record::Done { i, b: 1 };
+            p.apply(&r);
+            store.append(&r);
+            if i % 100 == 0 {
+                store.commit(&p).expect("commit");
+            }
+        }
+        store.commit(&p).expect("commit");
+        assert!(store.generation >= 1, "a 20,000-item journal must have been compacted");
+        // A record appended but never committed is lost, as promised.
+        store.append(&Record::Done { i: 19_999, b: 1 });
+        drop(store);
+        // Simulate a crash mid-append: half a record at the end.
+        let jp = dir.path().join(format!("journal.{}", {
+            let (s, _) = CheckpointStore::open(dir.path()).expect("reopen");
+            s.generation
+        }));
+        let mut f = OpenOptions::new().append(true).open(&jp).expect("journal");
+        f.write_all(b"{\"t\":\"d\",\"i\":1999").expect("torn");
+        drop(f);
+        let (_, recovered) = CheckpointStore::open(dir.path()).expect("recover");
+        assert_eq!(recovered.done.len(), 35_000);
+        assert_eq!(recovered.items.len(), 5_000);
+        assert_eq!(recovered.bytes, 35_000);
+        assert!(recovered.listing_done);
+        assert_eq!(recovered, p);
+    }
+
+    #[test]
+    fn corrupt_snapshot_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("checkpoint.json"), b"{nope").expect("write");
+        let err = CheckpointStore::open(dir.path()).expect_err("corrupt");
+        assert!(err.to_string().contains("damaged"), "{err}");
+    }
+}

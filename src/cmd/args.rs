@@ -1,0 +1,125 @@
+//! The command-line grammar (clap derive); no I/O here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// spoolfetch: drop a job file into a spool folder; the daemon downloads it,
+/// paced and resumable.
+#[derive(Debug, Parser)]
+#[command(name = "spoolfetch", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: claim and run jobs from the spool until SIGTERM.
+    Run(RunArgs),
+    /// Write a job file into the spool (atomically) and print its path.
+    Submit(SubmitArgs),
+    /// Show jobs: one line each, or JSON with --json.
+    Status(StatusArgs),
+    /// Pause a job (keeps all progress).
+    Pause(TidArgs),
+    /// Resume a paused job.
+    Resume(TidArgs),
+    /// Cancel a job (keeps completed files).
+    Cancel(TidArgs),
+    /// Requeue a failed or cancelled job, keeping its checkpoint.
+    Retry(TidArgs),
+    /// Run a sample job offline against a built-in loopback server.
+    Demo(DemoArgs),
+}
+
+/// The spool folder option shared by most commands.
+#[derive(Debug, Args, Clone)]
+pub struct SpoolArg {
+    /// The spool folder.
+    #[arg(long, value_name = "DIR", default_value = "jobs")]
+    pub spool: PathBuf,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file (default: $SPOOLFETCH_CONFIG, else <spool>/spoolfetch.json).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run every job present, then exit (0: all done, 1: any failed).
+    #[arg(long)]
+    pub once: bool,
+    /// This daemon's name on a shared spool (overrides config `instance`).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Download threads (overrides config `concurrency`).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+/// `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job type, for example http.files.
+    #[arg(value_name = "TYPE")]
+    pub job_type: String,
+    /// Job parameters; repeat a list key to add items (urls=A urls=B);
+    /// values that are JSON are taken as JSON.
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// TaskName (default: derived from the type and time).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// SavePath for this job.
+    #[arg(long, value_name = "DIR")]
+    pub save_path: Option<PathBuf>,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this job.
+    #[arg(value_name = "TID")]
+    pub tid: Option<u64>,
+    /// Print a JSON array of status objects.
+    #[arg(long)]
+    pub json: bool,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// `pause`, `resume`, `cancel`, `retry`.
+#[derive(Debug, Args)]
+pub struct TidArgs {
+    /// The job's TID (see `spoolfetch status`).
+    #[arg(value_name = "TID")]
+    pub tid: u64,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Wait until the daemon has applied the request (up to 30 s).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to put the demo spool and downloads (default: a new folder
+    /// under the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Number of files in the sample job.
+    #[arg(long, default_value_t = 24)]
+    pub files: usize,
+}

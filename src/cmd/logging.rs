@@ -1,0 +1,25 @@
+//! Logging to stderr, shaped for journald.
+
+use std::io::Write;
+
+/// Sets up env_logger: `RUST_LOG` levels (default `info`), no timestamps
+/// under systemd (journald adds its own) and a syslog priority prefix
+/// there, so that `journalctl -p warning` works.
+pub fn init() {
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if under_journald {
+        b.format(|buf, rec| {
+            let prio = match rec.level() {
+                log::Level::Error => 3,
+                log::Level::Warn => 4,
+                log::Level::Info => 6,
+                log::Level::Debug | log::Level::Trace => 7,
+            };
+            writeln!(buf, "<{prio}>{}", rec.args())
+        });
+    } else {
+        b.format_timestamp_secs().format_target(false);
+    }
+    let _ = b.try_init();
+}

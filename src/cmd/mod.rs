@@ -1,0 +1,54 @@
+//! Subcommands; this is the only place `anyhow` is used.
+
+mod args;
+mod control;
+mod demo;
+mod logging;
+mod run;
+mod status;
+mod submit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Exit status for bad usage or configuration (CONTRACT.md).
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error that carries its exit status.
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Parses the command line and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let result = match cli.command {
+        Command::Run(a) => run::run(&a),
+        Command::Submit(a) => submit::submit(&a),
+        Command::Status(a) => status::status(&a),
+        Command::Pause(a) => control::control(&a, control::Verb::Pause),
+        Command::Resume(a) => control::control(&a, control::Verb::Resume),
+        Command::Cancel(a) => control::control(&a, control::Verb::Cancel),
+        Command::Retry(a) => control::retry(&a),
+        Command::Demo(a) => demo::demo(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map_or(1, |x| x.0);
+            eprintln!("spoolfetch: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `spoolfetch run`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use spoolfetch::config::{self, Config, Overrides};
+use spoolfetch::daemon::{self, DaemonError, Options};
+use spoolfetch::providers::section_specs;
+
+use super::args::RunArgs;
+use super::{EXIT_USAGE, Exit};
+
+/// Loads the configuration for a spool; a bad one is a usage error.
+pub fn load_config(spool: &Path, overrides: &Overrides) -> Result<Config> {
+    let env = |k: &str| std::env::var(k).ok();
+    config::load(spool, overrides, &env, &section_specs()).map_err(|e| Exit(EXIT_USAGE, e.to_string()).into())
+}
+
+/// Runs the daemon.
+pub fn run(a: &RunArgs) -> Result<ExitCode> {
+    let overrides = Overrides {
+        config_file: a.config.clone(),
+        instance: a.instance.clone(),
+        concurrency: a.concurrency,
+        save_path: None,
+    };
+    let config = load_config(&a.spool.spool, &overrides)?;
+    let opts = Options { spool: a.spool.spool.clone(), config, once: a.once, handle_signals: true };
+    match daemon::run(opts) {
+        Ok(summary) => {
+            if a.once {
+                log::info!(
+                    "finished: {} done, {} failed, {} cancelled",
+                    summary.done,
+                    summary.failed,
+                    summary.cancelled
+                );
+            }
+            Ok(if a.once && summary.failed > 0 && !summary.interrupted {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(e @ (DaemonError::Network(_) | DaemonError::Locked(_))) => {
+            Err(Exit(EXIT_USAGE, e.to_string()).into())
+        }
+        Err(e) => Err(Exit(1, e.to_string()).into()),
+    }
+}

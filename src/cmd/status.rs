@@ -1,0 +1,85 @@
+//! `spoolfetch status`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use spoolfetch::job::JobStatus;
+use spoolfetch::spool::{Spool, list_statuses};
+
+use super::Exit;
+use super::args::StatusArgs;
+
+/// Prints the jobs of a spool.
+pub fn status(a: &StatusArgs) -> Result<ExitCode> {
+    let spool = Spool::new(&a.spool.spool);
+    if !spool.root().is_dir() {
+        return Err(Exit(1, format!("no spool at {}", spool.root().display())).into());
+    }
+    let mut all = list_statuses(&spool)?;
+    if let Some(t) = a.tid {
+        all.retain(|s| s.tid == t);
+        if all.is_empty() {
+            return Err(Exit(1, format!("no job with TID {t} in {}", spool.root().display())).into());
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
+        "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL", "SAVE PATH"
+    );
+    for s in &all {
+        print_line(s);
+    }
+    if a.tid.is_none() {
+        let pending = unclaimed(&spool);
+        for name in pending {
+            println!(
+                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
+                "-", name, "", "", "waiting", "", "(not yet claimed)"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One table line, plus the error on the next line.
+fn print_line(s: &JobStatus) {
+    let progress = format!("{}/{}", s.now, s.total);
+    println!(
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
+        s.tid,
+        cut(&s.name, 20),
+        cut(&s.job_type, 16),
+        s.stage,
+        s.state.as_str(),
+        progress,
+        s.save_path
+    );
+    if let Some(e) = &s.error {
+        println!("       ↳ {e}");
+    }
+}
+
+/// Job files in the spool root that no daemon has claimed yet.
+fn unclaimed(spool: &Spool) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(spool.root()) else { return Vec::new() };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.') && n != spoolfetch::spool::CONFIG_FILE_NAME)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Shortens text for a column.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}

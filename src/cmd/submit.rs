@@ -1,0 +1,90 @@
+//! `spoolfetch submit`: write a job file atomically.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use spoolfetch::config::Overrides;
+use spoolfetch::durable::fsync_dir;
+use spoolfetch::job::parse_job_bytes;
+use spoolfetch::naming::sanitize_component;
+use spoolfetch::providers::{ParamKind, PlanContext, find_job_type};
+
+use super::args::SubmitArgs;
+use super::run::load_config;
+use super::{EXIT_USAGE, Exit};
+
+/// Builds the job, checks it as the daemon would, and drops it into the
+/// spool: written to a dotfile, fsynced, renamed to `<name>.json`.
+pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
+    let usage = |m: String| anyhow::Error::from(Exit(EXIT_USAGE, m));
+    let (provider, info) = find_job_type(&a.job_type).ok_or_else(|| {
+        let known: Vec<&str> = spoolfetch::providers::PROVIDERS
+            .iter()
+            .flat_map(|p| p.job_types().iter().map(|t| t.name))
+            .collect();
+        usage(format!("unknown job type {:?}; known types: {}", a.job_type, known.join(", ")))
+    })?;
+    let mut job = Map::new();
+    job.insert("type".into(), Value::String(a.job_type.clone()));
+    for kv in &a.params {
+        let (k, v) = kv.split_once('=').ok_or_else(|| usage(format!("{kv:?} is not KEY=VALUE")))?;
+        let kind = info.params.iter().find(|p| p.name == k).map(|p| p.kind);
+        let value = match kind {
+            Some(ParamKind::String) => Value::String(v.to_string()),
+            Some(ParamKind::List) => match serde_json::from_str::<Value>(v) {
+                Ok(Value::Array(a)) => Value::Array(a),
+                _ => Value::String(v.to_string()),
+            },
+            _ => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())),
+        };
+        match (kind, job.get_mut(k), value) {
+            (Some(ParamKind::List), Some(Value::Array(list)), Value::Array(more)) => list.extend(more),
+            (Some(ParamKind::List), Some(Value::Array(list)), v) => list.push(v),
+            (Some(ParamKind::List), None, Value::String(s)) => {
+                job.insert(k.to_string(), Value::Array(vec![Value::String(s)]));
+            }
+            (_, _, v) => {
+                job.insert(k.to_string(), v);
+            }
+        }
+    }
+    let name = a.name.clone().unwrap_or_else(|| {
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        format!("{}-{secs}", a.job_type.replace('.', "-"))
+    });
+    job.insert("name".into(), Value::String(name.clone()));
+    if let Some(p) = &a.save_path {
+        job.insert("save_path".into(), Value::String(p.display().to_string()));
+    }
+    let bytes = serde_json::to_vec_pretty(&Value::Object(job))?;
+
+    // Check it exactly as the daemon will, so mistakes surface now.
+    let config = load_config(&a.spool.spool, &Overrides::default())?;
+    let spec = parse_job_bytes(&bytes, &name, &config.save_path, &|t| find_job_type(t).is_some())
+        .map_err(|e| usage(e.0))?;
+    provider.plan(&spec, &PlanContext { config: &config }).map_err(|e| usage(e.0))?;
+
+    let dir = &a.spool.spool;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create spool {}", dir.display()))?;
+    let base = sanitize_component(&name, "job");
+    let mut target: PathBuf = dir.join(format!("{base}.json"));
+    let mut n = 1;
+    while target.exists() {
+        n += 1;
+        target = dir.join(format!("{base}-{n}.json"));
+    }
+    let tmp = dir.join(format!(".{base}.{}.json.tmp", std::process::id()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &target).with_context(|| format!("cannot rename into {}", target.display()))?;
+    fsync_dir(dir)?;
+    println!("{}", target.display());
+    Ok(ExitCode::SUCCESS)
+}

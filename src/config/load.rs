@@ -1,0 +1,573 @@
+//! Reading, layering and validating the configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// ProxyMode of PixivOC: how requests reach servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// 0: connect directly; proxy variables in the environment are ignored.
+    Direct,
+    /// 1: go through the configured `proxy`.
+    Proxy,
+    /// 2: connect to the addresses in `hosts` (TLS still checks the name).
+    Pinned,
+}
+
+/// How the spool watcher learns about new files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// Events on local disks, polling on network and FUSE filesystems.
+    Auto,
+    /// Always use filesystem events (plus the periodic rescan).
+    Events,
+    /// Never use events; scan every `poll_ms`.
+    Poll,
+}
+
+/// A provider's configuration section, as the provider describes it.
+#[derive(Clone, Copy)]
+pub struct SectionSpec {
+    /// The section's key, for example `pixiv`.
+    pub name: &'static str,
+    /// Environment variables that set keys of the section: (key, variable).
+    pub env: &'static [(&'static str, &'static str)],
+    /// Checks the merged section; returns a reason naming the bad key.
+    pub validate: fn(&Map<String, Value>) -> Result<(), String>,
+}
+
+/// Values given on the command line; they override file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--instance NAME`.
+    pub instance: Option<String>,
+    /// `--concurrency N`.
+    pub concurrency: Option<usize>,
+    /// `--save-path DIR`.
+    pub save_path: Option<PathBuf>,
+}
+
+/// The resolved configuration. Every field is documented in the README's
+/// configuration table; defaults are in [`Config::default_for`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from (for messages), if from a file.
+    pub source: Option<PathBuf>,
+    /// Default SavePath of jobs that do not name one.
+    pub save_path: PathBuf,
+    /// Local folder for credentials and the download archive.
+    pub state_dir: PathBuf,
+    /// This daemon's name on a shared spool.
+    pub instance: String,
+    /// ConcurrencyNumber: download threads.
+    pub concurrency: usize,
+    /// How many jobs this daemon runs at once; further claimed jobs wait.
+    pub jobs: usize,
+    /// IntervalTime: minimum gap between the end of one API call of an
+    /// account and the start of the next.
+    pub interval: Duration,
+    /// Timeout: connect and read timeout of one request.
+    pub timeout: Duration,
+    /// Increment: lengthen the timeout on each retry round.
+    pub timeout_increment: bool,
+    /// Attempts per file within one round.
+    pub retries: u32,
+    /// Retry rounds over the files that failed transiently.
+    pub rounds: u32,
+    /// Longest wait that a rate-limit backoff may reach.
+    pub backoff_max: Duration,
+    /// ProxyMode.
+    pub proxy_mode: ProxyMode,
+    /// Proxy URL for mode 1.
+    pub proxy: Option<String>,
+    /// Host name → address for mode 2.
+    pub hosts: BTreeMap<String, IpAddr>,
+    /// Extra PEM root certificates.
+    pub ca_file: Option<PathBuf>,
+    /// How the spool is watched.
+    pub watch: WatchMode,
+    /// Full rescan period when events are used.
+    pub rescan: Duration,
+    /// Scan period when polling (network filesystems).
+    pub poll: Duration,
+    /// A job file must be unchanged for this long before it is taken.
+    pub settle: Duration,
+    /// How long in-flight downloads may run on after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Largest job file accepted, in bytes.
+    pub max_job_bytes: u64,
+    /// Provider sections, already checked by their providers.
+    pub sections: BTreeMap<String, Map<String, Value>>,
+}
+
+/// A configuration problem; the message names the key and its origin.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// One line: where, which key, what is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The top-level keys this module understands (provider sections aside).
+const KEYS: &[&str] = &[
+    "save_path",
+    "state_dir",
+    "instance",
+    "concurrency",
+    "jobs",
+    "interval_ms",
+    "timeout_secs",
+    "timeout_increment",
+    "retries",
+    "rounds",
+    "backoff_max_secs",
+    "proxy_mode",
+    "proxy",
+    "hosts",
+    "ca_file",
+    "watch",
+    "rescan_secs",
+    "poll_ms",
+    "settle_ms",
+    "shutdown_grace_secs",
+    "max_job_bytes",
+];
+
+/// Environment variables for top-level keys: (key, variable).
+const ENV: &[(&str, &str)] = &[
+    ("save_path", "SPOOLFETCH_SAVE_PATH"),
+    ("state_dir", "SPOOLFETCH_STATE_DIR"),
+    ("instance", "SPOOLFETCH_INSTANCE"),
+    ("concurrency", "SPOOLFETCH_CONCURRENCY"),
+    ("interval_ms", "SPOOLFETCH_INTERVAL"),
+    ("timeout_secs", "SPOOLFETCH_TIMEOUT"),
+    ("timeout_increment", "SPOOLFETCH_INCREMENT"),
+    ("proxy_mode", "SPOOLFETCH_PROXY_MODE"),
+    ("proxy", "SPOOLFETCH_PROXY"),
+    ("ca_file", "SSL_CERT_FILE"),
+];
+
+impl Config {
+    /// The defaults, before any file, variable or flag.
+    pub fn default_for(env: &dyn Fn(&str) -> Option<String>) -> Config {
+        Config {
+            source: None,
+            save_path: PathBuf::from("downloads"),
+            state_dir: default_state_dir(env),
+            instance: default_instance(),
+            concurrency: 8,
+            jobs: 4,
+            interval: Duration::from_millis(1000),
+            timeout: Duration::from_secs(30),
+            timeout_increment: true,
+            retries: 3,
+            rounds: 3,
+            backoff_max: Duration::from_secs(300),
+            proxy_mode: ProxyMode::Direct,
+            proxy: None,
+            hosts: BTreeMap::new(),
+            ca_file: None,
+            watch: WatchMode::Auto,
+            rescan: Duration::from_secs(30),
+            poll: Duration::from_millis(1000),
+            settle: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(5),
+            max_job_bytes: 64 << 20,
+            sections: BTreeMap::new(),
+        }
+    }
+
+    /// Returns a provider section (empty when not configured).
+    pub fn section(&self, name: &str) -> Map<String, Value> {
+        self.sections.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; otherwise the XDG
+/// state home is used, so credentials stay on a local disk by default.
+fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(d) = env("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several colon-separated directories.
+        let first = d.split(':').next().unwrap_or(&d).to_string();
+        return PathBuf::from(first);
+    }
+    if let Some(d) = env("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Path::new(&d).join("spoolfetch");
+    }
+    if let Some(h) = env("HOME").filter(|d| !d.is_empty()) {
+        return Path::new(&h).join(".local/state/spoolfetch");
+    }
+    PathBuf::from(".spoolfetch-state")
+}
+
+/// The host name, made safe for use as a folder name.
+fn default_instance() -> String {
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy().into_owned();
+    crate::naming::sanitize_component(&host, "localhost")
+}
+
+/// Loads the configuration.
+///
+/// `spool` is used to find `<spool>/spoolfetch.json`; `env` reads an
+/// environment variable (injected so tests need not touch the process
+/// environment); `sections` are the provider sections that may appear.
+pub fn load(
+    spool: &Path,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    sections: &[SectionSpec],
+) -> Result<Config, ConfigError> {
+    let mut cfg = Config::default_for(env);
+    let file = overrides
+        .config_file
+        .clone()
+        .or_else(|| env("SPOOLFETCH_CONFIG").filter(|s| !s.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            let p = spool.join("spoolfetch.json");
+            p.is_file().then_some(p)
+        });
+    let mut root = Map::new();
+    if let Some(path) = &file {
+        let origin = format!("config file {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| err(&origin, format!("cannot read it: {e}")))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| err(&origin, format!("not valid JSON: {e}")))?;
+        root = match value {
+            Value::Object(m) => m,
+            _ => return Err(err(&origin, "must be a JSON object".into())),
+        };
+        cfg.source = Some(path.clone());
+    }
+    let origin_file =
+        file.as_ref().map_or_else(|| "config".to_string(), |p| format!("config file {}", p.display()));
+
+    for (key, value) in &root {
+        if KEYS.contains(&key.as_str()) {
+            apply(&mut cfg, key, value, &origin_file)?;
+        } else if let Some(spec) = sections.iter().find(|s| s.name == key) {
+            let Value::Object(m) = value else {
+                return Err(err(&origin_file, format!("key `{key}` must be an object")));
+            };
+            cfg.sections.insert(spec.name.to_string(), m.clone());
+        } else {
+            let mut known: Vec<&str> = KEYS.to_vec();
+            known.extend(sections.iter().map(|s| s.name));
+            return Err(err(&origin_file, unknown_key(key, &known)));
+        }
+    }
+
+    for (key, var) in ENV {
+        if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
+            let value = env_value(key, &raw);
+            apply(&mut cfg, key, &value, &format!("environment variable {var}"))?;
+        }
+    }
+    for spec in sections {
+        for (key, var) in spec.env {
+            if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
+                cfg.sections
+                    .entry(spec.name.to_string())
+                    .or_default()
+                    .insert((*key).to_string(), Value::String(raw));
+            }
+        }
+    }
+
+    if let Some(i) = &overrides.instance {
+        apply(&mut cfg, "instance", &Value::String(i.clone()), "--instance")?;
+    }
+    if let Some(c) = overrides.concurrency {
+        apply(&mut cfg, "concurrency", &Value::from(c), "--concurrency")?;
+    }
+    if let Some(p) = &overrides.save_path {
+        cfg.save_path = p.clone();
+    }
+
+    for spec in sections {
+        if let Some(section) = cfg.sections.get(spec.name) {
+            (spec.validate)(section)
+                .map_err(|reason| err(&origin_file, format!("section `{}`: {reason}", spec.name)))?;
+        }
+    }
+    check_consistency(&cfg, &origin_file)?;
+    Ok(cfg)
+}
+
+/// Turns an environment string into the JSON value its key expects.
+fn env_value(key: &str, raw: &str) -> Value {
+    match key {
+        "concurrency" | "interval_ms" | "timeout_secs" | "proxy_mode" => {
+            raw.trim().parse::<u64>().map_or_else(|_| Value::String(raw.to_string()), Value::from)
+        }
+        "timeout_increment" => match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Value::Bool(true),
+            "0" | "false" | "no" | "off" => Value::Bool(false),
+            _ => Value::String(raw.to_string()),
+        },
+        _ => Value::String(raw.to_string()),
+    }
+}
+
+/// Sets one top-level key after checking its type and range.
+fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), ConfigError> {
+    let bad = |what: &str| err(origin, format!("key `{key}`: expected {what}, got {}", show(v)));
+    match key {
+        "save_path" => cfg.save_path = PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?),
+        "state_dir" => cfg.state_dir = PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?),
+        "instance" => {
+            let s = nonempty_str(v).ok_or_else(|| bad("a name"))?;
+            let ok = s.len() <= 64
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !s.starts_with('.');
+            if !ok {
+                return Err(bad(
+                    "a name of letters, digits, '-', '_' and '.' (at most 64, not starting with '.')",
+                ));
+            }
+            cfg.instance = s.to_string();
+        }
+        "concurrency" => {
+            cfg.concurrency = int_in(v, 1, 256).ok_or_else(|| bad("an integer from 1 to 256"))? as usize
+        }
+        "jobs" => cfg.jobs = int_in(v, 1, 64).ok_or_else(|| bad("an integer from 1 to 64"))? as usize,
+        "interval_ms" => {
+            cfg.interval = Duration::from_millis(
+                int_in(v, 0, 3_600_000).ok_or_else(|| bad("milliseconds from 0 to 3600000"))?,
+            )
+        }
+        "timeout_secs" => {
+            cfg.timeout =
+                Duration::from_secs(int_in(v, 1, 3600).ok_or_else(|| bad("seconds from 1 to 3600"))?)
+        }
+        "timeout_increment" => cfg.timeout_increment = v.as_bool().ok_or_else(|| bad("true or false"))?,
+        "retries" => cfg.retries = int_in(v, 1, 100).ok_or_else(|| bad("an integer from 1 to 100"))? as u32,
+        "rounds" => cfg.rounds = int_in(v, 1, 100).ok_or_else(|| bad("an integer from 1 to 100"))? as u32,
+        "backoff_max_secs" => {
+            cfg.backoff_max =
+                Duration::from_secs(int_in(v, 1, 86_400).ok_or_else(|| bad("seconds from 1 to 86400"))?)
+        }
+        "proxy_mode" => {
+            cfg.proxy_mode = match int_in(v, 0, 2) {
+                Some(0) => ProxyMode::Direct,
+                Some(1) => ProxyMode::Proxy,
+                Some(2) => ProxyMode::Pinned,
+                _ => return Err(bad("0 (direct), 1 (proxy) or 2 (hosts)")),
+            }
+        }
+        "proxy" => {
+            let s = nonempty_str(v).ok_or_else(|| bad("a proxy URL"))?;
+            let scheme = s.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https" | "socks5" | "socks5h" | "socks4")) {
+                return Err(err(
+                    origin,
+                    format!(
+                        "key `proxy`: expected an http://, https://, socks5:// or socks5h:// URL, got a value starting with {:?}",
+                        s.chars().take(8).collect::<String>()
+                    ),
+                ));
+            }
+            cfg.proxy = Some(s.to_string());
+        }
+        "hosts" => {
+            let Value::Object(m) = v else { return Err(bad("an object of host name → IP address")) };
+            let mut hosts = BTreeMap::new();
+            for (host, ip) in m {
+                let parsed = ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()).ok_or_else(|| {
+                    err(origin, format!("key `hosts.{host}`: expected an IP address, got {}", show(ip)))
+                })?;
+                if host.is_empty() || host.contains(['/', ':', ' ']) {
+                    return Err(err(origin, format!("key `hosts`: {host:?} is not a host name")));
+                }
+                hosts.insert(host.to_ascii_lowercase(), parsed);
+            }
+            cfg.hosts = hosts;
+        }
+        "ca_file" => cfg.ca_file = Some(PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?)),
+        "watch" => {
+            cfg.watch = match v.as_str() {
+                Some("auto") => WatchMode::Auto,
+                Some("events") => WatchMode::Events,
+                Some("poll") => WatchMode::Poll,
+                _ => return Err(bad("\"auto\", \"events\" or \"poll\"")),
+            }
+        }
+        "rescan_secs" => {
+            cfg.rescan =
+                Duration::from_secs(int_in(v, 1, 86_400).ok_or_else(|| bad("seconds from 1 to 86400"))?)
+        }
+        "poll_ms" => {
+            cfg.poll = Duration::from_millis(
+                int_in(v, 50, 600_000).ok_or_else(|| bad("milliseconds from 50 to 600000"))?,
+            )
+        }
+        "settle_ms" => {
+            cfg.settle = Duration::from_millis(
+                int_in(v, 0, 600_000).ok_or_else(|| bad("milliseconds from 0 to 600000"))?,
+            )
+        }
+        "shutdown_grace_secs" => {
+            cfg.shutdown_grace =
+                Duration::from_secs(int_in(v, 0, 600).ok_or_else(|| bad("seconds from 0 to 600"))?)
+        }
+        "max_job_bytes" => {
+            cfg.max_job_bytes =
+                int_in(v, 1024, 1 << 34).ok_or_else(|| bad("bytes from 1024 to 17179869184"))?
+        }
+        _ => return Err(err(origin, unknown_key(key, KEYS))),
+    }
+    Ok(())
+}
+
+/// Checks that need several keys at once.
+fn check_consistency(cfg: &Config, origin: &str) -> Result<(), ConfigError> {
+    match cfg.proxy_mode {
+        ProxyMode::Proxy if cfg.proxy.is_none() => {
+            Err(err(origin, "key `proxy_mode` is 1 (proxy) but no `proxy` URL is set".into()))
+        }
+        ProxyMode::Pinned if cfg.hosts.is_empty() => {
+            Err(err(origin, "key `proxy_mode` is 2 (hosts) but `hosts` is empty".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Returns the value as a non-empty string.
+fn nonempty_str(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// Returns the value as an integer within `lo..=hi`.
+fn int_in(v: &Value, lo: u64, hi: u64) -> Option<u64> {
+    v.as_u64().filter(|n| (lo..=hi).contains(n))
+}
+
+/// A short rendering of a bad value for messages; strings are cut so that
+/// a secret pasted into the wrong key is not echoed whole.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.chars().count() > 12 => {
+            format!("a string ({} characters)", s.chars().count())
+        }
+        Value::String(s) => format!("{s:?}"),
+        Value::Object(_) => "an object".into(),
+        Value::Array(_) => "an array".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Builds the "unknown key" message, suggesting the closest known key.
+fn unknown_key(key: &str, known: &[&str]) -> String {
+    let best = known.iter().map(|k| (edit_distance(key, k), *k)).min().filter(|(d, _)| *d <= 3);
+    match best {
+        Some((_, k)) => format!("unknown key `{key}` (did you mean `{k}`?)"),
+        None => format!("unknown key `{key}`"),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Builds a [`ConfigError`].
+fn err(origin: &str, what: String) -> ConfigError {
+    ConfigError { message: format!("{origin}: {what}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load_with(json: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.json");
+        std::fs::write(&file, json).expect("write");
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = move |k: &str| vars.get(k).cloned();
+        let ov = Overrides { config_file: Some(file), ..Overrides::default() };
+        load(dir.path(), &ov, &env, &[])
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let c = load_with(r#"{"concurrency": 3, "interval_ms": 250, "timeout_increment": false}"#, &[])
+            .expect("valid");
+        assert_eq!(c.concurrency, 3);
+        assert_eq!(c.interval, Duration::from_millis(250));
+        assert!(!c.timeout_increment);
+        assert_eq!(c.proxy_mode, ProxyMode::Direct);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_with(
+            r#"{"concurrency": 3}"#,
+            &[("SPOOLFETCH_CONCURRENCY", "5"), ("SPOOLFETCH_INCREMENT", "no")],
+        )
+        .expect("valid");
+        assert_eq!(c.concurrency, 5);
+        assert!(!c.timeout_increment);
+    }
+
+    #[test]
+    fn clear_errors() {
+        let e = load_with(r#"{"concurency": 3}"#, &[]).expect_err("unknown");
+        assert!(e.message.contains("unknown key `concurency` (did you mean `concurrency`?)"), "{e}");
+        let e = load_with(r#"{"concurrency": "many"}"#, &[]).expect_err("type");
+        assert!(
+            e.message.contains("key `concurrency`: expected an integer from 1 to 256, got \"many\""),
+            "{e}"
+        );
+        let e = load_with(r#"{"concurrency": 0}"#, &[]).expect_err("range");
+        assert!(e.message.contains("got 0"), "{e}");
+        let e = load_with(r#"{}"#, &[("SPOOLFETCH_TIMEOUT", "soon")]).expect_err("env");
+        assert!(e.message.contains("environment variable SPOOLFETCH_TIMEOUT"), "{e}");
+        let e = load_with(r#"{"proxy_mode": 1}"#, &[]).expect_err("needs proxy");
+        assert!(e.message.contains("no `proxy` URL"), "{e}");
+        let e = load_with(r#"{"proxy": "ftp://x"}"#, &[]).expect_err("scheme");
+        assert!(e.message.contains("socks5"), "{e}");
+        let e = load_with(r#"{"hosts": {"i.pximg.net": "not-an-ip"}}"#, &[]).expect_err("ip");
+        assert!(e.message.contains("hosts.i.pximg.net"), "{e}");
+        let e = load_with(r#"[1]"#, &[]).expect_err("object");
+        assert!(e.message.contains("must be a JSON object"), "{e}");
+        let e = load_with(r#"{"proxy": "http://user:supersecretpassword@h:1", "proxy_mode": 9}"#, &[])
+            .expect_err("mode");
+        assert!(!e.message.contains("supersecret"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_not_echoed() {
+        let e = load_with(r#"{"instance": "hunter2-password-token"}"#, &[]);
+        // A valid instance name is accepted; an invalid long one is not echoed.
+        assert!(e.is_ok());
+        let e = load_with(r#"{"instance": "a secret token with spaces"}"#, &[]).expect_err("bad");
+        assert!(!e.message.contains("secret token"), "{e}");
+    }
+}

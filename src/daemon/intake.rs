@@ -1,0 +1,85 @@
+//! Reading, checking and planning a claimed job file.
+//!
+//! Every way a job file can be bad ends here as a [`RejectReason`]: the
+//! daemon moves the file to `failed/` with that reason and carries on.
+
+use std::fs;
+use std::io::Read;
+
+use crate::config::Config;
+use crate::job::{JobSpec, JobState, JobStatus, RejectReason, parse_job_bytes};
+use crate::providers::{PlanContext, Walk, find_job_type};
+use crate::spool::{Claimed, Spool, finish, write_status};
+
+/// A claimed job, ready to run.
+pub struct Intake {
+    /// The job.
+    pub spec: JobSpec,
+    /// Its walk.
+    pub walk: Box<dyn Walk>,
+}
+
+impl Intake {
+    /// Reads and plans a claimed job file.
+    pub fn read(claimed: &Claimed, config: &Config) -> Result<Intake, RejectReason> {
+        let meta = fs::symlink_metadata(&claimed.path)
+            .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
+        if meta.file_type().is_symlink() {
+            return Err(RejectReason("job files must be regular files, not symbolic links".into()));
+        }
+        if !meta.is_file() {
+            return Err(RejectReason("the job file is not a regular file".into()));
+        }
+        if meta.len() > config.max_job_bytes {
+            return Err(RejectReason(format!(
+                "the job file is {} bytes; the limit is {} (config key max_job_bytes)",
+                meta.len(),
+                config.max_job_bytes
+            )));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        fs::File::open(&claimed.path)
+            .and_then(|f| f.take(config.max_job_bytes + 1).read_to_end(&mut bytes))
+            .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
+        let spec =
+            parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &|t| find_job_type(t).is_some())?;
+        let (provider, _) = find_job_type(&spec.job_type)
+            .ok_or_else(|| RejectReason(format!("unknown job type {:?}", spec.job_type)))?;
+        let walk = provider.plan(&spec, &PlanContext { config })?;
+        Ok(Intake { spec, walk })
+    }
+}
+
+/// Ends a job that cannot run: a failed status and the file in `failed/`
+/// with the reason.
+pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &str) {
+    log::warn!("job {} ({}) rejected: {reason}", claimed.tid, claimed.original);
+    let status = JobStatus {
+        tid: claimed.tid,
+        name: claimed.stem().to_string(),
+        job_type: String::new(),
+        stage: "claim".into(),
+        state: JobState::Failed,
+        running: false,
+        now: 0,
+        total: 0,
+        save_path: String::new(),
+        error: Some(reason.to_string()),
+        instance: config.instance.clone(),
+        file: claimed.original.clone(),
+        found: 0,
+        done: 0,
+        skipped: 0,
+        failed: 0,
+        bytes: 0,
+        updated: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    if let Err(e) = write_status(spool, &status) {
+        log::warn!("job {}: cannot write status: {e}", claimed.tid);
+    }
+    if let Err(e) = finish(spool, claimed, Some(reason)) {
+        log::error!("job {}: cannot move the job file to failed/: {e}", claimed.tid);
+    }
+}

@@ -1,0 +1,18 @@
+//! The daemon: the supervisor thread and what it starts.
+//!
+//! Owns the job table (which jobs this instance runs, which wait, which
+//! are paused), the per-account pacers, the download pool, the watcher,
+//! signal handling and systemd notification. Invariants: only the
+//! supervisor claims and starts jobs; on SIGTERM it stops claiming, lets
+//! runners checkpoint and exits 0; a worker panic stops everything cleanly
+//! with a non-zero status; the process never exits while a runner may be
+//! writing a checkpoint, except on a second signal (safe, because every
+//! state file is crash-consistent).
+
+mod intake;
+mod signals;
+mod supervisor;
+mod systemd;
+
+pub use intake::{Intake, reject_job};
+pub use supervisor::{DaemonError, Options, Summary, run};

@@ -1,0 +1,554 @@
+//! The supervisor thread (the daemon's main thread).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select, tick};
+
+use crate::config::{Config, ProxyMode};
+use crate::daemon::intake::{Intake, reject_job};
+use crate::daemon::signals::{self, SignalMsg};
+use crate::daemon::systemd::Notifier;
+use crate::download::Pool;
+use crate::http::{NetOptions, Route, build_agent};
+use crate::job::{JobState, Tid};
+use crate::pacing::{AccountPolicy, Pacer, default_classify};
+use crate::runner::{self, RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport};
+use crate::spool::{
+    Action, Claimed, ControlRequest, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, claim,
+    read_status, recover_own, remove_request, write_status,
+};
+
+/// How the daemon is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The spool folder.
+    pub spool: PathBuf,
+    /// The configuration.
+    pub config: Config,
+    /// `run --once`: exit when no work is left.
+    pub once: bool,
+    /// Install signal handlers (off in tests that run several daemons in
+    /// one process).
+    pub handle_signals: bool,
+}
+
+/// What happened during the run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Jobs that ended done.
+    pub done: usize,
+    /// Jobs that ended failed or were rejected.
+    pub failed: usize,
+    /// Jobs that ended cancelled.
+    pub cancelled: usize,
+    /// True when the run ended because of a signal.
+    pub interrupted: bool,
+}
+
+/// A reason the daemon could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The spool cannot be set up.
+    Spool(String),
+    /// The network setup is invalid (proxy, CA file).
+    Network(String),
+    /// Another daemon with the same instance name holds the spool.
+    Locked(String),
+    /// A thread panicked.
+    Fatal(String),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Spool(s)
+            | DaemonError::Network(s)
+            | DaemonError::Locked(s)
+            | DaemonError::Fatal(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// A claimed job waiting for a slot.
+struct Waiting {
+    /// The job file.
+    claimed: Claimed,
+    /// Its plan.
+    intake: Intake,
+    /// Start paused.
+    paused: bool,
+}
+
+/// The supervisor's state.
+struct Supervisor {
+    /// Configuration.
+    config: Arc<Config>,
+    /// The spool.
+    spool: Spool,
+    /// The shared agent.
+    agent: ureq::Agent,
+    /// The pool.
+    pool: Pool,
+    /// Pacers by account key.
+    pacers: HashMap<String, (Pacer, JoinHandle<()>)>,
+    /// Raised at shutdown: pacers stop waiting.
+    shutdown: Arc<AtomicBool>,
+    /// Running jobs.
+    running: BTreeMap<Tid, RunnerHandle>,
+    /// Running jobs that are paused.
+    paused: HashSet<Tid>,
+    /// Claimed jobs waiting for a slot.
+    waiting: VecDeque<Waiting>,
+    /// Runner reports.
+    reports_tx: Sender<RunnerReport>,
+    /// TID allocation.
+    tids: TidAllocator,
+    /// Outcome counts.
+    summary: Summary,
+}
+
+/// Runs the daemon until a signal (or, with `once`, until no work is left).
+pub fn run(opts: Options) -> Result<Summary, DaemonError> {
+    let config = Arc::new(opts.config);
+    let spool = Spool::new(&opts.spool);
+    spool
+        .ensure(&config.instance)
+        .map_err(|e| DaemonError::Spool(format!("cannot set up spool {}: {e}", spool.root().display())))?;
+    let _lock = lock_instance(&spool, &config.instance)?;
+    let agent = build_agent(&net_options(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
+    let (fatal_tx, fatal_rx) = bounded::<String>(16);
+    let pool = Pool::start(config.concurrency, &agent, &fatal_tx)
+        .map_err(|e| DaemonError::Fatal(format!("cannot start download threads: {e}")))?;
+    let (sig_tx, sig_rx) = bounded::<SignalMsg>(4);
+    if opts.handle_signals {
+        signals::install(sig_tx)
+            .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
+    }
+    let (reports_tx, reports_rx) = bounded::<RunnerReport>(64);
+    let mut sup = Supervisor {
+        config: Arc::clone(&config),
+        spool: spool.clone(),
+        agent,
+        pool,
+        pacers: HashMap::new(),
+        shutdown: Arc::new(AtomicBool::new(false)),
+        running: BTreeMap::new(),
+        paused: HashSet::new(),
+        waiting: VecDeque::new(),
+        reports_tx,
+        tids: TidAllocator::default(),
+        summary: Summary::default(),
+    };
+    let mut notifier = Notifier::new();
+
+    // Recovery: this instance's unfinished jobs come first.
+    let own = recover_own(&spool, &config.instance)
+        .map_err(|e| DaemonError::Spool(format!("cannot list this instance's jobs: {e}")))?;
+    if !own.is_empty() {
+        log::info!("resuming {} unfinished job(s)", own.len());
+    }
+    for claimed in own {
+        sup.admit(claimed, true);
+    }
+    let (spool_tx, spool_rx) = bounded::<SpoolEvent>(16);
+    let timing = WatchTiming {
+        mode: config.watch,
+        rescan: config.rescan,
+        poll: config.poll,
+        settle: config.settle,
+        max_bytes: config.max_job_bytes,
+    };
+    let watcher = Watcher::spawn(spool.clone(), timing, spool_tx)
+        .map_err(|e| DaemonError::Fatal(format!("cannot start the spool watcher: {e}")))?;
+    notifier.ready();
+    log::info!(
+        "spoolfetch {} watching {} as instance {:?} ({} download threads, {} ms API interval)",
+        env!("CARGO_PKG_VERSION"),
+        spool.root().display(),
+        config.instance,
+        config.concurrency,
+        config.interval.as_millis()
+    );
+
+    let ticker = tick(Duration::from_secs(1));
+    let mut last_scan = Instant::now();
+    let scan_period = config.rescan.max(config.poll);
+    let mut fatal: Option<String> = None;
+    loop {
+        select! {
+            recv(spool_rx) -> ev => match ev {
+                Ok(SpoolEvent::Scanned { ready, waiting, control }) => {
+                    last_scan = Instant::now();
+                    sup.apply_controls(control);
+                    let claimed_any = sup.claim_ready(&watcher, ready);
+                    if opts.once && !claimed_any && waiting == 0 && sup.idle() {
+                        break;
+                    }
+                }
+                Ok(SpoolEvent::Error(e)) => log::warn!("{e}"),
+                Err(_) => {
+                    fatal = Some("the spool watcher stopped".into());
+                    break;
+                }
+            },
+            recv(reports_rx) -> rep => {
+                if let Ok(rep) = rep {
+                    sup.ended(rep);
+                    sup.start_waiting();
+                    watcher.rescan();
+                }
+            },
+            recv(sig_rx) -> sig => match sig {
+                Ok(SignalMsg::Stop) => {
+                    sup.summary.interrupted = true;
+                    break;
+                }
+                Ok(SignalMsg::Rescan) => watcher.rescan(),
+                Err(_) => {}
+            },
+            recv(fatal_rx) -> msg => {
+                if let Ok(m) = msg {
+                    log::error!("{m}");
+                    fatal = Some(m);
+                    break;
+                }
+            },
+            recv(ticker) -> _ => {
+                let healthy = last_scan.elapsed() < scan_period * 3 + Duration::from_secs(5);
+                notifier.watchdog(healthy);
+                notifier.status(&format!(
+                    "{} running, {} paused, {} waiting",
+                    sup.running.len() - sup.paused.len(),
+                    sup.paused.len(),
+                    sup.waiting.len()
+                ));
+            },
+        }
+    }
+
+    notifier.stopping();
+    let summary = sup.stop(&reports_rx);
+    watcher.stop();
+    match fatal {
+        Some(m) => Err(DaemonError::Fatal(m)),
+        None => Ok(summary),
+    }
+}
+
+/// The network options of the configuration.
+fn net_options(config: &Config) -> NetOptions {
+    let route = match config.proxy_mode {
+        ProxyMode::Direct => Route::Direct,
+        ProxyMode::Proxy => Route::Proxy(config.proxy.clone().unwrap_or_default()),
+        ProxyMode::Pinned => Route::Pinned(config.hosts.clone()),
+    };
+    NetOptions {
+        route,
+        ca_file: config.ca_file.clone(),
+        timeout: config.timeout,
+        user_agent: format!("spoolfetch/{}", env!("CARGO_PKG_VERSION")),
+        max_idle_per_host: config.concurrency,
+    }
+}
+
+/// Takes this instance's lock on the spool, so that two daemons started
+/// with the same instance name cannot both run its jobs.
+fn lock_instance(spool: &Spool, instance: &str) -> Result<File, DaemonError> {
+    let path = spool.work_dir(instance).join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| DaemonError::Spool(format!("cannot open {}: {e}", path.display())))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+        DaemonError::Locked(format!(
+            "another spoolfetch with instance name {instance:?} is already running on this spool (set a different `instance`)"
+        ))
+    })?;
+    Ok(file)
+}
+
+impl Supervisor {
+    /// Returns true if and only if nothing is running or waiting (paused
+    /// jobs aside).
+    fn idle(&self) -> bool {
+        self.waiting.is_empty() && self.running.len() == self.paused.len()
+    }
+
+    /// Free job slots; paused jobs do not hold one.
+    fn free_slots(&self) -> usize {
+        self.config.jobs.saturating_sub(self.running.len() - self.paused.len() + self.waiting.len())
+    }
+
+    /// Claims ready files while slots are free; returns true if any was
+    /// claimed.
+    fn claim_ready(&mut self, watcher: &Watcher, ready: Vec<crate::spool::Candidate>) -> bool {
+        let mut any = false;
+        for cand in ready {
+            if self.free_slots() == 0 {
+                break;
+            }
+            match claim(&self.spool, &self.config.instance, &cand, &mut self.tids) {
+                Ok(Some(c)) => {
+                    watcher.forget(&cand.path);
+                    log::info!("claimed {} as job {}", c.original, c.tid);
+                    any = true;
+                    self.admit(c, false);
+                }
+                Ok(None) => watcher.forget(&cand.path),
+                Err(e) => log::warn!("cannot claim {}: {e}", cand.path.display()),
+            }
+        }
+        any
+    }
+
+    /// Reads, checks and queues (or rejects) a claimed job, then starts
+    /// what fits.
+    fn admit(&mut self, claimed: Claimed, recovered: bool) {
+        match Intake::read(&claimed, &self.config) {
+            Ok(intake) => {
+                let paused = recovered
+                    && read_status(&self.spool, claimed.tid)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|s| s.state == JobState::Paused);
+                self.write_queued(&claimed, &intake, paused);
+                self.waiting.push_back(Waiting { claimed, intake, paused });
+                self.start_waiting();
+            }
+            Err(reason) => {
+                reject_job(&self.spool, &claimed, &self.config, &reason.0);
+                self.summary.failed += 1;
+            }
+        }
+    }
+
+    /// Writes the status of a claimed, not yet started job.
+    fn write_queued(&self, claimed: &Claimed, intake: &Intake, paused: bool) {
+        let mut status =
+            read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| crate::job::JobStatus {
+                tid: claimed.tid,
+                name: intake.spec.name.clone(),
+                job_type: intake.spec.job_type.clone(),
+                stage: "claim".into(),
+                state: JobState::Queued,
+                running: false,
+                now: 0,
+                total: 0,
+                save_path: intake.spec.save_path.display().to_string(),
+                error: None,
+                instance: self.config.instance.clone(),
+                file: claimed.original.clone(),
+                found: 0,
+                done: 0,
+                skipped: 0,
+                failed: 0,
+                bytes: 0,
+                updated: 0,
+            });
+        status.state = if paused { JobState::Paused } else { JobState::Queued };
+        status.running = false;
+        status.error = None;
+        status.instance.clone_from(&self.config.instance);
+        if let Err(e) = write_status(&self.spool, &status) {
+            log::warn!("job {}: cannot write status: {e}", claimed.tid);
+        }
+    }
+
+    /// Starts waiting jobs while slots are free.
+    fn start_waiting(&mut self) {
+        while self.running.len() - self.paused.len() < self.config.jobs {
+            let Some(w) = self.waiting.pop_front() else { break };
+            self.start(w);
+        }
+    }
+
+    /// Starts a runner.
+    fn start(&mut self, w: Waiting) {
+        let tid = w.claimed.tid;
+        let account = w.intake.walk.account();
+        let (pacer, classify) = match &account {
+            Some(a) => (self.pacer_for(a), a.classify),
+            None => (None, default_classify as crate::pacing::Classify),
+        };
+        let window = self.config.concurrency * 2;
+        let args = RunnerArgs {
+            claimed: w.claimed.clone(),
+            spec: w.intake.spec,
+            walk: w.intake.walk,
+            pacer,
+            classify,
+            queue: self.pool.register(tid, window),
+            window,
+            config: Arc::clone(&self.config),
+            spool: self.spool.clone(),
+            report: self.reports_tx.clone(),
+            start_paused: w.paused,
+        };
+        match runner::spawn(args) {
+            Ok(h) => {
+                if w.paused {
+                    self.paused.insert(tid);
+                }
+                self.running.insert(tid, h);
+            }
+            Err(e) => {
+                reject_job(&self.spool, &w.claimed, &self.config, &format!("cannot start a thread: {e}"))
+            }
+        }
+    }
+
+    /// The pacer of an account, started on first use.
+    fn pacer_for(&mut self, account: &crate::providers::AccountSpec) -> Option<Pacer> {
+        if let Some((p, _)) = self.pacers.get(&account.key) {
+            return Some(p.clone());
+        }
+        let policy = AccountPolicy {
+            interval: self.config.interval,
+            retries: 3,
+            rate_limit_base: account.rate_limit_base,
+            backoff_max: self.config.backoff_max,
+            max_rate_limited: 20,
+            timeout: self.config.timeout,
+            max_body: 64 << 20,
+        };
+        match Pacer::spawn(&account.key, self.agent.clone(), policy, Arc::clone(&self.shutdown)) {
+            Ok((p, join)) => {
+                self.pacers.insert(account.key.clone(), (p.clone(), join));
+                Some(p)
+            }
+            Err(e) => {
+                log::error!("cannot start the pacing thread of {}: {e}", account.key);
+                None
+            }
+        }
+    }
+
+    /// Applies control requests for jobs of this instance.
+    fn apply_controls(&mut self, control: Vec<ControlRequest>) {
+        for req in control {
+            if let Some(h) = self.running.get(&req.tid) {
+                match req.action {
+                    Action::Pause => {
+                        h.send(RunnerMsg::Pause);
+                        self.paused.insert(req.tid);
+                    }
+                    Action::Resume => {
+                        h.send(RunnerMsg::Resume);
+                        self.paused.remove(&req.tid);
+                    }
+                    Action::Cancel => {
+                        h.send(RunnerMsg::Cancel);
+                        self.paused.remove(&req.tid);
+                    }
+                }
+            } else if let Some(pos) = self.waiting.iter().position(|w| w.claimed.tid == req.tid) {
+                match req.action {
+                    Action::Pause => self.waiting[pos].paused = true,
+                    Action::Resume => self.waiting[pos].paused = false,
+                    Action::Cancel => {
+                        if let Some(w) = self.waiting.remove(pos) {
+                            self.cancel_waiting(&w);
+                        }
+                    }
+                }
+                if let Some(w) = self.waiting.get(pos) {
+                    self.write_queued(&w.claimed, &w.intake, w.paused);
+                }
+            } else {
+                // Not ours. A request for a job that has ended can never be
+                // applied by anyone; drop it.
+                let ended =
+                    read_status(&self.spool, req.tid).ok().flatten().is_none_or(|s| s.state.is_terminal());
+                if !ended {
+                    continue;
+                }
+                log::info!("ignoring a {:?} request for job {}, which is not active", req.action, req.tid);
+            }
+            if let Err(e) = remove_request(&req) {
+                log::warn!("cannot remove control request {}: {e}", req.path.display());
+            }
+            self.start_waiting();
+        }
+    }
+
+    /// Ends a job cancelled before it started.
+    fn cancel_waiting(&mut self, w: &Waiting) {
+        let reason = "cancelled by request before it started";
+        if let Ok(Some(mut s)) = read_status(&self.spool, w.claimed.tid) {
+            s.state = JobState::Cancelled;
+            s.error = Some(reason.into());
+            let _ = write_status(&self.spool, &s);
+        }
+        if let Err(e) = crate::spool::finish(&self.spool, &w.claimed, Some(reason)) {
+            log::error!("job {}: cannot move the job file: {e}", w.claimed.tid);
+        }
+        self.summary.cancelled += 1;
+    }
+
+    /// Records the end of a runner.
+    fn ended(&mut self, rep: RunnerReport) {
+        if let Some(h) = self.running.remove(&rep.tid) {
+            h.join();
+        }
+        self.paused.remove(&rep.tid);
+        match rep.state {
+            JobState::Done => self.summary.done += 1,
+            JobState::Failed => self.summary.failed += 1,
+            JobState::Cancelled => self.summary.cancelled += 1,
+            _ => {}
+        }
+    }
+
+    /// Graceful stop: runners checkpoint, in-flight files get the grace
+    /// period, then blocked transfers are cut.
+    fn stop(mut self, reports: &Receiver<RunnerReport>) -> Summary {
+        for h in self.running.values() {
+            h.send(RunnerMsg::Shutdown);
+        }
+        self.shutdown.store(true, Ordering::Release);
+        let grace = self.config.shutdown_grace;
+        let cut_at = Instant::now() + grace + Duration::from_millis(500);
+        let give_up = cut_at + Duration::from_secs(10);
+        let mut cut = false;
+        while !self.running.is_empty() {
+            let now = Instant::now();
+            if now >= give_up {
+                log::error!(
+                    "{} job(s) did not stop in time; their checkpoints are still consistent",
+                    self.running.len()
+                );
+                break;
+            }
+            if !cut && now >= cut_at {
+                // Transfers blocked in a read return at once; their
+                // partial files keep what was fsynced.
+                self.agent.clone().shutdown();
+                cut = true;
+            }
+            let wait = if cut { give_up - now } else { cut_at - now };
+            if let Ok(rep) = reports.recv_timeout(wait) {
+                self.ended(rep);
+            }
+        }
+        for (p, _) in self.pacers.values() {
+            p.quit();
+        }
+        for (_, (_, j)) in self.pacers.drain() {
+            let _ = j.join();
+        }
+        self.pool.shutdown();
+        self.summary
+    }
+}

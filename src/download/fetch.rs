@@ -1,0 +1,416 @@
+//! Fetching one file: `.part` file, Range resume, verification, rename.
+//!
+//! The rules are those of `research/reliability.md` §3.5–3.6 (RFC 9110
+//! §13.1.5, §14, §15.3.7, §15.5.17): resume with `Range` + `If-Range`
+//! (strong ETag, else Last-Modified); accept a 206 only with a
+//! `Content-Range` that starts at our offset and matches the known total;
+//! a 200 means start over; a 416 means check what we have. Bodies are
+//! requested with `Accept-Encoding: identity` because ranges count bytes of
+//! the encoded form.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::download::task::{DownloadTask, Outcome};
+use crate::durable::atomic_write;
+
+/// Progress of a partial file, kept beside it as `.<name>.part.meta`, so
+/// that a restart can resume with Range. `durable` never exceeds the bytes
+/// fsynced in the `.part` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMeta {
+    /// The URL the bytes came from.
+    pub url: String,
+    /// Strong ETag of the first answer.
+    pub etag: Option<String>,
+    /// Last-Modified of the first answer.
+    pub last_modified: Option<String>,
+    /// Full length.
+    pub total: Option<u64>,
+    /// Bytes known to be on disk.
+    pub durable: u64,
+}
+
+/// Files at least this large record their progress for resume after a
+/// crash; smaller ones simply start again.
+const RESUME_MIN_BYTES: u64 = 1 << 20;
+/// How often a large transfer makes its progress durable.
+const SYNC_EVERY_BYTES: u64 = 4 << 20;
+/// … or after this long.
+const SYNC_EVERY: Duration = Duration::from_secs(2);
+/// Read buffer size.
+const CHUNK: usize = 64 * 1024;
+
+/// Returns the `.part` and `.part.meta` paths of a final path.
+pub fn part_paths(dest: &Path) -> (PathBuf, PathBuf) {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (dir.join(format!(".{name}.part")), dir.join(format!(".{name}.part.meta")))
+}
+
+/// Makes one attempt at a task. Never panics on anything a server sends.
+pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
+    match fetch_inner(agent, task) {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed { reason: e },
+    }
+}
+
+/// Local-disk failures are not the server's fault and retrying rarely
+/// helps, so they fail the item (a full disk shows up clearly in status).
+fn local(what: &str, path: &Path, e: &io::Error) -> String {
+    format!("cannot {what} {}: {e}", path.display())
+}
+
+/// The attempt; `Err` is a local failure.
+fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, String> {
+    let dest = &task.dest;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    if let Some(text) = &task.inline {
+        fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
+        atomic_write(dest, text.as_bytes()).map_err(|e| local("write", dest, &e))?;
+        return Ok(Outcome::Done { bytes: 0, already: false });
+    }
+    if let Ok(meta) = fs::symlink_metadata(dest) {
+        if meta.is_file() && task.expected_size.is_none_or(|s| s == meta.len()) {
+            return Ok(Outcome::Done { bytes: 0, already: true });
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
+    let (part_path, meta_path) = part_paths(dest);
+    let mut part = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&part_path)
+        .map_err(|e| local("open", &part_path, &e))?;
+    let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
+    let saved = read_meta(&meta_path).filter(|m| m.url == task.url);
+    let mut offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
+    if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
+        // Without a validator a resumed range could splice two versions of
+        // the file together; start over.
+        offset = 0;
+    }
+    // Bytes past the durable offset may be garbage after a power cut.
+    part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
+
+    let mut builder = ureq::http::Request::builder()
+        .method("GET")
+        .uri(task.url.as_str())
+        .header("Accept-Encoding", "identity");
+    for (k, v) in &task.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if offset > 0 {
+        builder = builder.header("Range", format!("bytes={offset}-"));
+        if let Some(m) = &saved {
+            if let Some(v) = m.etag.as_ref().or(m.last_modified.as_ref()) {
+                builder = builder.header("If-Range", v.as_str());
+            }
+        }
+    }
+    let request = match builder.body(()) {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Failed { reason: format!("invalid request: {e}") }),
+    };
+    let request = agent
+        .configure_request(request)
+        .timeout_connect(Some(task.timeout))
+        .timeout_recv_response(Some(task.timeout))
+        .timeout_per_read(Some(task.timeout))
+        .build();
+    let mut resp = match agent.run(request) {
+        Ok(r) => r,
+        Err(e) => return Ok(network_failure(&e)),
+    };
+    let status = resp.status().as_u16();
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let etag = header("etag").filter(|e| !e.starts_with("W/"));
+    let last_modified = header("last-modified");
+    let total: Option<u64>;
+    match status {
+        200 => {
+            if offset > 0 {
+                log::debug!("{}: server sent the whole file again; starting over", task.url);
+                offset = 0;
+                part.set_len(0).map_err(|e| local("truncate", &part_path, &e))?;
+            }
+            total = content_length;
+        }
+        206 => {
+            let range = header("content-range").and_then(|v| parse_content_range(&v));
+            let known_total = saved.as_ref().and_then(|m| m.total);
+            let ok = match range {
+                Some((start, end, t)) => {
+                    start == offset
+                        && end >= start
+                        && t.is_none_or(|t| end < t)
+                        && known_total.is_none_or(|k| t == Some(k))
+                        && content_length.is_none_or(|len| len == end - start + 1)
+                }
+                None => false,
+            };
+            if !ok {
+                discard(&part, &meta_path);
+                return Ok(Outcome::Retry {
+                    reason: format!(
+                        "server answered a different range than asked ({}); starting over",
+                        header("content-range").unwrap_or_else(|| "no Content-Range".into())
+                    ),
+                    after: None,
+                });
+            }
+            total = range.and_then(|(_, _, t)| t).or(known_total);
+        }
+        416 => {
+            let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
+            if t.is_some() && t == Some(offset) && offset > 0 {
+                return finalize(task, part, &part_path, &meta_path, 0);
+            }
+            discard(&part, &meta_path);
+            return Ok(Outcome::Retry {
+                reason: "server refused the resume range; starting over".into(),
+                after: None,
+            });
+        }
+        _ => {
+            let after =
+                header("retry-after").and_then(|v| crate::http::parse_retry_after(&v, SystemTime::now()));
+            let reason = format!("HTTP {status} {}", reason_phrase(status));
+            return Ok(if crate::http::status_is_transient(status) {
+                Outcome::Retry { reason, after }
+            } else {
+                Outcome::Failed { reason }
+            });
+        }
+    }
+    if let (Some(expected), Some(t)) = (task.expected_size, total) {
+        if expected != t {
+            return Ok(Outcome::Failed {
+                reason: format!("server offers {t} bytes but the API announced {expected}"),
+            });
+        }
+    }
+    let mut meta = PartMeta { url: task.url.clone(), etag, last_modified, total, durable: offset };
+    let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
+    if keep_meta {
+        // Written before any byte, so a crash at any point leaves
+        // validators that match what the .part holds.
+        atomic_write(&meta_path, &meta_bytes(&meta)).map_err(|e| local("write", &meta_path, &e))?;
+    }
+
+    let mut reader = resp.body_mut().as_reader();
+    let mut buf = vec![0u8; CHUNK];
+    let mut received = 0u64;
+    let mut since_sync = 0u64;
+    let mut last_sync = Instant::now();
+    loop {
+        if task.flags.halted() {
+            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
+            return Ok(Outcome::Interrupted);
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
+                return Ok(Outcome::Retry {
+                    reason: format!("{} after {} bytes", describe_io(&e), offset),
+                    after: None,
+                });
+            }
+        };
+        part.write_all(&buf[..n]).map_err(|e| local("write", &part_path, &e))?;
+        offset += n as u64;
+        received += n as u64;
+        since_sync += n as u64;
+        task.flags.add_bytes(n as u64);
+        if keep_meta && (since_sync >= SYNC_EVERY_BYTES || last_sync.elapsed() >= SYNC_EVERY) {
+            checkpoint_part(&part, &meta_path, &mut meta, offset, true);
+            since_sync = 0;
+            last_sync = Instant::now();
+        }
+    }
+    if let Some(t) = total {
+        if offset != t {
+            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
+            return Ok(Outcome::Retry {
+                reason: format!("connection closed after {offset} of {t} bytes"),
+                after: None,
+            });
+        }
+    }
+    finalize(task, part, &part_path, &meta_path, received)
+}
+
+/// Verifies a complete `.part` file and gives it its final name.
+fn finalize(
+    task: &DownloadTask,
+    part: File,
+    part_path: &Path,
+    meta_path: &Path,
+    received: u64,
+) -> Result<Outcome, String> {
+    if let Some(want) = &task.md5 {
+        let got = md5_of(part_path).map_err(|e| local("read", part_path, &e))?;
+        if !got.eq_ignore_ascii_case(want) {
+            discard(&part, meta_path);
+            return Ok(Outcome::Retry {
+                reason: format!("MD5 mismatch (got {got}, expected {want})"),
+                after: None,
+            });
+        }
+    }
+    if let Some(expected) = task.expected_size {
+        let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
+        if len != expected {
+            discard(&part, meta_path);
+            return Ok(Outcome::Retry {
+                reason: format!("got {len} bytes, expected {expected}"),
+                after: None,
+            });
+        }
+    }
+    part.sync_all().map_err(|e| local("fsync", part_path, &e))?;
+    drop(part);
+    fs::rename(part_path, &task.dest).map_err(|e| local("rename into", &task.dest, &e))?;
+    let _ = fs::remove_file(meta_path);
+    Ok(Outcome::Done { bytes: received, already: false })
+}
+
+/// Makes the bytes so far durable and records them in the meta file.
+/// Failures are logged: the worst case is a restart from an older offset.
+fn checkpoint_part(part: &File, meta_path: &Path, meta: &mut PartMeta, offset: u64, keep_meta: bool) {
+    if !keep_meta {
+        return;
+    }
+    if let Err(e) = part.sync_data() {
+        log::warn!("cannot fsync a partial download: {e}");
+        return;
+    }
+    meta.durable = offset;
+    if let Err(e) = atomic_write(meta_path, &meta_bytes(meta)) {
+        log::warn!("cannot record download progress in {}: {e}", meta_path.display());
+    }
+}
+
+/// Empties a partial file whose bytes cannot be trusted.
+fn discard(part: &File, meta_path: &Path) {
+    let _ = part.set_len(0);
+    let _ = fs::remove_file(meta_path);
+}
+
+/// Serializes a meta record.
+fn meta_bytes(meta: &PartMeta) -> Vec<u8> {
+    serde_json::to_vec(meta).unwrap_or_default()
+}
+
+/// Reads a meta record; a damaged one counts as none.
+fn read_meta(path: &Path) -> Option<PartMeta> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Hex MD5 of a file.
+fn md5_of(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
+fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let total = if total.trim() == "*" { None } else { Some(total.trim().parse().ok()?) };
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total))
+}
+
+/// Parses `bytes */TOTAL` of a 416.
+fn parse_unsatisfied_range(v: &str) -> Option<u64> {
+    v.trim().strip_prefix("bytes */")?.trim().parse().ok()
+}
+
+/// Classifies a failed exchange.
+fn network_failure(e: &ureq::Error) -> Outcome {
+    let reason = crate::http::describe(e);
+    if crate::http::is_transient(e) {
+        Outcome::Retry { reason, after: None }
+    } else {
+        Outcome::Failed { reason }
+    }
+}
+
+/// A short description of a body read error (ureq wraps its own errors in
+/// `io::Error`).
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out reading the response".into(),
+        io::ErrorKind::UnexpectedEof => "connection closed early".into(),
+        io::ErrorKind::ConnectionReset => "connection reset".into(),
+        _ => {
+            let s = e.to_string();
+            if s.to_ascii_lowercase().contains("timeout") || s.contains("timed out") {
+                "timed out reading the response".into()
+            } else {
+                format!("read failed: {s}")
+            }
+        }
+    }
+}
+
+/// The reason phrase of common statuses.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parsing() {
+        assert_eq!(parse_content_range("bytes 10-19/100"), Some((10, 19, Some(100))));
+        assert_eq!(parse_content_range("bytes 10-19/*"), Some((10, 19, None)));
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+        assert_eq!(parse_content_range("bytes x-19/100"), None);
+        assert_eq!(parse_unsatisfied_range("bytes */100"), Some(100));
+    }
+
+    #[test]
+    fn part_names_are_hidden_siblings() {
+        let (p, m) = part_paths(Path::new("/a/b/c.jpg"));
+        assert_eq!(p, Path::new("/a/b/.c.jpg.part"));
+        assert_eq!(m, Path::new("/a/b/.c.jpg.part.meta"));
+    }
+}

@@ -1,0 +1,17 @@
+//! The download pool: a fixed number of threads shared by every job.
+//!
+//! Owns the fair dispatch of tasks across jobs and the fetching of one
+//! file. Invariants: a file appears under its final name only after its
+//! length (and MD5, when known) was verified and its bytes were fsynced;
+//! until then it is `.<name>.part`; a resumed transfer appends only after
+//! the server proved (206 + matching `Content-Range`, `If-Range` validator)
+//! that the bytes continue the same file. Workers never touch checkpoints:
+//! they report to the job's runner, which owns them.
+
+mod fetch;
+mod pool;
+mod task;
+
+pub use fetch::{PartMeta, fetch, part_paths};
+pub use pool::{JobQueue, Pool};
+pub use task::{DownloadEvent, DownloadTask, Outcome};

@@ -1,0 +1,230 @@
+//! The worker threads and the fair dispatcher in front of them.
+//!
+//! Each job gets its own bounded queue ([`JobQueue`]). One dispatcher
+//! thread owns the list of queues and hands tasks to idle workers
+//! round-robin across jobs, through a rendezvous channel, so that a job
+//! with 100,000 files cannot starve a job with ten. Workers are plain
+//! threads that take a task, make one attempt, and report to the task's
+//! runner.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
+
+use crate::download::fetch::fetch;
+use crate::download::task::{DownloadEvent, DownloadTask};
+use crate::job::Tid;
+
+/// A message to the dispatcher.
+enum DispatchMsg {
+    /// A job's queue to serve.
+    Register(Tid, Receiver<DownloadTask>),
+    /// Stop.
+    Quit,
+}
+
+/// A message to a worker.
+enum WorkerMsg {
+    /// One attempt at a task.
+    Task(Box<DownloadTask>),
+    /// Stop.
+    Quit,
+}
+
+/// A job's way into the pool. Dropping it unregisters the job once its
+/// queued tasks are taken.
+#[derive(Debug, Clone)]
+pub struct JobQueue {
+    /// Sends tasks; bounded, so a runner cannot flood the pool.
+    tx: Sender<DownloadTask>,
+}
+
+impl JobQueue {
+    /// Queues a task without blocking; gives it back when the queue is
+    /// full.
+    pub fn try_send(&self, task: DownloadTask) -> Result<(), DownloadTask> {
+        self.tx.try_send(task).map_err(crossbeam_channel::TrySendError::into_inner)
+    }
+}
+
+/// The pool.
+#[derive(Debug)]
+pub struct Pool {
+    /// To the dispatcher.
+    ctl: Sender<DispatchMsg>,
+    /// The dispatcher thread.
+    dispatcher: Option<JoinHandle<()>>,
+    /// The workers.
+    workers: Vec<JoinHandle<()>>,
+    /// Number of workers.
+    size: usize,
+}
+
+impl std::fmt::Debug for DispatchMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DispatchMsg::Register(t, _) => write!(f, "Register({t})"),
+            DispatchMsg::Quit => f.write_str("Quit"),
+        }
+    }
+}
+
+/// Reports a worker panic to the supervisor and stops the other workers.
+struct PanicGuard {
+    /// Where fatal errors go.
+    fatal: Sender<String>,
+    /// Raised on panic so that the dispatcher stops.
+    broken: Arc<AtomicBool>,
+    /// The worker's name.
+    name: String,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.broken.store(true, Ordering::Release);
+            let _ = self.fatal.send(format!("{} panicked; stopping", self.name));
+        }
+    }
+}
+
+impl Pool {
+    /// Starts `size` workers and the dispatcher. A worker panic is sent
+    /// to `fatal`.
+    pub fn start(size: usize, agent: &ureq::Agent, fatal: &Sender<String>) -> std::io::Result<Pool> {
+        let (ctl, ctl_rx) = bounded::<DispatchMsg>(64);
+        let (work_tx, work_rx) = bounded::<WorkerMsg>(0);
+        let broken = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::with_capacity(size);
+        for n in 0..size {
+            let rx = work_rx.clone();
+            let agent = agent.clone();
+            let guard = PanicGuard {
+                fatal: fatal.clone(),
+                broken: Arc::clone(&broken),
+                name: format!("download worker {n}"),
+            };
+            workers.push(thread::Builder::new().name(format!("download-{n}")).spawn(move || {
+                let _guard = guard;
+                while let Ok(WorkerMsg::Task(task)) = rx.recv() {
+                    let outcome = fetch(&agent, &task);
+                    let _ =
+                        task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
+                }
+            })?);
+        }
+        let dispatcher = thread::Builder::new()
+            .name("dispatcher".into())
+            .spawn(move || dispatch(&ctl_rx, &work_tx, &broken, size))?;
+        Ok(Pool { ctl, dispatcher: Some(dispatcher), workers, size })
+    }
+
+    /// Number of workers.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Opens a queue for a job.
+    pub fn register(&self, job: Tid, capacity: usize) -> JobQueue {
+        let (tx, rx) = bounded(capacity.max(1));
+        let _ = self.ctl.send(DispatchMsg::Register(job, rx));
+        JobQueue { tx }
+    }
+
+    /// Stops the dispatcher and the workers after their current attempts.
+    pub fn shutdown(mut self) {
+        let _ = self.ctl.send(DispatchMsg::Quit);
+        if let Some(d) = self.dispatcher.take() {
+            let _ = d.join();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The dispatcher: round-robin over job queues, one task per idle worker.
+fn dispatch(ctl: &Receiver<DispatchMsg>, work: &Sender<WorkerMsg>, broken: &AtomicBool, workers: usize) {
+    let mut queues: Vec<(Tid, Receiver<DownloadTask>)> = Vec::new();
+    let mut next = 0usize;
+    let quit = |work: &Sender<WorkerMsg>| {
+        for _ in 0..workers {
+            let _ = work.send(WorkerMsg::Quit);
+        }
+    };
+    loop {
+        if broken.load(Ordering::Acquire) {
+            // A worker panicked: the supervisor is shutting down; stop
+            // handing out work so that the others finish and exit.
+            quit(work);
+            return;
+        }
+        loop {
+            match ctl.try_recv() {
+                Ok(DispatchMsg::Register(t, rx)) => queues.push((t, rx)),
+                Ok(DispatchMsg::Quit) | Err(TryRecvError::Disconnected) => {
+                    quit(work);
+                    return;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        // Fair pass: the first queue after the one served last that has a
+        // task wins.
+        let mut task = None;
+        let mut dead = Vec::new();
+        for k in 0..queues.len() {
+            let idx = (next + k) % queues.len();
+            match queues[idx].1.try_recv() {
+                Ok(t) => {
+                    task = Some(t);
+                    next = idx + 1;
+                    break;
+                }
+                Err(TryRecvError::Disconnected) => dead.push(idx),
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        for idx in dead.into_iter().rev() {
+            queues.remove(idx);
+        }
+        if let Some(t) = task {
+            if work.send(WorkerMsg::Task(Box::new(t))).is_err() {
+                return;
+            }
+            continue;
+        }
+        // Nothing ready: block until a queue or a control message has one.
+        let mut sel = Select::new();
+        sel.recv(ctl);
+        for (_, rx) in &queues {
+            sel.recv(rx);
+        }
+        // Wake up now and then to notice a broken pool.
+        let Ok(op) = sel.select_timeout(std::time::Duration::from_millis(200)) else { continue };
+        let i = op.index();
+        if i == 0 {
+            match op.recv(ctl) {
+                Ok(DispatchMsg::Register(t, rx)) => queues.push((t, rx)),
+                Ok(DispatchMsg::Quit) | Err(_) => {
+                    quit(work);
+                    return;
+                }
+            }
+        } else {
+            match op.recv(&queues[i - 1].1) {
+                Ok(t) => {
+                    next = i;
+                    if work.send(WorkerMsg::Task(Box::new(t))).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    queues.remove(i - 1);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! What a worker is asked to do and what it answers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use crate::job::{JobFlags, Tid};
+
+/// One file to fetch (or write) for a job.
+#[derive(Debug, Clone)]
+pub struct DownloadTask {
+    /// The job.
+    pub job: Tid,
+    /// The item's index within the job.
+    pub item: u64,
+    /// The URL (empty for inline content).
+    pub url: String,
+    /// The final path.
+    pub dest: PathBuf,
+    /// Request headers (Referer, Authorization, …); never logged.
+    pub headers: Vec<(String, String)>,
+    /// Size the API announced, if any.
+    pub expected_size: Option<u64>,
+    /// MD5 the API announced (hex), if any.
+    pub md5: Option<String>,
+    /// Content to write instead of downloading.
+    pub inline: Option<String>,
+    /// Connect and read timeout for this attempt (grows per round).
+    pub timeout: Duration,
+    /// The job's stop flag and byte counter.
+    pub flags: Arc<JobFlags>,
+    /// Where the outcome goes (the job's runner).
+    pub reply: Sender<DownloadEvent>,
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file is complete under its final name.
+    Done {
+        /// Bytes transferred by this attempt.
+        bytes: u64,
+        /// True when the file was already complete and nothing was fetched.
+        already: bool,
+    },
+    /// A passing failure: try again later (after `after`, when the server
+    /// said). A partial file is kept for Range resume.
+    Retry {
+        /// One-line reason.
+        reason: String,
+        /// The server's Retry-After, if any.
+        after: Option<Duration>,
+    },
+    /// A failure that retrying will not fix (404, 403, a size mismatch).
+    Failed {
+        /// One-line reason.
+        reason: String,
+    },
+    /// Stopped because the job was halted; the partial file is kept.
+    Interrupted,
+}
+
+/// A worker's report to a runner.
+#[derive(Debug, Clone)]
+pub struct DownloadEvent {
+    /// The item.
+    pub item: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The final path (its folder must be fsynced before the item is
+    /// journaled as done).
+    pub dest: PathBuf,
+}

@@ -1,0 +1,111 @@
+//! The temp → fsync → rename → fsync-directory recipe.
+//!
+//! See `research/reliability.md` §3.1. Rust's `File` drop ignores close
+//! errors and NFS reports deferred write errors only at fsync or close, so
+//! every function here calls `sync_all` explicitly and returns its error.
+//! An fsync error is never retried: the data it covered is treated as lost.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically and durably.
+///
+/// The temporary file is a dotfile in the same directory (so that the
+/// spool scanner ignores it and the rename stays within one filesystem)
+/// and is removed again if any step fails.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_of(path);
+    let file_name =
+        path.file_name().ok_or_else(|| io::Error::other("atomic_write: path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        // The temporary file is garbage whatever failed; a leftover one would
+        // only cost disk space, so a failure to remove it is not reported.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Fsyncs `file` and renames `from` to `to`, then fsyncs the directory of
+/// `to`.
+///
+/// This is how a completed download takes its final name: only after its
+/// bytes are durable.
+pub fn sync_and_rename(file: &File, from: &Path, to: &Path) -> io::Result<()> {
+    file.sync_all()?;
+    fs::rename(from, to)?;
+    fsync_dir(parent_of(to))
+}
+
+/// Appends `bytes` to an open file and fsyncs its data.
+pub fn append_synced(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)?;
+    file.sync_data()
+}
+
+/// Fsyncs a directory so that renames and creations inside it survive a
+/// power cut.
+///
+/// Some filesystems (CIFS, several FUSE ones) do not support fsync on a
+/// directory and answer `EINVAL` or `ENOTSUP`; there the operations are
+/// synchronous on the server or durability is out of our hands, so that
+/// answer counts as success. Any other error is returned.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    let handle = File::open(dir)?;
+    match handle.sync_all() {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+                || e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Returns the directory a path lives in, `.` for a bare file name.
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("state.json");
+        atomic_write(&p, b"one").expect("first write");
+        atomic_write(&p, b"two").expect("second write");
+        assert_eq!(fs::read(&p).expect("read"), b"two");
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names.len(), 1, "temp files left behind: {names:?}");
+    }
+
+    #[test]
+    fn atomic_write_into_missing_dir_fails_cleanly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("nope").join("x.json");
+        assert!(atomic_write(&p, b"x").is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Crash-safe file writes.
+//!
+//! Owns the one recipe every state file of spoolfetch goes through: write a
+//! temporary file in the target's directory, fsync it, rename it over the
+//! target, fsync the directory. The invariant: a reader (or a restart after
+//! `kill -9` or a power cut) sees either the old complete file or the new
+//! complete file, never a mixture and never a truncated one.
+
+mod atomic;
+
+pub use atomic::{append_synced, atomic_write, fsync_dir, sync_and_rename};

@@ -1,0 +1,15 @@
+//! The job model: what a job file asks for and what a job reports.
+//!
+//! Owns [`JobSpec`] (a validated job file) and [`JobStatus`] (PixivOC's
+//! task attributes TID, TaskName, TypeName, StageName, Running, Now,
+//! Total, SavePath, plus state and error). The invariant: a `JobSpec`
+//! exists only for a job file that passed every check, and every
+//! rejection carries one line a person can act on.
+
+mod flags;
+mod spec;
+mod status;
+
+pub use flags::JobFlags;
+pub use spec::{COMMON_KEYS, JobSpec, RejectReason, parse_job_bytes};
+pub use status::{JobState, JobStatus, Tid};

@@ -1,0 +1,95 @@
+//! Job states and the status object of `spoolfetch status --json`.
+
+use serde::{Deserialize, Serialize};
+
+/// A task id, unique within one spool.
+pub type Tid = u64;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Claimed, waiting for a free job slot or for its daemon to start.
+    Queued,
+    /// Listing or downloading.
+    Running,
+    /// Stopped by `spoolfetch pause`; all progress is kept.
+    Paused,
+    /// Every item is done or skipped; the job file is in `done/`.
+    Done,
+    /// Rejected or failed; the job file and its reason are in `failed/`.
+    Failed,
+    /// Stopped by `spoolfetch cancel`; completed files are kept.
+    Cancelled,
+}
+
+impl JobState {
+    /// Returns true if and only if the job will not change any more
+    /// (until `retry`).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// The lowercase name used in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The status object (CONTRACT.md "A status object"), written by the
+/// job's owner to `state/<tid>/status.json` and read by `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// TID.
+    pub tid: Tid,
+    /// TaskName.
+    pub name: String,
+    /// TypeName.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// StageName: `claim`, `list`, `download`, `finished`.
+    pub stage: String,
+    /// Life-cycle state.
+    pub state: JobState,
+    /// Running: true while the job makes requests.
+    pub running: bool,
+    /// Now: progress within the current stage.
+    pub now: u64,
+    /// Total: size of the current stage (0 while unknown).
+    pub total: u64,
+    /// SavePath.
+    pub save_path: String,
+    /// The one-line reason of a failure, or null.
+    pub error: Option<String>,
+    /// The daemon instance that owns the job.
+    #[serde(default)]
+    pub instance: String,
+    /// The job file's name as it was dropped.
+    #[serde(default)]
+    pub file: String,
+    /// Items found by the listing so far.
+    #[serde(default)]
+    pub found: u64,
+    /// Items completed (downloaded, already present or written).
+    #[serde(default)]
+    pub done: u64,
+    /// Items skipped (filtered, placeholders, gone).
+    #[serde(default)]
+    pub skipped: u64,
+    /// Items that failed for good.
+    #[serde(default)]
+    pub failed: u64,
+    /// Bytes downloaded by this job in total.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Unix time of the last update, in seconds.
+    #[serde(default)]
+    pub updated: u64,
+}

@@ -1,0 +1,11 @@
+//! Safe names for files and folders.
+//!
+//! Owns every rule that turns text from a job file or a server (a task
+//! name, a URL, a title) into a path component. The invariant: whatever
+//! goes in, what comes out is one non-empty path component of at most 255
+//! bytes that cannot climb out of its folder (no `/`, `\`, NUL, `.` or
+//! `..`) and is legal on the SMB shares our users save to.
+
+mod sanitize;
+
+pub use sanitize::{MAX_COMPONENT_BYTES, file_name_from_url, sanitize_component, truncate_keeping_ext};

@@ -1,0 +1,244 @@
+//! The pacing thread of one account.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::job::JobFlags;
+use crate::pacing::backoff::{backoff_delay, cap_retry_after};
+use crate::pacing::request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict};
+
+/// How an account is paced. Built from the configuration and the
+/// provider's defaults.
+#[derive(Debug, Clone)]
+pub struct AccountPolicy {
+    /// Minimum gap between the end of one call and the start of the next.
+    pub interval: Duration,
+    /// Repeats of a call after a network error or a passing server error.
+    pub retries: u32,
+    /// First wait after a rate-limit answer without `Retry-After`.
+    pub rate_limit_base: Duration,
+    /// Longest wait (also caps `Retry-After`).
+    pub backoff_max: Duration,
+    /// Rate-limit answers in a row after which a call is given up.
+    pub max_rate_limited: u32,
+    /// Whole-call timeout of one API request.
+    pub timeout: Duration,
+    /// Largest body accepted.
+    pub max_body: u64,
+}
+
+/// Counters of one account, readable from any thread.
+#[derive(Debug, Default)]
+pub struct PacerStats {
+    /// HTTP exchanges made.
+    pub calls: AtomicU64,
+    /// Rate-limit answers received.
+    pub rate_limited: AtomicU64,
+}
+
+/// A message to the pacing thread.
+enum PacerMsg {
+    /// Make a call and answer on `reply`.
+    Call {
+        /// The request.
+        req: ApiRequest,
+        /// The provider's reading of answers.
+        classify: Classify,
+        /// The calling job's stop flag.
+        flags: Arc<JobFlags>,
+        /// Where the answer goes.
+        reply: Sender<Result<ApiResponse, ApiError>>,
+    },
+    /// Stop the thread.
+    Quit,
+}
+
+/// Handle to an account's pacing thread; cheap to clone.
+#[derive(Clone)]
+pub struct Pacer {
+    /// The account's name, for logs.
+    account: Arc<str>,
+    /// Requests to the thread. Bounded: callers wait when many queue.
+    tx: Sender<PacerMsg>,
+    /// Counters.
+    stats: Arc<PacerStats>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer").field("account", &self.account).finish()
+    }
+}
+
+impl Pacer {
+    /// Starts the pacing thread of `account`.
+    pub fn spawn(
+        account: &str,
+        agent: ureq::Agent,
+        policy: AccountPolicy,
+        shutdown: Arc<AtomicBool>,
+    ) -> std::io::Result<(Pacer, JoinHandle<()>)> {
+        let (tx, rx) = bounded(64);
+        let stats = Arc::new(PacerStats::default());
+        let thread_stats = Arc::clone(&stats);
+        let name: Arc<str> = Arc::from(account);
+        let thread_name = Arc::clone(&name);
+        let join = thread::Builder::new()
+            .name(format!("pacer-{account}"))
+            .spawn(move || run(&thread_name, &agent, &policy, &rx, &thread_stats, &shutdown))?;
+        Ok((Pacer { account: name, tx, stats }, join))
+    }
+
+    /// Makes a call through the account's schedule; blocks until answered.
+    pub fn call(
+        &self,
+        req: ApiRequest,
+        classify: Classify,
+        flags: &Arc<JobFlags>,
+    ) -> Result<ApiResponse, ApiError> {
+        let (reply, answer) = bounded(1);
+        let msg = PacerMsg::Call { req, classify, flags: Arc::clone(flags), reply };
+        if self.tx.send(msg).is_err() {
+            return Err(ApiError::ShuttingDown);
+        }
+        answer.recv().unwrap_or(Err(ApiError::ShuttingDown))
+    }
+
+    /// The account's counters.
+    pub fn stats(&self) -> &PacerStats {
+        &self.stats
+    }
+
+    /// Asks the thread to stop after the current call.
+    pub fn quit(&self) {
+        let _ = self.tx.send(PacerMsg::Quit);
+    }
+}
+
+/// The thread body: one call at a time, in arrival order.
+fn run(
+    account: &str,
+    agent: &ureq::Agent,
+    policy: &AccountPolicy,
+    rx: &Receiver<PacerMsg>,
+    stats: &PacerStats,
+    shutdown: &AtomicBool,
+) {
+    let mut next_allowed = Instant::now();
+    // Rate-limit answers in a row for the account (not per call): a new
+    // call after a rate limit keeps the longer wait.
+    let mut streak: u32 = 0;
+    while let Ok(msg) = rx.recv() {
+        let PacerMsg::Call { req, classify, flags, reply } = msg else { break };
+        let mut failures: u32 = 0;
+        let result = loop {
+            if let Err(e) = wait_until(next_allowed, &flags, shutdown) {
+                break Err(e);
+            }
+            let outcome = execute(agent, &req, policy);
+            let ended = Instant::now();
+            next_allowed = ended + policy.interval;
+            stats.calls.fetch_add(1, Ordering::Relaxed);
+            match outcome {
+                Ok(resp) => match classify(&resp) {
+                    Verdict::Accept => {
+                        streak = 0;
+                        break Ok(resp);
+                    }
+                    Verdict::RateLimited(retry_after) => {
+                        streak += 1;
+                        stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        if streak > policy.max_rate_limited {
+                            break Err(ApiError::RateLimited { answers: streak });
+                        }
+                        let wait = match retry_after {
+                            Some(d) => cap_retry_after(d, policy.backoff_max),
+                            None => backoff_delay(streak, policy.rate_limit_base, policy.backoff_max),
+                        };
+                        log::warn!(
+                            "{account}: rate-limited (HTTP {}); pausing every call of this account for {:.1} s",
+                            resp.status,
+                            wait.as_secs_f64()
+                        );
+                        next_allowed = ended + wait.max(policy.interval);
+                    }
+                    Verdict::Retry(reason) => {
+                        failures += 1;
+                        if failures > policy.retries {
+                            break Err(ApiError::Transport { reason, transient: true });
+                        }
+                        let wait = backoff_delay(failures, Duration::from_secs(1), policy.backoff_max);
+                        log::info!("{account}: {reason}; trying again in {:.1} s", wait.as_secs_f64());
+                        next_allowed = ended + wait.max(policy.interval);
+                    }
+                },
+                Err(e) => {
+                    let reason = crate::http::describe(&e);
+                    let transient = crate::http::is_transient(&e);
+                    failures += 1;
+                    if !transient || failures > policy.retries {
+                        break Err(ApiError::Transport { reason, transient });
+                    }
+                    let wait = backoff_delay(failures, Duration::from_secs(1), policy.backoff_max);
+                    log::info!("{account}: {reason}; trying again in {:.1} s", wait.as_secs_f64());
+                    next_allowed = ended + wait.max(policy.interval);
+                }
+            }
+        };
+        let _ = reply.send(result);
+    }
+}
+
+/// Sleeps until `t` in short slices, giving up early when the job is
+/// halted or the daemon shuts down.
+fn wait_until(t: Instant, flags: &JobFlags, shutdown: &AtomicBool) -> Result<(), ApiError> {
+    loop {
+        if shutdown.load(Ordering::Acquire) {
+            return Err(ApiError::ShuttingDown);
+        }
+        if flags.halted() {
+            return Err(ApiError::Interrupted);
+        }
+        let now = Instant::now();
+        if now >= t {
+            return Ok(());
+        }
+        thread::sleep((t - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// Makes one HTTP exchange and reads the whole body.
+fn execute(
+    agent: &ureq::Agent,
+    req: &ApiRequest,
+    policy: &AccountPolicy,
+) -> Result<ApiResponse, ureq::Error> {
+    let mut builder = ureq::http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let mut resp = match &req.body {
+        Some(body) => {
+            let request = builder.body(body.clone()).map_err(ureq::Error::Http)?;
+            let request = agent.configure_request(request).timeout_global(Some(policy.timeout)).build();
+            agent.run(request)?
+        }
+        None => {
+            let request = builder.body(()).map_err(ureq::Error::Http)?;
+            let request = agent.configure_request(request).timeout_global(Some(policy.timeout)).build();
+            agent.run(request)?
+        }
+    };
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = resp.body_mut().with_config().limit(policy.max_body).read_to_vec()?;
+    Ok(ApiResponse { status, headers, body })
+}

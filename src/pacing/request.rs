@@ -1,0 +1,186 @@
+//! What a provider asks the pacer for, and what it gets back.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// An API call, as data, so that the pacer can repeat it after a backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The full URL.
+    pub url: String,
+    /// Request headers. Values may be secret: they are never logged.
+    pub headers: Vec<(String, String)>,
+    /// The body, for POST.
+    pub body: Option<Vec<u8>>,
+}
+
+impl ApiRequest {
+    /// A GET request.
+    pub fn get(url: impl Into<String>) -> ApiRequest {
+        ApiRequest { method: "GET".into(), url: url.into(), headers: Vec::new(), body: None }
+    }
+
+    /// A POST request with a form body.
+    pub fn post_form(url: impl Into<String>, form: &[(&str, &str)]) -> ApiRequest {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        ApiRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
+            body: Some(body.into_bytes()),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> ApiRequest {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one key or value.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A complete answer (the body is read in full, up to a limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Returns true if and only if the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// How a provider reads an answer, before the job sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the job.
+    Accept,
+    /// The account is rate-limited: wait (this long, if the server said)
+    /// and repeat the call.
+    RateLimited(Option<Duration>),
+    /// A passing failure (5xx, a proxy's HTML page): back off and repeat.
+    Retry(String),
+}
+
+/// A provider's classifier.
+pub type Classify = fn(&ApiResponse) -> Verdict;
+
+/// The classifier for APIs without quirks: 429 (and 503 with
+/// `Retry-After`) is a rate limit, other 5xx and 408 are passing.
+pub fn default_classify(resp: &ApiResponse) -> Verdict {
+    let retry_after =
+        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
+    match resp.status {
+        429 => Verdict::RateLimited(retry_after),
+        503 if retry_after.is_some() => Verdict::RateLimited(retry_after),
+        408 | 500..=599 => Verdict::Retry(format!("HTTP {}", resp.status)),
+        _ => Verdict::Accept,
+    }
+}
+
+/// Why a call produced no answer for the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The job was paused or cancelled while the call waited.
+    Interrupted,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// Still rate-limited after every allowed wait.
+    RateLimited {
+        /// How many rate-limit answers in a row.
+        answers: u32,
+    },
+    /// Network or server failure after every retry; `transient` tells
+    /// whether trying again later may help.
+    Transport {
+        /// One-line reason.
+        reason: String,
+        /// Whether it may pass.
+        transient: bool,
+    },
+}
+
+impl ApiError {
+    /// Returns true if and only if the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Interrupted | ApiError::ShuttingDown | ApiError::RateLimited { .. } => true,
+            ApiError::Transport { transient, .. } => *transient,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Interrupted => f.write_str("interrupted"),
+            ApiError::ShuttingDown => f.write_str("shutting down"),
+            ApiError::RateLimited { answers } => {
+                write!(f, "still rate-limited after {answers} answers in a row")
+            }
+            ApiError::Transport { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding() {
+        let r = ApiRequest::post_form("http://h/t", &[("a b", "x&y=z"), ("k", "ü")]);
+        assert_eq!(r.body.as_deref(), Some(&b"a+b=x%26y%3Dz&k=%C3%BC"[..]));
+    }
+
+    #[test]
+    fn classify_defaults() {
+        let r = |status, ra: Option<&str>| ApiResponse {
+            status,
+            headers: ra.map(|v| vec![("retry-after".to_string(), v.to_string())]).unwrap_or_default(),
+            body: vec![],
+        };
+        assert_eq!(default_classify(&r(429, Some("3"))), Verdict::RateLimited(Some(Duration::from_secs(3))));
+        assert_eq!(default_classify(&r(429, None)), Verdict::RateLimited(None));
+        assert!(matches!(default_classify(&r(502, None)), Verdict::Retry(_)));
+        assert_eq!(default_classify(&r(404, None)), Verdict::Accept);
+    }
+}

@@ -1,0 +1,172 @@
+//! The interface between providers and the kernel.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::checkpoint::Item;
+use crate::config::{Config, SectionSpec};
+use crate::job::{JobFlags, JobSpec, RejectReason};
+use crate::pacing::{ApiError, ApiRequest, ApiResponse, Classify, Pacer};
+
+/// Documentation of a job type, for `--help` and the README.
+#[derive(Debug)]
+pub struct JobTypeInfo {
+    /// TypeName, for example `http.files`.
+    pub name: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Its keys.
+    pub params: &'static [ParamInfo],
+}
+
+/// The JSON type of a job key, so that `spoolfetch submit` can turn
+/// `KEY=VALUE` arguments into the right JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A string.
+    String,
+    /// An integer.
+    Integer,
+    /// true or false.
+    Bool,
+    /// An array of strings; `KEY=VALUE` may be repeated.
+    List,
+    /// A JSON object (given as JSON on the command line).
+    Object,
+}
+
+/// Documentation of one job key.
+#[derive(Debug)]
+pub struct ParamInfo {
+    /// The key.
+    pub name: &'static str,
+    /// Its JSON type.
+    pub kind: ParamKind,
+    /// Whether it must be present.
+    pub required: bool,
+    /// One line.
+    pub doc: &'static str,
+}
+
+/// What a provider may look at while planning a job.
+#[derive(Debug)]
+pub struct PlanContext<'a> {
+    /// The daemon's configuration.
+    pub config: &'a Config,
+}
+
+/// A source of work behind one web API.
+pub trait Provider: Send + Sync {
+    /// Short lowercase name, also the name of its configuration section.
+    fn name(&self) -> &'static str;
+
+    /// The job types it handles.
+    fn job_types(&self) -> &'static [JobTypeInfo];
+
+    /// Its configuration section, if it has one.
+    fn config_section(&self) -> Option<SectionSpec> {
+        None
+    }
+
+    /// Checks a job's parameters (unknown keys are an error) and returns
+    /// the walk that lists its items.
+    fn plan(&self, job: &JobSpec, cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason>;
+}
+
+/// The account a walk's API calls are paced under.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    /// Unique key, for example `pixiv:12345`; jobs with the same key share
+    /// one pacing thread.
+    pub key: String,
+    /// First wait after a rate-limit answer without `Retry-After`.
+    pub rate_limit_base: Duration,
+    /// How answers of this API are read (rate limits hidden in bodies).
+    pub classify: Classify,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Items found on this page.
+    pub items: Vec<Item>,
+    /// Where the listing continues; `None` when it has ended.
+    pub next: Option<Value>,
+    /// The total number of items, when the API tells.
+    pub total: Option<u64>,
+}
+
+/// Why a listing stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkError {
+    /// The API call did not produce an answer.
+    Api(ApiError),
+    /// The answer cannot be used; the job fails with this reason.
+    Invalid(String),
+}
+
+impl From<ApiError> for WalkError {
+    fn from(e: ApiError) -> Self {
+        WalkError::Api(e)
+    }
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalkError::Api(e) => write!(f, "API call failed: {e}"),
+            WalkError::Invalid(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A job's listing, resumable from a cursor.
+pub trait Walk: Send {
+    /// The account its API calls are paced under; `None` for a walk that
+    /// makes no API calls.
+    fn account(&self) -> Option<AccountSpec> {
+        None
+    }
+
+    /// Headers every file request of this job carries (for example a
+    /// Referer).
+    fn file_headers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Returns the page that starts at `cursor` (`None`: the beginning).
+    fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError>;
+}
+
+/// A walk's way to make API calls: through the account's pacer, on behalf
+/// of one job (whose pause or cancel interrupts a waiting call).
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The account's pacer, if the walk has an account.
+    pacer: Option<Pacer>,
+    /// How answers are read.
+    classify: Classify,
+    /// The job's stop flag.
+    flags: Arc<JobFlags>,
+}
+
+impl Api {
+    /// A handle for one job.
+    pub fn new(pacer: Option<Pacer>, classify: Classify, flags: Arc<JobFlags>) -> Api {
+        Api { pacer, classify, flags }
+    }
+
+    /// Makes a paced call.
+    pub fn call(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        match &self.pacer {
+            Some(p) => p.call(req, self.classify, &self.flags),
+            None => Err(ApiError::Transport {
+                reason: "this job type makes no API calls (no account)".into(),
+                transient: false,
+            }),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The explicit list of providers.
+
+use crate::config::SectionSpec;
+use crate::providers::api::{JobTypeInfo, Provider};
+
+/// Declares the provider modules and the list in one place, so that adding
+/// a provider is one folder plus one entry here.
+macro_rules! providers {
+    ($($module:ident :: $provider:ident = $path:literal),* $(,)?) => {
+        $(
+            #[path = $path]
+            pub mod $module;
+        )*
+        /// Every provider, in the order job types are documented.
+        pub static PROVIDERS: &[&dyn Provider] = &[$(&$module::$provider),*];
+    };
+}
+
+providers! {
+    http_files::HttpFiles = "http_files/mod.rs",
+}
+
+/// Finds the provider and documentation of a job type.
+pub fn find_job_type(name: &str) -> Option<(&'static dyn Provider, &'static JobTypeInfo)> {
+    PROVIDERS.iter().find_map(|p| p.job_types().iter().find(|t| t.name == name).map(|t| (*p, t)))
+}
+
+/// The configuration sections of every provider.
+pub fn section_specs() -> Vec<SectionSpec> {
+    PROVIDERS.iter().filter_map(|p| p.config_section()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_type_names_are_unique_and_prefixed() {
+        let mut seen = std::collections::HashSet::new();
+        for p in PROVIDERS {
+            for t in p.job_types() {
+                assert!(seen.insert(t.name), "duplicate job type {}", t.name);
+                assert!(t.name.contains('.'), "{} lacks a provider prefix", t.name);
+            }
+        }
+        assert!(find_job_type("http.files").is_some());
+    }
+}

@@ -1,0 +1,816 @@
+//! The runner thread of one job.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, bounded, never, select};
+
+use crate::checkpoint::{CheckpointStore, Item, Progress, Record};
+use crate::config::Config;
+use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
+use crate::durable::fsync_dir;
+use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid};
+use crate::pacing::{Classify, Pacer, backoff_delay, cap_retry_after};
+use crate::providers::{Api, Walk};
+use crate::runner::lister::{Lister, ListerEvent};
+use crate::spool::{Claimed, Spool, finish, write_status};
+
+/// Commands a runner accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerMsg {
+    /// Stop requests, keep everything.
+    Pause,
+    /// Continue after a pause.
+    Resume,
+    /// Stop for good and end as cancelled.
+    Cancel,
+    /// The daemon stops: let in-flight files finish for the grace period,
+    /// checkpoint, and leave the job to be resumed.
+    Shutdown,
+}
+
+/// What a runner tells the supervisor when its thread ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerReport {
+    /// The job.
+    pub tid: Tid,
+    /// Its state at the end (`queued` or `paused` when stopped by a
+    /// shutdown).
+    pub state: JobState,
+    /// The reason of a failure.
+    pub error: Option<String>,
+}
+
+/// Everything a runner needs.
+pub struct RunnerArgs {
+    /// The job file.
+    pub claimed: Claimed,
+    /// The validated job.
+    pub spec: JobSpec,
+    /// The provider's walk.
+    pub walk: Box<dyn Walk>,
+    /// The account's pacer, if the walk has an account.
+    pub pacer: Option<Pacer>,
+    /// How API answers are read.
+    pub classify: Classify,
+    /// The job's queue into the download pool.
+    pub queue: JobQueue,
+    /// Most tasks in flight at once for this job.
+    pub window: usize,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The spool.
+    pub spool: Spool,
+    /// Where the end is reported.
+    pub report: Sender<RunnerReport>,
+    /// Start paused (a pause request arrived before the job started).
+    pub start_paused: bool,
+}
+
+/// Handle to a runner thread.
+#[derive(Debug)]
+pub struct RunnerHandle {
+    /// The job.
+    pub tid: Tid,
+    /// Commands.
+    tx: Sender<RunnerMsg>,
+    /// The thread.
+    join: Option<JoinHandle<()>>,
+}
+
+impl RunnerHandle {
+    /// Sends a command (ignored when the runner has already ended).
+    pub fn send(&self, msg: RunnerMsg) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// Waits for the thread to end.
+    pub fn join(mut self) {
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+/// Starts a runner thread.
+pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
+    let tid = args.claimed.tid;
+    let (tx, rx) = bounded(16);
+    let join = thread::Builder::new().name(format!("job-{tid}")).spawn(move || {
+        let report = args.report.clone();
+        let end = run(args, &rx);
+        let _ = report.send(end);
+    })?;
+    Ok(RunnerHandle { tid, tx, join: Some(join) })
+}
+
+/// What the runner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Listing and downloading.
+    Running,
+    /// Paused by request.
+    Paused,
+    /// Cancelling: waiting for in-flight attempts to stop.
+    Cancelling,
+    /// Failing: waiting for in-flight attempts to stop.
+    Failing,
+    /// Daemon shutdown; after `deadline` in-flight attempts are halted.
+    ShuttingDown {
+        /// End of the grace period.
+        deadline: Instant,
+    },
+}
+
+/// How often queued checkpoint records are made durable.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// Queued checkpoint bytes that force a commit.
+const COMMIT_BYTES: usize = 256 * 1024;
+/// How often the status file is rewritten while something changes.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+
+/// The runner's state; only its own thread touches it.
+struct Runner {
+    /// The job.
+    tid: Tid,
+    /// The job file.
+    claimed: Claimed,
+    /// The job.
+    spec: JobSpec,
+    /// Configuration.
+    config: Arc<Config>,
+    /// The spool.
+    spool: Spool,
+    /// The checkpoint (this thread is its only writer).
+    store: CheckpointStore,
+    /// The progress.
+    progress: Progress,
+    /// Stop flag shared with the pacer and the workers.
+    flags: Arc<JobFlags>,
+    /// The walk, while no lister holds it.
+    walk: Option<Box<dyn Walk>>,
+    /// The lister, while listing.
+    lister: Option<Lister>,
+    /// Start a lister again as soon as the walk comes back.
+    relist: bool,
+    /// API handle for listers.
+    api: Api,
+    /// Headers for every file.
+    file_headers: Vec<(String, String)>,
+    /// Into the pool.
+    queue: JobQueue,
+    /// Reports from the pool.
+    events_tx: Sender<DownloadEvent>,
+    /// Reports from the pool.
+    events_rx: Receiver<DownloadEvent>,
+    /// Most tasks in flight.
+    window: usize,
+    /// Items ready to dispatch.
+    ready: VecDeque<u64>,
+    /// Items waiting for a retry time.
+    delayed: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Items being attempted.
+    inflight: HashSet<u64>,
+    /// Attempts per item in the current round.
+    attempts: HashMap<u64, u32>,
+    /// Folders with newly completed files, to fsync before journaling.
+    dirs_to_sync: BTreeSet<PathBuf>,
+    /// Folders whose own entry in their parent was fsynced already.
+    dirs_known: HashSet<PathBuf>,
+    /// When records were last made durable.
+    last_commit: Instant,
+    /// When the status file was last written.
+    last_status: Instant,
+    /// The status changed since it was last written.
+    status_dirty: bool,
+    /// What the runner is doing.
+    mode: Mode,
+    /// Current per-request timeout (grows per round with Increment).
+    timeout: Duration,
+    /// The reason the job is failing.
+    failure: Option<String>,
+    /// When the runner started, for the log.
+    started: Instant,
+    /// A pause request arrived before the job started.
+    start_paused: bool,
+}
+
+/// The thread body; returns the report.
+fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
+    let tid = args.claimed.tid;
+    let state_dir = args.spool.state_dir(tid);
+    let (store, progress) = match CheckpointStore::open(&state_dir) {
+        Ok(x) => x,
+        Err(e) => {
+            let reason = e.to_string();
+            log::error!("job {tid}: {reason}");
+            return fail_early(&args, &reason);
+        }
+    };
+    let flags = Arc::new(JobFlags::default());
+    let (events_tx, events_rx) = bounded(args.window.max(1) * 2);
+    let file_headers = args.walk.file_headers();
+    let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags));
+    let mut r = Runner {
+        tid,
+        claimed: args.claimed,
+        spec: args.spec,
+        config: args.config,
+        spool: args.spool,
+        store,
+        progress,
+        flags,
+        walk: Some(args.walk),
+        lister: None,
+        relist: false,
+        api,
+        file_headers,
+        queue: args.queue,
+        events_tx,
+        events_rx,
+        window: args.window.max(1),
+        ready: VecDeque::new(),
+        delayed: BinaryHeap::new(),
+        inflight: HashSet::new(),
+        attempts: HashMap::new(),
+        dirs_to_sync: BTreeSet::new(),
+        dirs_known: HashSet::new(),
+        last_commit: Instant::now(),
+        last_status: Instant::now(),
+        status_dirty: true,
+        mode: Mode::Running,
+        timeout: Duration::ZERO,
+        failure: None,
+        started: Instant::now(),
+        start_paused: args.start_paused,
+    };
+    r.timeout = r.round_timeout();
+    r.main(rx)
+}
+
+/// Ends a job that could not even start (damaged checkpoint).
+fn fail_early(args: &RunnerArgs, reason: &str) -> RunnerReport {
+    let status = JobStatus {
+        tid: args.claimed.tid,
+        name: args.spec.name.clone(),
+        job_type: args.spec.job_type.clone(),
+        stage: "claim".into(),
+        state: JobState::Failed,
+        running: false,
+        now: 0,
+        total: 0,
+        save_path: args.spec.save_path.display().to_string(),
+        error: Some(reason.to_string()),
+        instance: args.config.instance.clone(),
+        file: args.claimed.original.clone(),
+        found: 0,
+        done: 0,
+        skipped: 0,
+        failed: 0,
+        bytes: 0,
+        updated: unix_now(),
+    };
+    let _ = write_status(&args.spool, &status);
+    if let Err(e) = finish(&args.spool, &args.claimed, Some(reason)) {
+        log::error!("job {}: cannot move the job file to failed/: {e}", args.claimed.tid);
+    }
+    RunnerReport { tid: args.claimed.tid, state: JobState::Failed, error: Some(reason.to_string()) }
+}
+
+/// How a runner's main loop ended.
+enum End {
+    /// Every item done or skipped.
+    Done,
+    /// Failed with a reason.
+    Failed(String),
+    /// Cancelled by request.
+    Cancelled,
+    /// The daemon stopped; the job stays claimed.
+    Stopped,
+}
+
+impl Runner {
+    /// The main loop.
+    fn main(mut self, rx: &Receiver<RunnerMsg>) -> RunnerReport {
+        if !self.progress.failed.is_empty() {
+            // A restart (or `retry`) gives every failed item a new chance.
+            self.record(Record::Reset);
+        }
+        self.ready = self.progress.pending().into_iter().collect();
+        if self.start_paused && !self.progress.paused {
+            self.record(Record::Paused { v: true });
+        }
+        if self.progress.paused {
+            self.mode = Mode::Paused;
+            self.flags.set_halted(true);
+            log::info!("job {}: resuming paused", self.tid);
+        } else {
+            self.start_listing();
+        }
+        self.commit_or_fail();
+        self.write_status();
+        let end = loop {
+            self.promote_delayed();
+            self.pump();
+            if let Some(end) = self.check_end() {
+                break end;
+            }
+            self.maybe_commit();
+            if self.status_dirty && self.last_status.elapsed() >= STATUS_EVERY {
+                self.write_status();
+            }
+            let lister_rx = self.lister.as_ref().map(|l| l.events.clone());
+            let timeout = self.next_wakeup();
+            select! {
+                recv(rx) -> msg => self.on_msg(msg.unwrap_or(RunnerMsg::Shutdown)),
+                recv(lister_rx.as_ref().unwrap_or(&never())) -> ev => match ev {
+                    Ok(ev) => self.on_lister(ev),
+                    // A lister that vanished without a word panicked.
+                    Err(_) => {
+                        self.lister = None;
+                        self.fail("the listing thread stopped unexpectedly".into());
+                    }
+                },
+                recv(self.events_rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_download(ev);
+                    }
+                },
+                default(timeout) => {}
+            }
+        };
+        self.finish(end)
+    }
+
+    /// Per-request timeout of the current round (PixivOC's Increment).
+    fn round_timeout(&self) -> Duration {
+        if self.config.timeout_increment {
+            self.config.timeout * self.progress.round.max(1)
+        } else {
+            self.config.timeout
+        }
+    }
+
+    /// Queues a record and applies it.
+    fn record(&mut self, rec: Record) {
+        self.progress.apply(&rec);
+        self.store.append(&rec);
+        self.status_dirty = true;
+    }
+
+    /// Starts (or restarts) the lister if the listing is not complete.
+    fn start_listing(&mut self) {
+        if self.progress.listing_done || self.lister.is_some() {
+            return;
+        }
+        let Some(walk) = self.walk.take() else {
+            // The walk is still with a stopping lister; start when it is
+            // back.
+            self.relist = true;
+            return;
+        };
+        match Lister::start(walk, self.progress.cursor.clone(), self.api.clone(), &self.tid.to_string()) {
+            Ok(l) => self.lister = Some(l),
+            Err(e) => self.fail(format!("cannot start the listing thread: {e}")),
+        }
+    }
+
+    /// Handles a command.
+    fn on_msg(&mut self, msg: RunnerMsg) {
+        match (msg, self.mode) {
+            (RunnerMsg::Pause, Mode::Running) => {
+                log::info!("job {}: paused", self.tid);
+                self.mode = Mode::Paused;
+                self.flags.set_halted(true);
+                if let Some(l) = &self.lister {
+                    l.stop();
+                }
+                self.relist = false;
+                self.record(Record::Paused { v: true });
+                self.commit_or_fail();
+                self.write_status();
+            }
+            (RunnerMsg::Resume, Mode::Paused) => {
+                log::info!("job {}: resumed", self.tid);
+                self.mode = Mode::Running;
+                self.flags.set_halted(false);
+                self.record(Record::Paused { v: false });
+                self.commit_or_fail();
+                if self.lister.is_some() {
+                    // The paused lister has not handed the walk back yet.
+                    self.relist = true;
+                } else {
+                    self.start_listing();
+                }
+                self.write_status();
+            }
+            (RunnerMsg::Cancel, Mode::Running | Mode::Paused | Mode::ShuttingDown { .. }) => {
+                log::info!("job {}: cancelling", self.tid);
+                self.mode = Mode::Cancelling;
+                self.halt_all();
+            }
+            (RunnerMsg::Shutdown, Mode::Running | Mode::Paused) => {
+                self.mode = Mode::ShuttingDown { deadline: Instant::now() + self.config.shutdown_grace };
+                if let Some(l) = &self.lister {
+                    l.stop();
+                }
+                self.relist = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the lister and every in-flight attempt.
+    fn halt_all(&mut self) {
+        self.flags.set_halted(true);
+        if let Some(l) = &self.lister {
+            l.stop();
+        }
+        self.relist = false;
+    }
+
+    /// Handles a lister event.
+    fn on_lister(&mut self, ev: ListerEvent) {
+        match ev {
+            ListerEvent::Page(page) => {
+                let mut items = self.progress.filter_new(page.items);
+                let mut end = page.next.is_none();
+                if let Some(max) = self.spec.max_items {
+                    let room = max.saturating_sub(self.progress.found);
+                    if items.len() as u64 >= room {
+                        items.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+                        end = true;
+                    }
+                }
+                let first = self.progress.found;
+                let count = items.len() as u64;
+                let cursor = if end { None } else { page.next };
+                self.record(Record::Found { items, cursor, end, total: page.total });
+                // A page is rare and cheap to commit at once; a later crash
+                // then never walks it again.
+                self.commit_or_fail();
+                if matches!(self.mode, Mode::Running | Mode::Paused) {
+                    self.ready.extend(first..first + count);
+                }
+                if end {
+                    if let Some(l) = self.lister.take() {
+                        l.stop();
+                    }
+                }
+            }
+            ListerEvent::Finished(walk) => {
+                self.lister = None;
+                self.walk = Some(walk);
+            }
+            ListerEvent::Stopped(walk, err) => {
+                self.lister = None;
+                self.walk = Some(walk);
+                if let Some(e) = err {
+                    self.fail(format!("listing failed: {e}"));
+                } else if self.relist && self.mode == Mode::Running {
+                    self.relist = false;
+                    self.start_listing();
+                }
+            }
+        }
+    }
+
+    /// Handles a worker's report.
+    fn on_download(&mut self, ev: DownloadEvent) {
+        self.inflight.remove(&ev.item);
+        let i = ev.item;
+        match ev.outcome {
+            Outcome::Done { bytes, already } => {
+                if let Some(dir) = ev.dest.parent() {
+                    self.dirs_to_sync.insert(dir.to_path_buf());
+                }
+                if already {
+                    log::debug!("job {}: {} is already complete", self.tid, ev.dest.display());
+                }
+                self.attempts.remove(&i);
+                self.record(Record::Done { i, b: bytes });
+            }
+            Outcome::Interrupted => {
+                self.ready.push_front(i);
+            }
+            Outcome::Retry { reason, after } => {
+                let n = self.attempts.entry(i).or_insert(0);
+                *n += 1;
+                let n = *n;
+                let url = self.progress.items.get(&i).map(|it| it.url.clone()).unwrap_or_default();
+                if n < self.config.retries {
+                    let wait = match after {
+                        Some(d) => cap_retry_after(d, self.config.backoff_max),
+                        None => backoff_delay(n, Duration::from_millis(500), Duration::from_secs(30)),
+                    };
+                    log::info!("job {}: {url}: {reason}; retrying in {:.1} s", self.tid, wait.as_secs_f64());
+                    self.delayed.push(Reverse((Instant::now() + wait, i)));
+                } else {
+                    log::warn!("job {}: {url}: {reason} ({n} attempts this round)", self.tid);
+                    self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: false });
+                }
+            }
+            Outcome::Failed { reason } => {
+                let url = self.progress.items.get(&i).map(|it| it.url.clone()).unwrap_or_default();
+                log::warn!("job {}: {url}: {reason}", self.tid);
+                self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: true });
+            }
+        }
+    }
+
+    /// Moves items whose retry time has come to the ready queue.
+    fn promote_delayed(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, i))) = self.delayed.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.delayed.pop();
+            self.ready.push_back(i);
+        }
+    }
+
+    /// Hands ready items to the pool, up to the window.
+    fn pump(&mut self) {
+        if self.mode != Mode::Running {
+            return;
+        }
+        while self.inflight.len() < self.window {
+            let Some(i) = self.ready.pop_front() else { break };
+            if self.inflight.contains(&i)
+                || !self.progress.items.contains_key(&i)
+                || self.progress.failed.contains_key(&i)
+            {
+                continue;
+            }
+            let Some(item) = self.progress.items.get(&i).cloned() else { continue };
+            let Some(dest) = self.dest_of(&item) else {
+                self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
+                continue;
+            };
+            let mut headers = self.file_headers.clone();
+            headers.extend(item.headers.iter().cloned());
+            let task = DownloadTask {
+                job: self.tid,
+                item: i,
+                url: item.url,
+                dest,
+                headers,
+                expected_size: item.size,
+                md5: item.md5,
+                inline: item.inline,
+                timeout: self.timeout,
+                flags: Arc::clone(&self.flags),
+                reply: self.events_tx.clone(),
+            };
+            match self.queue.try_send(task) {
+                Ok(()) => {
+                    self.inflight.insert(i);
+                }
+                Err(_) => {
+                    self.ready.push_front(i);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The final path of an item, `None` when its relative path is unsafe.
+    fn dest_of(&self, item: &Item) -> Option<PathBuf> {
+        let rel = Path::new(&item.path);
+        let safe = !item.path.is_empty()
+            && !item.path.contains('\0')
+            && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        safe.then(|| self.spec.job_dir().join(rel))
+    }
+
+    /// Decides whether the main loop is over.
+    fn check_end(&mut self) -> Option<End> {
+        let idle = self.inflight.is_empty();
+        match self.mode {
+            Mode::Running => {
+                if !(self.progress.round_complete()
+                    && self.ready.is_empty()
+                    && self.delayed.is_empty()
+                    && idle)
+                {
+                    return None;
+                }
+                let transient: Vec<u64> = self
+                    .progress
+                    .failed
+                    .keys()
+                    .copied()
+                    .filter(|i| !self.progress.permanent.contains(i))
+                    .collect();
+                if !transient.is_empty() && self.progress.round < self.config.rounds {
+                    let n = self.progress.round + 1;
+                    self.record(Record::Round { n });
+                    self.timeout = self.round_timeout();
+                    self.attempts.clear();
+                    log::info!(
+                        "job {}: retry round {n} for {} files (timeout {} s)",
+                        self.tid,
+                        transient.len(),
+                        self.timeout.as_secs()
+                    );
+                    self.ready.extend(transient);
+                    return None;
+                }
+                if self.progress.failed.is_empty() {
+                    Some(End::Done)
+                } else {
+                    let (first_i, first) =
+                        self.progress.failed.iter().next().map(|(i, r)| (*i, r.clone())).unwrap_or_default();
+                    let _ = first_i;
+                    let total = self.progress.found - self.progress.skipped.len() as u64;
+                    Some(End::Failed(format!(
+                        "{} of {} files failed; first: {first}",
+                        self.progress.failed.len(),
+                        total
+                    )))
+                }
+            }
+            Mode::Paused => None,
+            Mode::Cancelling => (idle && self.lister.is_none()).then_some(End::Cancelled),
+            Mode::Failing => (idle && self.lister.is_none())
+                .then(|| End::Failed(self.failure.clone().unwrap_or_else(|| "failed".into()))),
+            Mode::ShuttingDown { deadline } => {
+                if Instant::now() >= deadline {
+                    self.flags.set_halted(true);
+                }
+                idle.then_some(End::Stopped)
+            }
+        }
+    }
+
+    /// Starts failing the job with a reason.
+    fn fail(&mut self, reason: String) {
+        log::error!("job {}: {reason}", self.tid);
+        if self.failure.is_none() {
+            self.failure = Some(reason);
+        }
+        if !matches!(self.mode, Mode::ShuttingDown { .. }) {
+            self.mode = Mode::Failing;
+        }
+        self.halt_all();
+    }
+
+    /// When the loop must wake up at the latest.
+    fn next_wakeup(&self) -> Duration {
+        let now = Instant::now();
+        let mut t = now + Duration::from_secs(1);
+        if let Some(Reverse((d, _))) = self.delayed.peek() {
+            t = t.min(*d);
+        }
+        if self.store.has_pending() {
+            t = t.min(self.last_commit + COMMIT_EVERY);
+        }
+        if self.status_dirty {
+            t = t.min(self.last_status + STATUS_EVERY);
+        }
+        if let Mode::ShuttingDown { deadline } = self.mode {
+            t = t.min(deadline.max(now + Duration::from_millis(20)));
+        }
+        t.saturating_duration_since(now).max(Duration::from_millis(1))
+    }
+
+    /// Commits when enough time or bytes have gathered.
+    fn maybe_commit(&mut self) {
+        if self.store.has_pending()
+            && (self.last_commit.elapsed() >= COMMIT_EVERY || self.store.pending_bytes() >= COMMIT_BYTES)
+        {
+            self.commit_or_fail();
+        }
+    }
+
+    /// Makes completed files' folders and queued records durable; a
+    /// failure here means progress cannot be recorded, so the job fails.
+    fn commit_or_fail(&mut self) {
+        if let Err(e) = self.commit() {
+            self.fail(e);
+        }
+    }
+
+    /// The group commit: fsync the folders of completed files (and, once,
+    /// their parents, which may be new), then the journal.
+    fn commit(&mut self) -> Result<(), String> {
+        for dir in std::mem::take(&mut self.dirs_to_sync) {
+            fsync_dir(&dir).map_err(|e| format!("cannot fsync folder {}: {e}", dir.display()))?;
+            if self.dirs_known.insert(dir.clone()) {
+                let mut d = dir.as_path();
+                while let Some(parent) = d.parent() {
+                    if parent.as_os_str().is_empty() || !self.dirs_known.insert(parent.to_path_buf()) {
+                        break;
+                    }
+                    let _ = fsync_dir(parent);
+                    d = parent;
+                }
+            }
+        }
+        self.last_commit = Instant::now();
+        self.store.commit(&self.progress).map_err(|e| e.to_string())
+    }
+
+    /// The status object as of now.
+    fn status(&self, state: JobState, error: Option<String>) -> JobStatus {
+        let p = &self.progress;
+        let (stage, now, total) = if state.is_terminal() {
+            ("finished", p.done.len() + p.skipped.len() as u64, p.found)
+        } else if !p.listing_done {
+            ("list", p.found, p.total_hint.unwrap_or(0).max(p.found))
+        } else {
+            ("download", p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64, p.found)
+        };
+        JobStatus {
+            tid: self.tid,
+            name: self.spec.name.clone(),
+            job_type: self.spec.job_type.clone(),
+            stage: stage.into(),
+            state,
+            running: state == JobState::Running,
+            now,
+            total,
+            save_path: self.spec.save_path.display().to_string(),
+            error,
+            instance: self.config.instance.clone(),
+            file: self.claimed.original.clone(),
+            found: p.found,
+            done: p.done.len(),
+            skipped: p.skipped.len() as u64,
+            failed: p.failed.len() as u64,
+            bytes: p.bytes.max(self.flags.bytes()),
+            updated: unix_now(),
+        }
+    }
+
+    /// The live state for status.
+    fn live_state(&self) -> JobState {
+        match self.mode {
+            Mode::Paused => JobState::Paused,
+            _ => JobState::Running,
+        }
+    }
+
+    /// Rewrites the status file.
+    fn write_status(&mut self) {
+        let s = self.status(self.live_state(), self.failure.clone());
+        if let Err(e) = write_status(&self.spool, &s) {
+            log::warn!("job {}: cannot write status: {e}", self.tid);
+        }
+        self.last_status = Instant::now();
+        self.status_dirty = false;
+    }
+
+    /// Writes the final checkpoint and status and moves the job file.
+    fn finish(mut self, end: End) -> RunnerReport {
+        // Whatever happens next, the records so far become durable first.
+        if let Err(e) = self.commit() {
+            log::error!("job {}: {e}", self.tid);
+        }
+        let (state, reason) = match &end {
+            End::Done => (JobState::Done, None),
+            End::Failed(r) => (JobState::Failed, Some(r.clone())),
+            End::Cancelled => {
+                let kept = self.progress.done.len();
+                (JobState::Cancelled, Some(format!("cancelled by request ({kept} completed files kept)")))
+            }
+            End::Stopped => (if self.progress.paused { JobState::Paused } else { JobState::Queued }, None),
+        };
+        let status = self.status(state, reason.clone());
+        if let Err(e) = write_status(&self.spool, &status) {
+            log::warn!("job {}: cannot write status: {e}", self.tid);
+        }
+        if !matches!(end, End::Stopped) {
+            if let Err(e) = finish(&self.spool, &self.claimed, reason.as_deref()) {
+                log::error!("job {}: cannot move the job file out of work/: {e}", self.tid);
+            }
+        }
+        let secs = self.started.elapsed().as_secs_f64();
+        match &end {
+            End::Done => log::info!(
+                "job {} ({}) done: {} files, {} bytes in {secs:.1} s; checkpoint {} bytes",
+                self.tid,
+                self.spec.name,
+                status.done,
+                status.bytes,
+                self.store.bytes_written()
+            ),
+            End::Failed(r) => log::warn!("job {} ({}) failed: {r}", self.tid, self.spec.name),
+            End::Cancelled => log::info!("job {} ({}) cancelled", self.tid, self.spec.name),
+            End::Stopped => {
+                log::info!("job {} ({}) stopped; it resumes at the next start", self.tid, self.spec.name)
+            }
+        }
+        RunnerReport { tid: self.tid, state, error: reason }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

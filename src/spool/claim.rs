@@ -1,0 +1,229 @@
+//! Claiming jobs, allocating TIDs, and the final moves.
+//!
+//! A claim is one `rename(2)` of the dropped file into this instance's
+//! work folder; on every filesystem we support only one rename of a given
+//! source name can succeed, so only one daemon ever runs a job. See
+//! `research/reliability.md` §1.4 for the NFS retransmission case handled
+//! in [`claim`].
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::durable::{atomic_write, fsync_dir};
+use crate::job::Tid;
+use crate::spool::layout::Spool;
+use crate::spool::scan::Candidate;
+
+/// A job this instance owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Its TID.
+    pub tid: Tid,
+    /// Its file in `work/<instance>/`.
+    pub path: PathBuf,
+    /// The name it was dropped under, for example `art.json`.
+    pub original: String,
+}
+
+impl Claimed {
+    /// The original name without `.json`: the default TaskName.
+    pub fn stem(&self) -> &str {
+        self.original.strip_suffix(".json").unwrap_or(&self.original)
+    }
+}
+
+/// Hands out TIDs that are unique within a spool, across daemons.
+///
+/// A TID is reserved by creating `tids/<n>` with `O_EXCL`, which is
+/// exclusive on local disks, NFSv3+ and SMB. A reserved TID that lost its
+/// claim race is kept for the next claim, so TIDs are only skipped when a
+/// daemon dies between reserving and claiming.
+#[derive(Debug, Default)]
+pub struct TidAllocator {
+    /// The next number to try, once the folder has been scanned.
+    next: Option<Tid>,
+    /// A TID reserved on disk but not yet used by a claim.
+    reserved: Option<Tid>,
+}
+
+impl TidAllocator {
+    /// Reserves a TID (or returns the one already reserved).
+    fn reserve(&mut self, spool: &Spool, instance: &str) -> io::Result<Tid> {
+        if let Some(t) = self.reserved {
+            return Ok(t);
+        }
+        let dir = spool.tids_dir();
+        let mut n = match self.next {
+            Some(n) => n,
+            None => highest_tid(&dir)? + 1,
+        };
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(dir.join(n.to_string())) {
+                Ok(mut f) => {
+                    // The owner's name helps a person who investigates a
+                    // shared spool; the reservation itself is the file.
+                    let _ = writeln!(f, "{instance}");
+                    self.reserved = Some(n);
+                    self.next = Some(n + 1);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The highest TID reserved in `dir`, 0 when none.
+fn highest_tid(dir: &Path) -> io::Result<Tid> {
+    let mut max = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<Tid>().ok()) {
+            max = max.max(n);
+        }
+    }
+    Ok(max)
+}
+
+/// Tries to claim `candidate` for `instance`.
+///
+/// Returns `Ok(None)` when the file is gone (another daemon won) or still
+/// held open by a Windows writer over SMB (a sharing violation), in which
+/// case a later scan tries again.
+pub fn claim(
+    spool: &Spool,
+    instance: &str,
+    candidate: &Candidate,
+    tids: &mut TidAllocator,
+) -> io::Result<Option<Claimed>> {
+    let (tid, original) = match candidate.retry_tid {
+        Some(t) => {
+            let name = candidate.file_name();
+            let original = Spool::parse_claimed_name(&name).map_or(name.clone(), |(_, o)| o.to_string());
+            (t, original)
+        }
+        None => (tids.reserve(spool, instance)?, candidate.file_name()),
+    };
+    let target = spool.work_dir(instance).join(Spool::claimed_name(tid, &original));
+    match fs::rename(&candidate.path, &target) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // On NFS a retransmitted rename whose first reply was lost
+            // answers ENOENT although it succeeded.
+            if !target.exists() {
+                return Ok(None);
+            }
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ResourceBusy) => {
+            log::debug!("{} is still held by its writer: {e}", candidate.path.display());
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    }
+    if candidate.retry_tid.is_none() {
+        tids.reserved = None;
+    }
+    fsync_dir(&spool.work_dir(instance))?;
+    if let Some(parent) = candidate.path.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(Some(Claimed { tid, path: target, original }))
+}
+
+/// Lists the jobs left in this instance's work folder by an earlier run.
+pub fn recover_own(spool: &Spool, instance: &str) -> io::Result<Vec<Claimed>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(spool.work_dir(instance))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if let Some((tid, original)) = Spool::parse_claimed_name(&name) {
+            out.push(Claimed { tid, path: entry.path(), original: original.to_string() });
+        }
+    }
+    out.sort_by_key(|c| c.tid);
+    Ok(out)
+}
+
+/// Moves a claimed job to `done/` (`reason` None) or to `failed/` with
+/// its reason written beside it as `<file>.reason`.
+///
+/// The reason is written before the move, so that a crash in between
+/// never leaves a failed job without its reason.
+pub fn finish(spool: &Spool, job: &Claimed, reason: Option<&str>) -> io::Result<PathBuf> {
+    let file_name = Spool::claimed_name(job.tid, &job.original);
+    let dir = match reason {
+        None => spool.done_dir(),
+        Some(_) => spool.failed_dir(),
+    };
+    let target = dir.join(&file_name);
+    if let Some(reason) = reason {
+        atomic_write(&dir.join(format!("{file_name}.reason")), format!("{reason}\n").as_bytes())?;
+    } else {
+        // A job that failed before and now succeeded after `retry` must
+        // not keep a stale reason in failed/.
+        let _ = fs::remove_file(spool.failed_dir().join(format!("{file_name}.reason")));
+    }
+    fs::rename(&job.path, &target)?;
+    fsync_dir(&dir)?;
+    if let Some(parent) = job.path.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(path: PathBuf, retry_tid: Option<Tid>) -> Candidate {
+        Candidate { path, retry_tid, parses: true }
+    }
+
+    #[test]
+    fn claim_allocates_unique_tids_and_moves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("a").expect("ensure");
+        spool.ensure("b").expect("ensure");
+        let mut ta = TidAllocator::default();
+        let mut tb = TidAllocator::default();
+        fs::write(dir.path().join("x.json"), "{}").expect("write");
+        fs::write(dir.path().join("y.json"), "{}").expect("write");
+        let cx = candidate(dir.path().join("x.json"), None);
+        let c1 = claim(&spool, "a", &cx, &mut ta).expect("io").expect("claimed");
+        assert_eq!(c1.tid, 1);
+        // The second daemon loses the race for x.json but keeps its TID.
+        assert!(claim(&spool, "b", &cx, &mut tb).expect("io").is_none());
+        let cy = candidate(dir.path().join("y.json"), None);
+        let c2 = claim(&spool, "b", &cy, &mut tb).expect("io").expect("claimed");
+        assert_eq!(c2.tid, 2);
+        assert_eq!(c2.original, "y.json");
+        assert!(spool.work_dir("b").join("2.y.json").exists());
+        assert_eq!(recover_own(&spool, "a").expect("list"), vec![c1.clone()]);
+
+        let done = finish(&spool, &c1, None).expect("finish");
+        assert!(done.ends_with("done/1.x.json"));
+        let failed = finish(&spool, &c2, Some("bad thing")).expect("finish");
+        assert!(failed.exists());
+        let reason = fs::read_to_string(spool.failed_dir().join("2.y.json.reason")).expect("reason");
+        assert_eq!(reason, "bad thing\n");
+    }
+
+    #[test]
+    fn retry_keeps_tid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("a").expect("ensure");
+        let p = spool.retry_dir().join("7.art.json");
+        fs::write(&p, "{}").expect("write");
+        let c = claim(&spool, "a", &candidate(p, Some(7)), &mut TidAllocator::default())
+            .expect("io")
+            .expect("claimed");
+        assert_eq!((c.tid, c.original.as_str(), c.stem()), (7, "art.json", "art"));
+    }
+}

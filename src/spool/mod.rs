@@ -1,0 +1,24 @@
+//! The spool directory: the only interface between people, programs and
+//! the daemon.
+//!
+//! Owns the folder layout, the watcher thread that finds complete job
+//! files, claiming (one atomic rename), TID allocation, the control
+//! requests of `pause`/`resume`/`cancel`/`retry`, status files, and the
+//! final moves to `done/` and `failed/`. Invariants: a job file is only
+//! ever moved, never deleted; exactly one rename decides which daemon owns
+//! a job; a daemon touches only its own `work/<instance>/` folder; every
+//! state file is written with [`crate::durable::atomic_write`].
+
+mod claim;
+mod control;
+mod layout;
+mod scan;
+mod status_store;
+mod watch;
+
+pub use claim::{Claimed, TidAllocator, claim, finish, recover_own};
+pub use control::{Action, ControlRequest, read_requests, remove_request, write_request};
+pub use layout::{CONFIG_FILE_NAME, Spool};
+pub use scan::{Candidate, Scanner};
+pub use status_store::{list_statuses, read_status, write_status};
+pub use watch::{SpoolEvent, WatchTiming, Watcher, WatcherMsg, detect_network_fs};

@@ -1,0 +1,243 @@
+//! Finding complete job files.
+//!
+//! Directory listings are the truth; filesystem events only say "look
+//! now". A file is ready when its name qualifies, its (length, mtime,
+//! inode) stayed the same for at least `settle` across two scans, and it
+//! parses as JSON. A file that never parses but stays unchanged for much
+//! longer is handed over too, so that it ends in `failed/` with a reason
+//! instead of lingering. See `research/reliability.md` §1.3.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::job::Tid;
+use crate::spool::layout::{CONFIG_FILE_NAME, Spool};
+
+/// A job file that is ready to be claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Where it is now (the spool root or `retry/`).
+    pub path: PathBuf,
+    /// The TID it keeps, for a job requeued by `retry`.
+    pub retry_tid: Option<Tid>,
+    /// Whether it parsed as JSON when last looked at.
+    pub parses: bool,
+}
+
+impl Candidate {
+    /// The file's name.
+    pub fn file_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
+/// What one look at a file showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Signature {
+    /// Length in bytes.
+    len: u64,
+    /// Modification time in nanoseconds.
+    mtime: i128,
+    /// Inode number: an in-place rewrite via rename changes it.
+    ino: u64,
+    /// True for a symbolic link (never followed).
+    symlink: bool,
+}
+
+/// A file seen before, with the time its signature last changed.
+#[derive(Debug)]
+struct Seen {
+    /// The signature as of the last scan.
+    sig: Signature,
+    /// When this signature was first observed.
+    since: Instant,
+    /// Parse result for this signature, once checked.
+    parses: Option<bool>,
+}
+
+/// The result of one scan.
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    /// Files ready to claim, oldest first.
+    pub ready: Vec<Candidate>,
+    /// Qualifying files still settling.
+    pub waiting: usize,
+    /// When a waiting file could next become ready.
+    pub next_check: Option<Instant>,
+}
+
+/// Scans the spool and remembers what it saw between scans.
+#[derive(Debug)]
+pub struct Scanner {
+    /// Minimum time a file must stay unchanged.
+    settle: Duration,
+    /// Files larger than this are not read (they are rejected on claim).
+    max_bytes: u64,
+    /// Every qualifying file seen in the last scan.
+    seen: HashMap<PathBuf, Seen>,
+}
+
+impl Scanner {
+    /// A scanner with the given settle time and size limit.
+    pub fn new(settle: Duration, max_bytes: u64) -> Scanner {
+        Scanner { settle, max_bytes, seen: HashMap::new() }
+    }
+
+    /// How long an unparsable, unchanged file waits before it is rejected:
+    /// long enough for a slow writer that pauses mid-file.
+    fn reject_after(&self) -> Duration {
+        (self.settle * 10).max(Duration::from_secs(3))
+    }
+
+    /// Lists the spool root and `retry/`.
+    pub fn scan(&mut self, spool: &Spool) -> io::Result<ScanResult> {
+        let now = Instant::now();
+        let mut found: Vec<(PathBuf, Option<Tid>, Signature)> = Vec::new();
+        list_dir(spool.root(), true, &mut found)?;
+        // `retry/` may not exist in a spool no daemon has set up yet.
+        if spool.retry_dir().is_dir() {
+            list_dir(&spool.retry_dir(), false, &mut found)?;
+        }
+        let mut result = ScanResult::default();
+        let mut still_there = HashMap::with_capacity(found.len());
+        let mut ready: Vec<(i128, Candidate)> = Vec::new();
+        for (path, retry_tid, sig) in found {
+            let mut seen = match self.seen.remove(&path) {
+                Some(s) if s.sig == sig => s,
+                _ => Seen { sig, since: now, parses: None },
+            };
+            let age = now.duration_since(seen.since);
+            let settled = age >= self.settle && seen.since != now;
+            if settled {
+                if seen.parses.is_none() {
+                    seen.parses = Some(!sig.symlink && sig.len <= self.max_bytes && parses_as_json(&path));
+                }
+                let parses = seen.parses == Some(true);
+                let oversized = sig.len > self.max_bytes;
+                if parses || sig.symlink || oversized || age >= self.reject_after() {
+                    ready.push((sig.mtime, Candidate { path: path.clone(), retry_tid, parses }));
+                } else {
+                    result.waiting += 1;
+                    note_next(&mut result.next_check, seen.since + self.reject_after());
+                }
+            } else {
+                result.waiting += 1;
+                note_next(&mut result.next_check, seen.since + self.settle.max(Duration::from_millis(1)));
+            }
+            still_there.insert(path, seen);
+        }
+        self.seen = still_there;
+        ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
+        result.ready = ready.into_iter().map(|(_, c)| c).collect();
+        Ok(result)
+    }
+
+    /// Forgets a file (after it was claimed).
+    pub fn forget(&mut self, path: &Path) {
+        self.seen.remove(path);
+    }
+}
+
+/// Keeps the earliest of two instants.
+fn note_next(slot: &mut Option<Instant>, t: Instant) {
+    *slot = Some(slot.map_or(t, |s| s.min(t)));
+}
+
+/// Returns true if and only if `name` may be a job file: `*.json`, not a
+/// dotfile (temporary files of tempfile, rsync, NFS silly renames), not the
+/// configuration file.
+fn qualifies(name: &str, in_root: bool) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && !(in_root && name == CONFIG_FILE_NAME)
+}
+
+/// Adds the qualifying entries of one folder.
+fn list_dir(dir: &Path, in_root: bool, out: &mut Vec<(PathBuf, Option<Tid>, Signature)>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            // A non-UTF-8 name cannot be a job we could name in status
+            // output; it is left alone (and logged once per scan at debug).
+            log::debug!("ignoring a file whose name is not UTF-8 in {}", dir.display());
+            continue;
+        };
+        if !qualifies(name, in_root) {
+            continue;
+        }
+        // A file can vanish between listing and stat (another daemon
+        // claimed it); that is not an error.
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
+        if meta.is_dir() {
+            continue;
+        }
+        let retry_tid = if in_root { None } else { Spool::parse_claimed_name(name).map(|(t, _)| t) };
+        if !in_root && retry_tid.is_none() {
+            continue;
+        }
+        let sig = Signature {
+            len: meta.len(),
+            mtime: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ino: meta.ino(),
+            symlink: meta.file_type().is_symlink(),
+        };
+        out.push((entry.path(), retry_tid, sig));
+    }
+    Ok(())
+}
+
+/// Returns true if and only if the file holds one complete JSON value.
+fn parses_as_json(path: &Path) -> bool {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_two_scans_and_settle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("i").expect("ensure");
+        std::fs::write(dir.path().join("a.json"), r#"{"type":"x"}"#).expect("write");
+        std::fs::write(dir.path().join(".hidden.json"), "{}").expect("write");
+        std::fs::write(dir.path().join("b.json.tmp"), "{}").expect("write");
+        std::fs::write(dir.path().join("spoolfetch.json"), "{}").expect("write");
+        let mut s = Scanner::new(Duration::from_millis(50), 1 << 20);
+        let r = s.scan(&spool).expect("scan");
+        assert!(r.ready.is_empty());
+        assert_eq!(r.waiting, 1);
+        std::thread::sleep(Duration::from_millis(60));
+        let r = s.scan(&spool).expect("scan");
+        assert_eq!(r.ready.len(), 1);
+        assert!(r.ready[0].parses);
+    }
+
+    #[test]
+    fn growing_file_is_not_ready() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("i").expect("ensure");
+        let p = dir.path().join("a.json");
+        std::fs::write(&p, r#"{"type":"#).expect("write");
+        let mut s = Scanner::new(Duration::from_millis(30), 1 << 20);
+        s.scan(&spool).expect("scan");
+        std::thread::sleep(Duration::from_millis(40));
+        // Unchanged but incomplete JSON: waits (it may still be written).
+        let r = s.scan(&spool).expect("scan");
+        assert!(r.ready.is_empty());
+        std::fs::write(&p, r#"{"type":"x"}"#).expect("write");
+        let r = s.scan(&spool).expect("scan");
+        assert!(r.ready.is_empty(), "changed file must settle again");
+        std::thread::sleep(Duration::from_millis(40));
+        let r = s.scan(&spool).expect("scan");
+        assert_eq!(r.ready.len(), 1);
+    }
+}
