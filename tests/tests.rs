@@ -1,1 +1,9 @@
-//! Integration tests.
+//! Integration tests: one binary (see Cargo.toml `[[test]]`).
+//!
+//! Every test runs on loopback only, in temporary folders, bounded in time.
+
+mod support;
+mod util;
+
+mod cli;
+mod daemon_files;

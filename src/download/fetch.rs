@@ -9,7 +9,7 @@
 //! the encoded form.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -99,7 +99,9 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         offset = 0;
     }
     // Bytes past the durable offset may be garbage after a power cut.
+    // Writes go to the file cursor, so it must sit at the offset too.
     part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
+    part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
 
     let mut builder = ureq::http::Request::builder()
         .method("GET")
@@ -142,6 +144,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
                 log::debug!("{}: server sent the whole file again; starting over", task.url);
                 offset = 0;
                 part.set_len(0).map_err(|e| local("truncate", &part_path, &e))?;
+                part.seek(SeekFrom::Start(0)).map_err(|e| local("seek in", &part_path, &e))?;
             }
             total = content_length;
         }

@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn names_are_sanitized() {
         let j = parse(br#"{"type":"http.files","name":"../../etc"}"#).expect("ok");
-        assert_eq!(j.name, "__.._etc");
+        assert_eq!(j.name, "___.._etc");
         let j = parse(br#"{"type":"http.files","save_path":"rel/dir"}"#).expect("ok");
         assert_eq!(j.save_path, Path::new("/srv/dl/rel/dir"));
     }

@@ -99,10 +99,7 @@ impl FileServer {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let handler: Handler = Arc::new(move |req: &Request| handle(&st, req));
-        FileServer {
-            server: Server::start(handler),
-            state,
-        }
+        FileServer { server: Server::start(handler), state }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -137,14 +134,8 @@ impl FileServer {
             Some(old) => old.last_modified + Duration::from_secs(3600),
             None => UNIX_EPOCH + Duration::from_secs(BASE_MTIME_SECS),
         };
-        st.files.insert(
-            path.to_string(),
-            Entry {
-                etag: etag_for(&body),
-                body: Arc::new(body),
-                last_modified,
-            },
-        );
+        st.files
+            .insert(path.to_string(), Entry { etag: etag_for(&body), body: Arc::new(body), last_modified });
     }
 
     /// Changes the content at `path`: new ETag (if the bytes differ) and a
@@ -180,10 +171,8 @@ impl FileServer {
     pub fn set_require_header(&self, path_prefix: &str, name: &str, value: &str) {
         let mut st = lock(&self.state);
         let name = name.to_ascii_lowercase();
-        st.require
-            .retain(|(p, n, _)| !(p == path_prefix && *n == name));
-        st.require
-            .push((path_prefix.to_string(), name, value.to_string()));
+        st.require.retain(|(p, n, _)| !(p == path_prefix && *n == name));
+        st.require.push((path_prefix.to_string(), name, value.to_string()));
     }
 
     /// Requests received for `path` (any method or outcome; query ignored).
@@ -193,11 +182,7 @@ impl FileServer {
 
     /// `Range` header values received for `path`, in order.
     pub fn range_requests(&self, path: &str) -> Vec<String> {
-        lock(&self.state)
-            .ranges
-            .get(path)
-            .cloned()
-            .unwrap_or_default()
+        lock(&self.state).ranges.get(path).cloned().unwrap_or_default()
     }
 
     /// The current ETag of `path` (with quotes).
@@ -207,10 +192,7 @@ impl FileServer {
 
     /// The current `Last-Modified` value of `path` (HTTP date).
     pub fn last_modified(&self, path: &str) -> Option<String> {
-        lock(&self.state)
-            .files
-            .get(path)
-            .map(|e| httpdate::fmt_http_date(e.last_modified))
+        lock(&self.state).files.get(path).map(|e| httpdate::fmt_http_date(e.last_modified))
     }
 
     /// Every request received, in order.
@@ -297,10 +279,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
         let mut st = lock(state);
         *st.hits.entry(path.clone()).or_default() += 1;
         if let Some(r) = req.header("range") {
-            st.ranges
-                .entry(path.clone())
-                .or_default()
-                .push(r.to_string());
+            st.ranges.entry(path.clone()).or_default().push(r.to_string());
         }
         if method != "GET" && method != "HEAD" {
             return Response::text(405, "method not allowed\n").header("Allow", "GET, HEAD");
@@ -311,10 +290,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
             }
         }
         let fault = st.faults.get_mut(&path).and_then(VecDeque::pop_front);
-        let file = st
-            .files
-            .get(&path)
-            .map(|e| (e.body.clone(), e.etag.clone(), e.last_modified));
+        let file = st.files.get(&path).map(|e| (e.body.clone(), e.etag.clone(), e.last_modified));
         (file, fault)
     };
     if let Some(Fault::Status { code, retry_after }) = &fault {
@@ -337,14 +313,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
     // Range is only defined for GET (RFC 9110 §14.2); HEAD ignores it.
     let mut ranged = match req.header("range") {
         Some(r) if method == "GET" => {
-            let validated = req
-                .header("if-range")
-                .is_none_or(|v| if_range_matches(v, &etag, last_modified));
-            if validated {
-                parse_range(r, total)
-            } else {
-                Ranged::Full
-            }
+            let validated = req.header("if-range").is_none_or(|v| if_range_matches(v, &etag, last_modified));
+            if validated { parse_range(r, total) } else { Ranged::Full }
         }
         _ => Ranged::Full,
     };
@@ -421,11 +391,7 @@ mod tests {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(T))
-            .build()
-            .new_agent()
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(T)).build().new_agent()
     }
 
     type Headers = Vec<(String, String)>;
@@ -448,10 +414,7 @@ mod tests {
     }
 
     fn h<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// A raw response: status, headers, body bytes, and whether the peer
@@ -492,11 +455,8 @@ mod tests {
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end + 4);
         let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
+        let status =
+            lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
         let headers = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -523,11 +483,7 @@ mod tests {
         }
         let n = want.map_or(buf.len(), |w| w.min(buf.len()));
         let body = buf.drain(..n).collect();
-        Raw {
-            status,
-            headers,
-            body,
-        }
+        Raw { status, headers, body }
     }
 
     fn raw(port: u16, request: &str) -> (Raw, TcpStream, Vec<u8>) {
@@ -544,8 +500,7 @@ mod tests {
 
     /// True if the peer closes the connection (EOF or reset) within 3 s.
     fn closes_soon(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-        s.set_read_timeout(Some(Duration::from_secs(3)))
-            .expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
         let mut tmp = [0u8; 4096];
         loop {
             match s.read(&mut tmp) {
@@ -567,16 +522,10 @@ mod tests {
         assert_eq!(b.expect("body"), body);
         assert_eq!(h(&hd, "accept-ranges"), Some("bytes"));
         assert_eq!(h(&hd, "etag"), Some(etag_for(&body).as_str()));
-        assert_eq!(
-            h(&hd, "last-modified"),
-            Some("Wed, 01 Jan 2020 00:00:00 GMT")
-        );
+        assert_eq!(h(&hd, "last-modified"), Some("Wed, 01 Jan 2020 00:00:00 GMT"));
         assert_eq!(h(&hd, "content-length"), Some("1000"));
 
-        let (r, ..) = raw(
-            fs.port(),
-            "HEAD /f.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-\r\n\r\n",
-        );
+        let (r, ..) = raw(fs.port(), "HEAD /f.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-\r\n\r\n");
         assert_eq!(r.status, 200, "Range is ignored for HEAD");
         assert_eq!(h(&r.headers, "content-length"), Some("1000"));
         assert!(r.body.is_empty());
@@ -595,10 +544,7 @@ mod tests {
         fs.add("/f", data(10));
         let mut resp = agent().post(&fs.url("/f")).send("x").expect("post");
         assert_eq!(resp.status().as_u16(), 405);
-        assert_eq!(
-            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
-            Some("GET, HEAD")
-        );
+        assert_eq!(resp.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET, HEAD"));
         let _ = resp.body_mut().read_to_vec();
     }
 
@@ -637,10 +583,7 @@ mod tests {
             assert_eq!(st, 200, "{v}");
             assert_eq!(b.expect("body").len(), 1000);
         }
-        assert_eq!(
-            fs.range_requests("/r")[..3],
-            ["bytes=100-", "bytes=10-19", "bytes=990-5000"]
-        );
+        assert_eq!(fs.range_requests("/r")[..3], ["bytes=100-", "bytes=10-19", "bytes=990-5000"]);
         assert_eq!(fs.range_requests("/r").len(), 8);
     }
 
@@ -700,10 +643,7 @@ mod tests {
         assert_eq!(st, 403);
         let (st, _, _) = get(&fs.url("/img/a.jpg"), &[("Referer", "https://evil/")]);
         assert_eq!(st, 403);
-        let (st, _, _) = get(
-            &fs.url("/img/a.jpg"),
-            &[("Referer", "https://www.pixiv.net/")],
-        );
+        let (st, _, _) = get(&fs.url("/img/a.jpg"), &[("Referer", "https://www.pixiv.net/")]);
         assert_eq!(st, 200);
         let (st, _, _) = get(&fs.url("/other"), &[]);
         assert_eq!(st, 200);
@@ -742,14 +682,7 @@ mod tests {
         let fs = FileServer::start();
         let body = data(1000);
         fs.add("/s", body.clone());
-        fs.add_fault(
-            "/s",
-            Fault::Stall {
-                after: 100,
-                dur: Duration::from_millis(400),
-            },
-            1,
-        );
+        fs.add_fault("/s", Fault::Stall { after: 100, dur: Duration::from_millis(400) }, 1);
         let mut s = connect(fs.port());
         s.write_all(get_req("/s", "").as_bytes()).expect("write");
         let mut buf = Vec::new();
@@ -763,11 +696,7 @@ mod tests {
         while buf.len() < 1000 {
             assert!(read_more(&mut s, &mut buf) > 0);
         }
-        assert!(
-            t1.elapsed() >= Duration::from_millis(300),
-            "{:?}",
-            t1.elapsed()
-        );
+        assert!(t1.elapsed() >= Duration::from_millis(300), "{:?}", t1.elapsed());
         assert_eq!(buf, body);
     }
 
@@ -775,14 +704,7 @@ mod tests {
     fn stall_gives_up_when_dropped() {
         let fs = FileServer::start();
         fs.add("/s", data(1000));
-        fs.add_fault(
-            "/s",
-            Fault::Stall {
-                after: 10,
-                dur: Duration::from_secs(60),
-            },
-            1,
-        );
+        fs.add_fault("/s", Fault::Stall { after: 10, dur: Duration::from_secs(60) }, 1);
         let mut s = connect(fs.port());
         s.write_all(get_req("/s", "").as_bytes()).expect("write");
         let mut buf = Vec::new();
@@ -792,11 +714,7 @@ mod tests {
         }
         let t = Instant::now();
         drop(fs);
-        assert!(
-            t.elapsed() < Duration::from_secs(3),
-            "drop took {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(3), "drop took {:?}", t.elapsed());
         assert!(closes_soon(&mut s, &mut buf), "connection not closed");
         assert_eq!(buf.len(), 10);
         assert!(t.elapsed() < Duration::from_secs(4));
@@ -806,31 +724,10 @@ mod tests {
     fn fault_status_and_retry_after() {
         let fs = FileServer::start();
         fs.add("/f", data(10));
-        fs.add_fault(
-            "/f",
-            Fault::Status {
-                code: 429,
-                retry_after: Some("1".into()),
-            },
-            1,
-        );
+        fs.add_fault("/f", Fault::Status { code: 429, retry_after: Some("1".into()) }, 1);
         let date = "Wed, 21 Oct 2015 07:28:00 GMT";
-        fs.add_fault(
-            "/f",
-            Fault::Status {
-                code: 503,
-                retry_after: Some(date.into()),
-            },
-            1,
-        );
-        fs.add_fault(
-            "/api",
-            Fault::Status {
-                code: 500,
-                retry_after: None,
-            },
-            1,
-        );
+        fs.add_fault("/f", Fault::Status { code: 503, retry_after: Some(date.into()) }, 1);
+        fs.add_fault("/api", Fault::Status { code: 500, retry_after: None }, 1);
         let (st, hd, _) = get(&fs.url("/f"), &[]);
         assert_eq!((st, h(&hd, "retry-after")), (429, Some("1")));
         let (st, hd, _) = get(&fs.url("/f"), &[]);
@@ -845,27 +742,11 @@ mod tests {
     fn faults_consumed_in_order_and_count() {
         let fs = FileServer::start();
         fs.add("/f", data(10));
-        fs.add_fault(
-            "/f",
-            Fault::Status {
-                code: 500,
-                retry_after: None,
-            },
-            2,
-        );
-        fs.add_fault(
-            "/f",
-            Fault::Status {
-                code: 503,
-                retry_after: None,
-            },
-            1,
-        );
+        fs.add_fault("/f", Fault::Status { code: 500, retry_after: None }, 2);
+        fs.add_fault("/f", Fault::Status { code: 503, retry_after: None }, 1);
         fs.add_fault("/f", Fault::IgnoreRange, 1);
         assert_eq!(fs.pending_faults("/f"), 4);
-        let statuses: Vec<u16> = (0..6)
-            .map(|_| get(&fs.url("/f"), &[("Range", "bytes=2-")]).0)
-            .collect();
+        let statuses: Vec<u16> = (0..6).map(|_| get(&fs.url("/f"), &[("Range", "bytes=2-")]).0).collect();
         assert_eq!(statuses, [500, 500, 503, 200, 206, 206]);
         assert_eq!(fs.pending_faults("/f"), 0);
         assert_eq!(fs.hits("/f"), 6);
@@ -964,19 +845,11 @@ mod tests {
             assert_eq!((r.status, r.body.as_slice()), (200, body.as_slice()));
         }
         // Pipelined requests are answered in order.
-        s.write_all(
-            format!(
-                "{}{}",
-                get_req("/a", "Range: bytes=0-0\r\n"),
-                get_req("/nope", "")
-            )
-            .as_bytes(),
-        )
-        .expect("write");
+        s.write_all(format!("{}{}", get_req("/a", "Range: bytes=0-0\r\n"), get_req("/nope", "")).as_bytes())
+            .expect("write");
         assert_eq!(read_response(&mut s, &mut buf, false).status, 206);
         assert_eq!(read_response(&mut s, &mut buf, false).status, 404);
-        s.write_all(get_req("/a", "Connection: close\r\n").as_bytes())
-            .expect("write");
+        s.write_all(get_req("/a", "Connection: close\r\n").as_bytes()).expect("write");
         let r = read_response(&mut s, &mut buf, false);
         assert_eq!(h(&r.headers, "connection"), Some("close"));
         assert!(closes_soon(&mut s, &mut buf) && buf.is_empty());
@@ -1017,17 +890,12 @@ mod tests {
         let srv = Server::start(handler);
         assert_eq!(srv.base_url(), format!("http://127.0.0.1:{}", srv.port()));
         let mut resp = agent()
-            .post(&format!(
-                "{}/echo?a=1&q=hello%20w%C3%B6rld+x&b",
-                srv.base_url()
-            ))
+            .post(&format!("{}/echo?a=1&q=hello%20w%C3%B6rld+x&b", srv.base_url()))
             .send("a=b&c=d")
             .expect("post");
         assert_eq!(resp.status().as_u16(), 201);
         assert_eq!(
-            resp.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
             Some("application/json")
         );
         assert_eq!(

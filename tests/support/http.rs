@@ -99,9 +99,8 @@ pub fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex =
+                    std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -118,10 +117,7 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// How a response body is framed on the wire.
@@ -314,11 +310,7 @@ impl Server {
             .name(format!("testhttp-accept-{}", addr.port()))
             .spawn(move || accept_loop(listener, sh, handler))
             .expect("spawn accept thread");
-        Server {
-            addr,
-            shared,
-            accept: Some(accept),
-        }
+        Server { addr, shared, accept: Some(accept) }
     }
 
     /// The bound port.
@@ -389,12 +381,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Handler) {
         }
         let sh = shared.clone();
         let h = handler.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("testhttp-conn-{id}"))
-            .spawn(move || {
-                serve_connection(stream, id, &sh, &h);
-                lock(&sh.open).remove(&id);
-            });
+        let spawned = thread::Builder::new().name(format!("testhttp-conn-{id}")).spawn(move || {
+            serve_connection(stream, id, &sh, &h);
+            lock(&sh.open).remove(&id);
+        });
         match spawned {
             Ok(jh) => {
                 let mut threads = lock(&shared.threads);
@@ -425,12 +415,7 @@ fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads more bytes into `buf`. `Ok(false)` on EOF; `Err` when the deadline
 /// passed or the server stopped or the socket failed.
-fn fill(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    shared: &Shared,
-    deadline: Instant,
-) -> Result<bool, ()> {
+fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared, deadline: Instant) -> Result<bool, ()> {
     let mut tmp = [0u8; 16 * 1024];
     loop {
         if shared.stopped() || Instant::now() >= deadline {
@@ -454,11 +439,7 @@ fn fill(
 
 fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> ReadOutcome {
     let idle_deadline = Instant::now() + IDLE_TIMEOUT;
-    let mut req_deadline = if buf.is_empty() {
-        idle_deadline
-    } else {
-        Instant::now() + REQUEST_TIMEOUT
-    };
+    let mut req_deadline = if buf.is_empty() { idle_deadline } else { Instant::now() + REQUEST_TIMEOUT };
     let head_end = loop {
         if let Some(p) = find_subslice(buf, b"\r\n\r\n") {
             break p;
@@ -498,10 +479,7 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
     }
     // Absolute-form target -> origin form.
     let mut path = target.to_string();
-    if let Some(rest) = path
-        .strip_prefix("http://")
-        .or_else(|| path.strip_prefix("https://"))
-    {
+    if let Some(rest) = path.strip_prefix("http://").or_else(|| path.strip_prefix("https://")) {
         path = match rest.find('/') {
             Some(i) => rest[i..].to_string(),
             None => "/".to_string(),
@@ -531,15 +509,7 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
         }
     }
     let body: Vec<u8> = buf.drain(..len).collect();
-    ReadOutcome::Request(
-        Request {
-            method: method.to_string(),
-            path,
-            headers,
-            body,
-        },
-        http10,
-    )
+    ReadOutcome::Request(Request { method: method.to_string(), path, headers, body }, http10)
 }
 
 fn serve_connection(mut stream: TcpStream, id: usize, shared: &Shared, handler: &Handler) {
@@ -678,13 +648,9 @@ fn write_response(
         out.push_str(&format!("{k}: {v}\r\n"));
     }
     if find_header(&resp.headers, "date").is_none() {
-        out.push_str(&format!(
-            "Date: {}\r\n",
-            httpdate::fmt_http_date(SystemTime::now())
-        ));
+        out.push_str(&format!("Date: {}\r\n", httpdate::fmt_http_date(SystemTime::now())));
     }
-    if !resp.no_length && !no_body_status && find_header(&resp.headers, "content-length").is_none()
-    {
+    if !resp.no_length && !no_body_status && find_header(&resp.headers, "content-length").is_none() {
         out.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
     }
     if resp.close && find_header(&resp.headers, "connection").is_none() {
@@ -698,9 +664,7 @@ fn write_response(
     }
 
     let body = &resp.body;
-    let limit = resp
-        .truncate_after
-        .map_or(body.len(), |t| t.min(body.len()));
+    let limit = resp.truncate_after.map_or(body.len(), |t| t.min(body.len()));
     let rate = resp.drip_bytes_per_sec.map(|r| r.max(1));
     let chunk = match rate {
         Some(r) => (r / 20).clamp(1, 16 * 1024) as usize,
@@ -735,9 +699,7 @@ fn write_response(
             end = end.min(after);
         }
         stream.write_all(&body[pos..end])?;
-        shared
-            .bytes_sent
-            .fetch_add((end - pos) as u64, Ordering::SeqCst);
+        shared.bytes_sent.fetch_add((end - pos) as u64, Ordering::SeqCst);
         drip_sent += (end - pos) as u64;
         pos = end;
         if let Some(r) = rate {

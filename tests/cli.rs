@@ -1,0 +1,135 @@
+//! The command line as a user meets it: help, usage errors, configuration
+//! validation, submit, and the example job files.
+
+use std::fs;
+
+use serde_json::json;
+
+use crate::util::{Env, bin};
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["run", "submit", "status", "pause", "resume", "cancel", "retry", "demo"] {
+        let out = std::process::Command::new(bin()).args([cmd, "--help"]).output().expect("run");
+        assert!(out.status.success(), "{cmd} --help failed");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{cmd} --help has no usage");
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = std::process::Command::new(bin()).args(["run", "--bogus"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(bin()).args(["pause", "notanumber"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn config_errors_are_clear_and_exit_2() {
+    let env = Env::new();
+    let cases = [
+        (json!({"concurency": 3}), "unknown key `concurency` (did you mean `concurrency`?)"),
+        (json!({"concurrency": "lots"}), "key `concurrency`: expected an integer from 1 to 256"),
+        (json!({"proxy_mode": 1}), "no `proxy` URL"),
+        (json!({"proxy_mode": 1, "proxy": "gopher://x"}), "expected an http://"),
+        (json!({"timeout_increment": "yes"}), "key `timeout_increment`: expected true or false"),
+        (json!({"ca_file": "/nonexistent/ca.pem"}), "ca"),
+    ];
+    for (cfg, want) in cases {
+        env.config(cfg.clone());
+        let out = env.cli(&["run", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cfg}: {err}");
+        assert!(err.contains(want), "{cfg}: stderr was {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("spoolfetch:")).count(), 1, "one line: {err}");
+    }
+    // Environment variables are checked too and named in the message.
+    env.config(json!({}));
+    let out = crate::util::hermetic(std::process::Command::new(bin()))
+        .args(["run", "--once", "--spool"])
+        .arg(&env.spool)
+        .env("SPOOLFETCH_CONCURRENCY", "zero")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SPOOLFETCH_CONCURRENCY"));
+}
+
+#[test]
+fn secrets_never_reach_error_messages() {
+    let env = Env::new();
+    env.config(json!({"proxy_mode": 1, "proxy": "socks9://user:hunter2secret@proxy:1080"}));
+    let out = env.cli(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!err.contains("hunter2secret"), "{err}");
+}
+
+#[test]
+fn submit_writes_a_checked_job_atomically() {
+    let env = Env::new();
+    let out = env.cli(&[
+        "submit",
+        "http.files",
+        "urls=https://example.org/a.jpg",
+        "urls=https://example.org/b.jpg",
+        "--name",
+        "pics",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(path.ends_with("pics.json"), "{path}");
+    let job: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    assert_eq!(job["type"], "http.files");
+    assert_eq!(job["urls"].as_array().map(Vec::len), Some(2));
+    // A bad job is refused before it reaches the spool.
+    let out = env.cli(&["submit", "http.files", "urls=file:///etc/passwd"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only http and https"));
+    let out = env.cli(&["submit", "no.such.type"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known types: http.files"));
+    // No temporary file is left behind.
+    let names: Vec<String> = fs::read_dir(&env.spool)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn example_jobs_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/examples");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).expect("jobs/examples exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let bytes = fs::read(&path).expect("read");
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let spec = spoolfetch::job::parse_job_bytes(&bytes, &stem, std::path::Path::new("/tmp"), &|t| {
+            spoolfetch::providers::find_job_type(t).is_some()
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (provider, _) = spoolfetch::providers::find_job_type(&spec.job_type).expect("type");
+        let cfg = spoolfetch::config::Config::default_for(&|_| None);
+        provider
+            .plan(&spec, &spoolfetch::providers::PlanContext { config: &cfg })
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        n += 1;
+    }
+    assert!(n >= 1, "no example job files in {}", dir.display());
+}
+
+#[test]
+fn status_of_an_empty_spool() {
+    let env = Env::new();
+    let out = env.cli(&["status", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = env.cli(&["pause", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no job with TID 7"));
+}

@@ -1,0 +1,154 @@
+//! `http.files` through the real binary: faults on the wire, failures,
+//! retry, status output and path safety.
+
+use std::fs;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fileserver::{Fault, FileServer};
+use crate::util::{Env, assert_file, bytes};
+
+#[test]
+fn once_survives_every_fault_and_saves_exact_bytes() {
+    let server = FileServer::start();
+    let mut urls = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..24u64 {
+        let body = bytes(i, (i as usize * 3331) % 70_000);
+        let path = format!("/f/{i:02}.bin");
+        server.add(&path, body.clone());
+        urls.push(server.url(&path));
+        want.push((format!("{i:02}.bin"), body));
+    }
+    let big = bytes(99, 3 << 20);
+    server.add("/f/big.bin", big.clone());
+    server.add_fault("/f/big.bin", Fault::Truncate(1_500_000), 1);
+    urls.push(server.url("/f/big.bin"));
+    want.push(("big.bin".into(), big));
+    server.add_fault("/f/03.bin", Fault::Status { code: 429, retry_after: Some("1".into()) }, 1);
+    server.add_fault("/f/04.bin", Fault::Status { code: 503, retry_after: None }, 2);
+    server.add_fault("/f/05.bin", Fault::Stall { after: 10, dur: Duration::from_secs(5) }, 1);
+    server.add_fault("/f/06.bin", Fault::Truncate(100), 1);
+
+    let env = Env::new();
+    env.drop_job("mixed", &json!({"type": "http.files", "urls": urls}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "exit {status:?}\n{log}");
+    for (name, body) in &want {
+        assert_file(&env.job_dir("mixed").join(name), body);
+    }
+    // The big file resumed where the cut left it, with a validator.
+    let ranges = server.range_requests("/f/big.bin");
+    assert!(
+        ranges.iter().any(|r| r.starts_with("bytes=") && r != "bytes=0-"),
+        "no resume: {ranges:?}\n{log}"
+    );
+    assert!(server.log().iter().any(|r| r.path_only() == "/f/big.bin" && r.header("if-range").is_some()));
+    // No partial or temporary files are left in the output folder.
+    let leftovers: Vec<String> = fs::read_dir(env.job_dir("mixed"))
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(env.files_in("done"), vec!["1.mixed.json"]);
+    let s = env.status(1).expect("status");
+    assert_eq!((s.state.as_str(), s.now, s.total, s.done), ("done", 25, 25, 25));
+}
+
+#[test]
+fn a_missing_file_fails_the_job_and_retry_finishes_it() {
+    let server = FileServer::start();
+    server.add("/a.txt", b"alpha".to_vec());
+    server.add("/c.txt", b"gamma".to_vec());
+    let env = Env::new();
+    env.drop_job("abc", &json!({"type": "http.files", "urls": [server.url("/a.txt"), server.url("/b.txt"), server.url("/c.txt")]}));
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert_eq!(env.files_in("failed"), vec!["1.abc.json", "1.abc.json.reason"]);
+    let reason = fs::read_to_string(env.spool.join("failed/1.abc.json.reason")).expect("reason");
+    assert!(
+        reason.contains("1 of 3 files failed") && reason.contains("/b.txt") && reason.contains("404"),
+        "{reason}"
+    );
+    let s = env.status(1).expect("status");
+    assert_eq!(s.state.as_str(), "failed");
+    assert!(s.error.as_deref().is_some_and(|e| e.contains("404")));
+    assert_file(&env.job_dir("abc").join("a.txt"), b"alpha");
+
+    // The server gets the file; `retry` requeues the job with its TID and
+    // checkpoint, and only the missing file is fetched.
+    server.add("/b.txt", b"beta".to_vec());
+    let out = env.cli(&["retry", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.status(1).expect("status").state.as_str(), "queued");
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    assert_eq!(env.files_in("done"), vec!["1.abc.json"]);
+    assert!(env.files_in("failed").is_empty());
+    assert_file(&env.job_dir("abc").join("b.txt"), b"beta");
+    assert_eq!(server.hits("/a.txt"), 1, "a completed file was fetched again");
+    assert_eq!(server.hits("/c.txt"), 1, "a completed file was fetched again");
+    // A done job cannot be retried.
+    let out = env.cli(&["retry", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn status_json_carries_the_contract_fields() {
+    let server = FileServer::start();
+    server.add("/x.bin", bytes(1, 1000));
+    let env = Env::new();
+    env.drop_job("one", &json!({"type": "http.files", "urls": [server.url("/x.bin")]}));
+    let (status, _) = env.run_once(Duration::from_secs(30));
+    assert!(status.success());
+    let out = env.cli(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let obj = &v[0];
+    for key in ["tid", "name", "type", "stage", "state", "running", "now", "total", "save_path", "error"] {
+        assert!(obj.get(key).is_some(), "missing {key} in {obj}");
+    }
+    assert_eq!(obj["tid"], 1);
+    assert_eq!(obj["type"], "http.files");
+    assert_eq!(obj["state"], "done");
+    assert_eq!(obj["running"], false);
+    assert!(obj["error"].is_null());
+    let table = String::from_utf8_lossy(&env.cli(&["status"]).stdout).into_owned();
+    assert!(table.contains("one") && table.contains("done") && table.contains("1/1"), "{table}");
+}
+
+#[test]
+fn names_and_urls_cannot_escape_the_save_path() {
+    let server = FileServer::start();
+    server.add("/..%2F..%2Fevil.txt", b"x".to_vec());
+    server.add("/ok.txt", b"ok".to_vec());
+    let env = Env::new();
+    env.drop_job(
+        "escape",
+        &json!({"type": "http.files", "name": "../../outside", "urls": [server.url("/..%2F..%2Fevil.txt"), server.url("/ok.txt")]}),
+    );
+    env.drop_job(
+        "abs",
+        &json!({"type": "http.files", "save_path": "../up", "urls": [server.url("/ok.txt")]}),
+    );
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    // The second job is rejected for its save_path; the first completes
+    // inside the save folder.
+    assert_eq!(status.code(), Some(1), "{log}");
+    let escaped = env.dir.path().join("outside");
+    assert!(!escaped.exists(), "a job wrote outside its save path");
+    let dirs: Vec<String> = fs::read_dir(&env.save)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let inside = env.save.join(&dirs[0]);
+    assert!(inside.join("ok.txt").exists());
+    let reason_file =
+        env.files_in("failed").into_iter().find(|n| n.ends_with(".abs.json.reason")).expect("reason file");
+    let reason = fs::read_to_string(env.spool.join("failed").join(reason_file)).expect("reason");
+    assert!(reason.contains("`..`"), "{reason}");
+}
