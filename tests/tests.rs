@@ -6,4 +6,6 @@ mod support;
 mod util;
 
 mod cli;
+mod daemon_crash;
 mod daemon_files;
+mod download;

@@ -237,8 +237,11 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     }
 
     notifier.stopping();
-    let summary = sup.stop(&reports_rx);
+    // The watcher may be blocked handing over a scan; closing its channel
+    // releases it.
+    drop(spool_rx);
     watcher.stop();
+    let summary = sup.stop(&reports_rx);
     match fatal {
         Some(m) => Err(DaemonError::Fatal(m)),
         None => Ok(summary),

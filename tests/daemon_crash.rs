@@ -1,0 +1,174 @@
+//! Crash safety as a user meets it: `kill -9` at any moment, SIGTERM, then
+//! a restart, and a byte-for-byte comparison.
+
+use std::collections::HashMap;
+use std::fs;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fileserver::{Fault, FileServer};
+use crate::util::{Env, assert_file, bytes, wait_until};
+
+/// Largest `durable` offset recorded in any `.part.meta` under `dir`.
+fn max_durable(dir: &std::path::Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".part.meta"))
+                .filter_map(|e| fs::read(e.path()).ok())
+                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .filter_map(|v| v["durable"].as_u64())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Final (non-hidden) files present in `dir`.
+fn finals(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn kill9_mid_download_resumes_by_range_and_refetches_nothing() {
+    let server = FileServer::start();
+    let mut urls = Vec::new();
+    let mut want = HashMap::new();
+    for i in 0..4u64 {
+        let body = bytes(i, 20_000 + i as usize);
+        let path = format!("/small{i}.bin");
+        server.add(&path, body.clone());
+        urls.push(server.url(&path));
+        want.insert(format!("small{i}.bin"), body);
+    }
+    for i in 0..2u64 {
+        let body = bytes(100 + i, 6 << 20);
+        let path = format!("/big{i}.bin");
+        server.add(&path, body.clone());
+        // The first transfer crawls, so the kill lands in the middle.
+        server.add_fault(&path, Fault::Drip(1_500_000), 1);
+        urls.push(server.url(&path));
+        want.insert(format!("big{i}.bin"), body);
+    }
+    let env = Env::new();
+    env.config(json!({"timeout_secs": 10}));
+    env.drop_job("crash", &json!({"type": "http.files", "urls": urls}));
+    let dir = env.job_dir("crash");
+    let mut d = env.daemon(&[]);
+    // Wait until a big file has made progress durable and the small ones
+    // are done.
+    assert!(
+        wait_until(Duration::from_secs(20), || max_durable(&dir) >= 1 << 20 && finals(&dir).len() >= 4),
+        "no durable progress:\n{}",
+        d.log()
+    );
+    d.kill9();
+    let complete_before = finals(&dir);
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    for (name, body) in &want {
+        assert_file(&dir.join(name), body);
+    }
+    for name in &complete_before {
+        let path = format!("/{name}");
+        assert_eq!(server.hits(&path), 1, "{name} was complete before the kill but fetched again");
+    }
+    let resumed = ["/big0.bin", "/big1.bin"]
+        .iter()
+        .flat_map(|p| server.range_requests(p))
+        .filter(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-"))
+        .count();
+    assert!(resumed >= 1, "no Range resume after kill -9\n{log}");
+    assert_eq!(env.files_in("done"), vec!["1.crash.json"]);
+}
+
+#[test]
+fn kill9_again_and_again_loses_nothing_and_duplicates_nothing() {
+    let server = FileServer::start();
+    let files = 150u64;
+    let mut urls = Vec::new();
+    for i in 0..files {
+        let path = format!("/f{i:03}.bin");
+        server.add(&path, bytes(i, 30_000 + (i as usize * 97) % 20_000));
+        // Every file takes a little while, so kills land mid-transfer.
+        server.add_fault(&path, Fault::Drip(400_000), 1);
+        urls.push(server.url(&path));
+    }
+    let env = Env::new();
+    env.config(json!({"concurrency": 6, "timeout_secs": 10}));
+    env.drop_job("storm", &json!({"type": "http.files", "urls": urls}));
+    let kills = 4;
+    for k in 0..kills {
+        let mut d = env.daemon(&[]);
+        let before = finals(&env.job_dir("storm")).len();
+        // Let it make some progress, then pull the plug.
+        let _ = wait_until(Duration::from_secs(10), || finals(&env.job_dir("storm")).len() >= before + 10);
+        std::thread::sleep(Duration::from_millis(50 + 70 * k));
+        d.kill9();
+        // Every checkpoint file must still parse.
+        let state = env.spool.join("state/1/checkpoint.json");
+        if state.exists() {
+            let v: serde_json::Value =
+                serde_json::from_slice(&fs::read(&state).expect("read")).expect("checkpoint parses");
+            assert!(v["progress"].is_object());
+        }
+    }
+    let (status, log) = env.run_once(Duration::from_secs(90));
+    assert!(status.success(), "{log}");
+    for i in 0..files {
+        assert_file(
+            &env.job_dir("storm").join(format!("f{i:03}.bin")),
+            &bytes(i, 30_000 + (i as usize * 97) % 20_000),
+        );
+        let hits = server.hits(&format!("/f{i:03}.bin"));
+        assert!(hits <= 1 + kills as usize, "f{i:03}.bin fetched {hits} times");
+    }
+    assert_eq!(env.files_in("done"), vec!["1.storm.json"]);
+    assert!(env.files_in(&format!("work/{}", "a")).iter().all(|n| n.starts_with('.')), "job left in work/");
+    let s = env.status(1).expect("status");
+    assert_eq!((s.state.as_str(), s.done), ("done", files));
+}
+
+#[test]
+fn sigterm_mid_job_checkpoints_exits_0_and_resumes() {
+    let server = FileServer::start();
+    let body = bytes(7, 8 << 20);
+    server.add("/huge.bin", body.clone());
+    server.add_fault("/huge.bin", Fault::Drip(1_000_000), 1);
+    let env = Env::new();
+    env.config(json!({"timeout_secs": 10, "shutdown_grace_secs": 1}));
+    env.drop_job("term", &json!({"type": "http.files", "urls": [server.url("/huge.bin")]}));
+    let dir = env.job_dir("term");
+    let mut d = env.daemon(&[]);
+    assert!(wait_until(Duration::from_secs(20), || max_durable(&dir) > 0), "no progress:\n{}", d.log());
+    let t = std::time::Instant::now();
+    d.term();
+    let status =
+        d.wait(Duration::from_secs(10)).unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", d.log()));
+    assert!(status.success(), "exit {status:?}\n{}", d.log());
+    assert!(t.elapsed() < Duration::from_secs(6), "took {:?} to stop", t.elapsed());
+    // The job is still ours, queued for the next start, with durable
+    // progress on disk.
+    assert_eq!(env.files_in("work/a").iter().filter(|n| n.ends_with(".json")).count(), 1);
+    assert_eq!(env.status(1).expect("status").state.as_str(), "queued");
+    let durable = max_durable(&dir);
+    assert!(durable > 0);
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert_file(&dir.join("huge.bin"), &body);
+    let ranges = server.range_requests("/huge.bin");
+    assert!(
+        ranges.iter().any(|r| r == &format!("bytes={durable}-")),
+        "expected bytes={durable}-, got {ranges:?}"
+    );
+}
