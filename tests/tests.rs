@@ -8,4 +8,5 @@ mod util;
 mod cli;
 mod daemon_crash;
 mod daemon_files;
+mod daemon_spool;
 mod download;
