@@ -10,3 +10,4 @@ mod daemon_crash;
 mod daemon_files;
 mod daemon_spool;
 mod download;
+mod pacing;

@@ -264,10 +264,10 @@ fn remove_stale_journals(dir: &Path, keep: u64) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(g) = name.strip_prefix("journal.").and_then(|g| g.parse::<u64>().ok()) {
-            if g != keep {
-                let _ = fs::remove_file(e.path());
-            }
+        if let Some(g) = name.strip_prefix("journal.").and_then(|g| g.parse::<u64>().ok())
+            && g != keep
+        {
+            let _ = fs::remove_file(e.path());
         }
     }
 }

@@ -27,8 +27,8 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
-        "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL", "SAVE PATH"
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  SAVE PATH",
+        "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL"
     );
     for s in &all {
         print_line(s);
@@ -37,8 +37,8 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
         let pending = unclaimed(&spool);
         for name in pending {
             println!(
-                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
-                "-", name, "", "", "waiting", "", "(not yet claimed)"
+                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  (not yet claimed)",
+                "-", name, "", "", "waiting", ""
             );
         }
     }

@@ -49,11 +49,12 @@ impl Notifier {
     /// supervisor loop that runs while the watcher is stuck must not keep
     /// the service alive.
     pub fn watchdog(&mut self, healthy: bool) {
-        if let Some(every) = self.ping_every {
-            if healthy && self.last_ping.elapsed() >= every {
-                let _ = sd_notify::notify(&[NotifyState::Watchdog]);
-                self.last_ping = Instant::now();
-            }
+        if let Some(every) = self.ping_every
+            && healthy
+            && self.last_ping.elapsed() >= every
+        {
+            let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+            self.last_ping = Instant::now();
         }
     }
 }

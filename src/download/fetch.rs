@@ -76,10 +76,11 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         atomic_write(dest, text.as_bytes()).map_err(|e| local("write", dest, &e))?;
         return Ok(Outcome::Done { bytes: 0, already: false });
     }
-    if let Ok(meta) = fs::symlink_metadata(dest) {
-        if meta.is_file() && task.expected_size.is_none_or(|s| s == meta.len()) {
-            return Ok(Outcome::Done { bytes: 0, already: true });
-        }
+    if let Ok(meta) = fs::symlink_metadata(dest)
+        && meta.is_file()
+        && task.expected_size.is_none_or(|s| s == meta.len())
+    {
+        return Ok(Outcome::Done { bytes: 0, already: true });
     }
     fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
     let (part_path, meta_path) = part_paths(dest);
@@ -112,10 +113,10 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     }
     if offset > 0 {
         builder = builder.header("Range", format!("bytes={offset}-"));
-        if let Some(m) = &saved {
-            if let Some(v) = m.etag.as_ref().or(m.last_modified.as_ref()) {
-                builder = builder.header("If-Range", v.as_str());
-            }
+        if let Some(m) = &saved
+            && let Some(v) = m.etag.as_ref().or(m.last_modified.as_ref())
+        {
+            builder = builder.header("If-Range", v.as_str());
         }
     }
     let request = match builder.body(()) {
@@ -195,12 +196,12 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             });
         }
     }
-    if let (Some(expected), Some(t)) = (task.expected_size, total) {
-        if expected != t {
-            return Ok(Outcome::Failed {
-                reason: format!("server offers {t} bytes but the API announced {expected}"),
-            });
-        }
+    if let (Some(expected), Some(t)) = (task.expected_size, total)
+        && expected != t
+    {
+        return Ok(Outcome::Failed {
+            reason: format!("server offers {t} bytes but the API announced {expected}"),
+        });
     }
     let mut meta = PartMeta { url: task.url.clone(), etag, last_modified, total, durable: offset };
     let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
@@ -243,14 +244,14 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             last_sync = Instant::now();
         }
     }
-    if let Some(t) = total {
-        if offset != t {
-            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-            return Ok(Outcome::Retry {
-                reason: format!("connection closed after {offset} of {t} bytes"),
-                after: None,
-            });
-        }
+    if let Some(t) = total
+        && offset != t
+    {
+        checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
+        return Ok(Outcome::Retry {
+            reason: format!("connection closed after {offset} of {t} bytes"),
+            after: None,
+        });
     }
     finalize(task, part, &part_path, &meta_path, received)
 }

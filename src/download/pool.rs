@@ -44,8 +44,8 @@ pub struct JobQueue {
 impl JobQueue {
     /// Queues a task without blocking; gives it back when the queue is
     /// full.
-    pub fn try_send(&self, task: DownloadTask) -> Result<(), DownloadTask> {
-        self.tx.try_send(task).map_err(crossbeam_channel::TrySendError::into_inner)
+    pub fn try_send(&self, task: DownloadTask) -> Result<(), Box<DownloadTask>> {
+        self.tx.try_send(task).map_err(|e| Box::new(e.into_inner()))
     }
 }
 

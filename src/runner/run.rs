@@ -456,10 +456,8 @@ impl Runner {
                 if matches!(self.mode, Mode::Running | Mode::Paused) {
                     self.ready.extend(first..first + count);
                 }
-                if end {
-                    if let Some(l) = self.lister.take() {
-                        l.stop();
-                    }
+                if end && let Some(l) = self.lister.take() {
+                    l.stop();
                 }
             }
             ListerEvent::Finished(walk) => {
@@ -785,10 +783,10 @@ impl Runner {
         if let Err(e) = write_status(&self.spool, &status) {
             log::warn!("job {}: cannot write status: {e}", self.tid);
         }
-        if !matches!(end, End::Stopped) {
-            if let Err(e) = finish(&self.spool, &self.claimed, reason.as_deref()) {
-                log::error!("job {}: cannot move the job file out of work/: {e}", self.tid);
-            }
+        if !matches!(end, End::Stopped)
+            && let Err(e) = finish(&self.spool, &self.claimed, reason.as_deref())
+        {
+            log::error!("job {}: cannot move the job file out of work/: {e}", self.tid);
         }
         let secs = self.started.elapsed().as_secs_f64();
         match &end {

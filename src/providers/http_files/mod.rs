@@ -91,8 +91,11 @@ fn with_suffix(name: &str, i: usize) -> String {
     format!("{stem}{suffix}{ext}")
 }
 
-/// Checks the parameters.
-fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Vec<(String, String)>), RejectReason> {
+/// Request headers as (name, value) pairs.
+type Headers = Vec<(String, String)>;
+
+/// Checks the parameters; returns the URLs and the headers.
+fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Headers), RejectReason> {
     let reject = |s: String| RejectReason(s);
     for key in params.keys() {
         if key != "urls" && key != "headers" {
@@ -138,11 +141,10 @@ fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Vec<(String
 
 /// Accepts only absolute http and https URLs with a host.
 fn check_url(s: &str) -> Result<(), String> {
-    if let Some((scheme, _)) = s.split_once("://") {
-        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+    if let Some((scheme, _)) = s.split_once("://")
+        && !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
             return Err(format!("only http and https URLs are accepted, not {scheme}://"));
         }
-    }
     let uri: ureq::http::Uri = s.parse().map_err(|_| "not a valid URL".to_string())?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
