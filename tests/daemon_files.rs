@@ -152,3 +152,24 @@ fn names_and_urls_cannot_escape_the_save_path() {
     let reason = fs::read_to_string(env.spool.join("failed").join(reason_file)).expect("reason");
     assert!(reason.contains("`..`"), "{reason}");
 }
+
+#[test]
+fn header_secrets_are_sent_but_never_logged() {
+    let server = FileServer::start();
+    server.add("/private.bin", bytes(3, 2000));
+    server.set_require_header("/private.bin", "authorization", "Bearer SECRET-TOKEN-42");
+    let env = Env::new();
+    env.drop_job(
+        "private",
+        &json!({"type": "http.files", "urls": [server.url("/private.bin")],
+                "headers": {"Authorization": "Bearer SECRET-TOKEN-42", "Cookie": "session=SECRET-COOKIE-7"}}),
+    );
+    let mut d = env.daemon_with(&["--once"], &[("RUST_LOG", "trace")]);
+    let status = d.wait(Duration::from_secs(30)).expect("exit");
+    let log = d.log();
+    assert!(status.success(), "{log}");
+    assert_file(&env.job_dir("private").join("private.bin"), &bytes(3, 2000));
+    assert!(!log.contains("SECRET-TOKEN-42") && !log.contains("SECRET-COOKIE-7"), "a secret reached the log");
+    let status_json = String::from_utf8_lossy(&env.cli(&["status", "--json"]).stdout).into_owned();
+    assert!(!status_json.contains("SECRET"), "{status_json}");
+}
