@@ -82,6 +82,12 @@ fn submit_writes_a_checked_job_atomically() {
     let job: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
     assert_eq!(job["type"], "http.files");
     assert_eq!(job["urls"].as_array().map(Vec::len), Some(2));
+    // A second job with the same name does not replace the first.
+    let again = env.cli(&["submit", "http.files", "urls=https://example.org/c.jpg", "--name", "pics"]);
+    assert!(again.status.success());
+    let second = String::from_utf8_lossy(&again.stdout).trim().to_string();
+    assert!(second.ends_with("pics-2.json"), "{second}");
+    assert!(fs::read_to_string(&path).expect("first kept").contains("a.jpg"));
     // A bad job is refused before it reaches the spool.
     let out = env.cli(&["submit", "http.files", "urls=file:///etc/passwd"]);
     assert_eq!(out.status.code(), Some(2));

@@ -341,8 +341,6 @@ fn client_errors_fail() {
 
 /// A permanent failure should not litter the download folder.
 #[test]
-#[ignore = "bug (minor): fetch.rs creates the .part before the request and leaves an empty \
-            hidden .part behind on a permanent failure (404/403/size mismatch); nothing removes it"]
 fn failed_item_leaves_no_part() {
     let (fs, _dir, dest) = setup(&data(100, 15));
     let o = fetch(&agent(), &task(&fs.url("/missing"), &dest));

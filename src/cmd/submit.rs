@@ -70,12 +70,6 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     let dir = &a.spool.spool;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create spool {}", dir.display()))?;
     let base = sanitize_component(&name, "job");
-    let mut target: PathBuf = dir.join(format!("{base}.json"));
-    let mut n = 1;
-    while target.exists() {
-        n += 1;
-        target = dir.join(format!("{base}-{n}.json"));
-    }
     let tmp = dir.join(format!(".{base}.{}.json.tmp", std::process::id()));
     {
         use std::io::Write;
@@ -83,8 +77,38 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, &target).with_context(|| format!("cannot rename into {}", target.display()))?;
+    let target = publish(&tmp, dir, &base)?;
     fsync_dir(dir)?;
     println!("{}", target.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Renames `tmp` to `<base>.json`, or `<base>-N.json` when taken, never
+/// replacing an existing job file (two submits with one name both land).
+fn publish(tmp: &std::path::Path, dir: &std::path::Path, base: &str) -> Result<PathBuf> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    for n in 1..10_000 {
+        let target =
+            if n == 1 { dir.join(format!("{base}.json")) } else { dir.join(format!("{base}-{n}.json")) };
+        match renameat_with(CWD, tmp, CWD, &target, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(target),
+            Err(rustix::io::Errno::EXIST) => continue,
+            // Filesystems without RENAME_NOREPLACE (some network ones):
+            // a check, then a plain rename.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {
+                if target.exists() {
+                    continue;
+                }
+                std::fs::rename(tmp, &target)
+                    .with_context(|| format!("cannot rename into {}", target.display()))?;
+                return Ok(target);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                return Err(anyhow::anyhow!("cannot rename into {}: {e}", target.display()));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(tmp);
+    Err(anyhow::anyhow!("too many jobs named {base} in {}", dir.display()))
 }

@@ -170,7 +170,6 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     };
     let watcher = Watcher::spawn(spool.clone(), timing, spool_tx)
         .map_err(|e| DaemonError::Fatal(format!("cannot start the spool watcher: {e}")))?;
-    notifier.ready();
     log::info!(
         "spoolfetch {} watching {} as instance {:?} ({} download threads, {} ms API interval)",
         env!("CARGO_PKG_VERSION"),
@@ -184,6 +183,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     let mut last_scan = Instant::now();
     let scan_period = config.rescan.max(config.poll);
     let mut fatal: Option<String> = None;
+    let mut ready_sent = false;
     loop {
         select! {
             recv(spool_rx) -> ev => match ev {
@@ -191,6 +191,12 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                     last_scan = Instant::now();
                     sup.apply_controls(control);
                     let claimed_any = sup.claim_ready(&watcher, ready);
+                    if !ready_sent {
+                        // READY=1 only after recovery and the first full
+                        // scan: systemd then knows the spool is being served.
+                        notifier.ready();
+                        ready_sent = true;
+                    }
                     if opts.once && !claimed_any && waiting == 0 && sup.idle() {
                         break;
                     }
@@ -224,7 +230,9 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 }
             },
             recv(ticker) -> _ => {
-                let healthy = last_scan.elapsed() < scan_period * 3 + Duration::from_secs(5);
+                // Healthy: this loop runs and the watcher delivered a scan
+                // within its period (plus slack for a slow share).
+                let healthy = last_scan.elapsed() < scan_period + Duration::from_secs(10);
                 notifier.watchdog(healthy);
                 notifier.status(&format!(
                     "{} running, {} paused, {} waiting",
@@ -274,11 +282,20 @@ fn lock_instance(spool: &Spool, instance: &str) -> Result<File, DaemonError> {
         .write(true)
         .open(&path)
         .map_err(|e| DaemonError::Spool(format!("cannot open {}: {e}", path.display())))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
-        DaemonError::Locked(format!(
-            "another spoolfetch with instance name {instance:?} is already running on this spool (set a different `instance`)"
-        ))
-    })?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            return Err(DaemonError::Locked(format!(
+                "another spoolfetch with instance name {instance:?} is already running on this spool (set a different `instance`)"
+            )));
+        }
+        // Some network filesystems have no locking (NFS without lockd);
+        // the spool still works, but nothing guards the instance name.
+        Err(e) => log::warn!(
+            "cannot lock {} ({e}); make sure only one daemon uses instance {instance:?} on this spool",
+            path.display()
+        ),
+    }
     Ok(file)
 }
 

@@ -55,10 +55,20 @@ pub fn part_paths(dest: &Path) -> (PathBuf, PathBuf) {
 
 /// Makes one attempt at a task. Never panics on anything a server sends.
 pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
-    match fetch_inner(agent, task) {
+    let outcome = match fetch_inner(agent, task) {
         Ok(o) => o,
         Err(e) => Outcome::Failed { reason: e },
+    };
+    if matches!(outcome, Outcome::Failed { .. }) {
+        // A failure for good leaves no empty hidden file behind; a partial
+        // with bytes in it is kept for a later `retry`.
+        let (part, meta) = part_paths(&task.dest);
+        if fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
+            let _ = fs::remove_file(&part);
+            let _ = fs::remove_file(&meta);
+        }
     }
+    outcome
 }
 
 /// Local-disk failures are not the server's fault and retrying rarely

@@ -13,5 +13,5 @@ mod pool;
 mod task;
 
 pub use fetch::{PartMeta, fetch, part_paths};
-pub use pool::{JobQueue, Pool};
+pub use pool::{AttemptFn, JobQueue, Pool};
 pub use task::{DownloadEvent, DownloadTask, Outcome};

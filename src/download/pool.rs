@@ -17,6 +17,9 @@ use crate::download::fetch::fetch;
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
+/// One attempt at a task (the real one is [`fetch`]).
+pub type AttemptFn = dyn Fn(&DownloadTask) -> crate::download::Outcome + Send + Sync;
+
 /// A message to the dispatcher.
 enum DispatchMsg {
     /// A job's queue to serve.
@@ -94,13 +97,20 @@ impl Pool {
     /// Starts `size` workers and the dispatcher. A worker panic is sent
     /// to `fatal`.
     pub fn start(size: usize, agent: &ureq::Agent, fatal: &Sender<String>) -> std::io::Result<Pool> {
+        let agent = agent.clone();
+        Pool::start_with(size, Arc::new(move |task: &DownloadTask| fetch(&agent, task)), fatal)
+    }
+
+    /// Starts the pool with another attempt function (tests use this to
+    /// make a worker panic).
+    pub fn start_with(size: usize, attempt: Arc<AttemptFn>, fatal: &Sender<String>) -> std::io::Result<Pool> {
         let (ctl, ctl_rx) = bounded::<DispatchMsg>(64);
         let (work_tx, work_rx) = bounded::<WorkerMsg>(0);
         let broken = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(size);
         for n in 0..size {
             let rx = work_rx.clone();
-            let agent = agent.clone();
+            let attempt = Arc::clone(&attempt);
             let guard = PanicGuard {
                 fatal: fatal.clone(),
                 broken: Arc::clone(&broken),
@@ -109,7 +119,7 @@ impl Pool {
             workers.push(thread::Builder::new().name(format!("download-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(WorkerMsg::Task(task)) = rx.recv() {
-                    let outcome = fetch(&agent, &task);
+                    let outcome = attempt(&task);
                     let _ =
                         task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
                 }
@@ -226,5 +236,80 @@ fn dispatch(ctl: &Receiver<DispatchMsg>, work: &Sender<WorkerMsg>, broken: &Atom
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::download::Outcome;
+    use crate::job::JobFlags;
+    use std::time::Duration;
+
+    fn task(item: u64, reply: &Sender<DownloadEvent>) -> DownloadTask {
+        DownloadTask {
+            job: 1,
+            item,
+            url: String::new(),
+            dest: std::path::PathBuf::from(format!("/nonexistent/{item}")),
+            headers: Vec::new(),
+            expected_size: None,
+            md5: None,
+            inline: None,
+            timeout: Duration::from_secs(1),
+            flags: Arc::new(JobFlags::default()),
+            reply: reply.clone(),
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_stops_the_pool_cleanly() {
+        let (fatal_tx, fatal_rx) = bounded(4);
+        let attempt: Arc<AttemptFn> = Arc::new(|t: &DownloadTask| {
+            assert!(t.item != 3, "simulated bug in a worker");
+            std::thread::sleep(Duration::from_millis(5));
+            Outcome::Done { bytes: 0, already: true }
+        });
+        let pool = Pool::start_with(3, attempt, &fatal_tx).expect("pool");
+        let queue = pool.register(1, 16);
+        let (reply, events) = bounded(16);
+        for i in 0..10 {
+            queue.try_send(task(i, &reply)).expect("queue has room");
+        }
+        let msg = fatal_rx.recv_timeout(Duration::from_secs(5)).expect("the panic is reported");
+        assert!(msg.contains("panicked"), "{msg}");
+        // The pool still shuts down (no thread hangs), and the other
+        // workers reported what they finished.
+        let t = std::time::Instant::now();
+        pool.shutdown();
+        assert!(t.elapsed() < Duration::from_secs(3));
+        assert!(events.try_iter().count() < 10, "item 3 never reports");
+    }
+
+    #[test]
+    fn dispatch_is_round_robin_across_jobs() {
+        let (fatal_tx, _fatal_rx) = bounded(4);
+        let attempt: Arc<AttemptFn> = Arc::new(|_: &DownloadTask| {
+            std::thread::sleep(Duration::from_millis(2));
+            Outcome::Done { bytes: 0, already: true }
+        });
+        let pool = Pool::start_with(1, attempt, &fatal_tx).expect("pool");
+        let a = pool.register(1, 64);
+        let b = pool.register(2, 64);
+        let (reply_a, events_a) = bounded(64);
+        let (reply_b, events_b) = bounded(64);
+        for i in 0..40 {
+            a.try_send(task(i, &reply_a)).expect("room");
+        }
+        for i in 0..5 {
+            b.try_send(task(i, &reply_b)).expect("room");
+        }
+        // Job 2's five tasks finish long before job 1's forty.
+        for _ in 0..5 {
+            events_b.recv_timeout(Duration::from_secs(5)).expect("job 2 progresses");
+        }
+        let a_done = events_a.try_iter().count();
+        assert!(a_done < 25, "job 2 waited behind {a_done} tasks of job 1");
+        pool.shutdown();
     }
 }

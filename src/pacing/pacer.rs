@@ -1,5 +1,6 @@
 //! The pacing thread of one account.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
@@ -119,6 +120,18 @@ impl Pacer {
     }
 }
 
+/// A call waiting for its turn.
+struct Call {
+    /// The request.
+    req: ApiRequest,
+    /// The provider's reading of answers.
+    classify: Classify,
+    /// The calling job's stop flag.
+    flags: Arc<JobFlags>,
+    /// Where the answer goes.
+    reply: Sender<Result<ApiResponse, ApiError>>,
+}
+
 /// The thread body: one call at a time, in arrival order.
 fn run(
     account: &str,
@@ -132,19 +145,35 @@ fn run(
     // Rate-limit answers in a row for the account (not per call): a new
     // call after a rate limit keeps the longer wait.
     let mut streak: u32 = 0;
-    while let Ok(msg) = rx.recv() {
-        let PacerMsg::Call { req, classify, flags, reply } = msg else { break };
+    // Calls received but not yet made. They are taken off the channel
+    // while the thread waits, so that a job paused behind another job's
+    // long backoff is answered at once instead of after it.
+    let mut queue: VecDeque<Call> = VecDeque::new();
+    let mut quit = false;
+    loop {
+        if queue.is_empty() {
+            if quit {
+                break;
+            }
+            match rx.recv() {
+                Ok(PacerMsg::Call { req, classify, flags, reply }) => {
+                    queue.push_back(Call { req, classify, flags, reply });
+                }
+                Ok(PacerMsg::Quit) | Err(_) => break,
+            }
+        }
+        let Some(call) = queue.pop_front() else { continue };
         let mut failures: u32 = 0;
         let result = loop {
-            if let Err(e) = wait_until(next_allowed, &flags, shutdown) {
+            if let Err(e) = wait_until(next_allowed, &call.flags, shutdown, rx, &mut queue, &mut quit) {
                 break Err(e);
             }
-            let outcome = execute(agent, &req, policy);
+            let outcome = execute(agent, &call.req, policy);
             let ended = Instant::now();
             next_allowed = ended + policy.interval;
             stats.calls.fetch_add(1, Ordering::Relaxed);
             match outcome {
-                Ok(resp) => match classify(&resp) {
+                Ok(resp) => match (call.classify)(&resp) {
                     Verdict::Accept => {
                         streak = 0;
                         break Ok(resp);
@@ -152,19 +181,25 @@ fn run(
                     Verdict::RateLimited(retry_after) => {
                         streak += 1;
                         stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                        if streak > policy.max_rate_limited {
-                            break Err(ApiError::RateLimited { answers: streak });
-                        }
                         let wait = match retry_after {
                             Some(d) => cap_retry_after(d, policy.backoff_max),
                             None => backoff_delay(streak, policy.rate_limit_base, policy.backoff_max),
                         };
+                        // The wait holds for the whole account even when
+                        // this call gives up: the server asked for it.
+                        next_allowed = ended + wait.max(policy.interval);
+                        if streak > policy.max_rate_limited {
+                            log::warn!(
+                                "{account}: still rate-limited after {streak} answers; giving up this call, next call in {:.1} s",
+                                wait.as_secs_f64()
+                            );
+                            break Err(ApiError::RateLimited { answers: streak });
+                        }
                         log::warn!(
                             "{account}: rate-limited (HTTP {}); pausing every call of this account for {:.1} s",
                             resp.status,
                             wait.as_secs_f64()
                         );
-                        next_allowed = ended + wait.max(policy.interval);
                     }
                     Verdict::Retry(reason) => {
                         failures += 1;
@@ -189,15 +224,42 @@ fn run(
                 }
             }
         };
-        let _ = reply.send(result);
+        let _ = call.reply.send(result);
+    }
+    for call in queue {
+        let _ = call.reply.send(Err(ApiError::ShuttingDown));
     }
 }
 
 /// Sleeps until `t` in short slices, giving up early when the job is
-/// halted or the daemon shuts down.
-fn wait_until(t: Instant, flags: &JobFlags, shutdown: &AtomicBool) -> Result<(), ApiError> {
+/// halted or the daemon shuts down. Meanwhile it moves new calls from the
+/// channel to `queue` and answers those whose job was halted.
+fn wait_until(
+    t: Instant,
+    flags: &JobFlags,
+    shutdown: &AtomicBool,
+    rx: &Receiver<PacerMsg>,
+    queue: &mut VecDeque<Call>,
+    quit: &mut bool,
+) -> Result<(), ApiError> {
     loop {
-        if shutdown.load(Ordering::Acquire) {
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                PacerMsg::Call { req, classify, flags, reply } => {
+                    queue.push_back(Call { req, classify, flags, reply });
+                }
+                PacerMsg::Quit => *quit = true,
+            }
+        }
+        queue.retain(|c| {
+            if c.flags.halted() {
+                let _ = c.reply.send(Err(ApiError::Interrupted));
+                false
+            } else {
+                true
+            }
+        });
+        if shutdown.load(Ordering::Acquire) || *quit {
             return Err(ApiError::ShuttingDown);
         }
         if flags.halted() {

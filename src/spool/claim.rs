@@ -62,8 +62,12 @@ impl TidAllocator {
             match OpenOptions::new().write(true).create_new(true).open(dir.join(n.to_string())) {
                 Ok(mut f) => {
                     // The owner's name helps a person who investigates a
-                    // shared spool; the reservation itself is the file.
+                    // shared spool; the reservation itself is the file,
+                    // made durable so that a power cut cannot hand the
+                    // same TID out twice.
                     let _ = writeln!(f, "{instance}");
+                    f.sync_all()?;
+                    fsync_dir(&dir)?;
                     self.reserved = Some(n);
                     self.next = Some(n + 1);
                     return Ok(n);

@@ -114,7 +114,6 @@ pub fn detect_network_fs(path: &Path) -> Option<&'static str> {
         0xFE53_4D42 => Some("smb2"),
         0x6573_5546 => Some("fuse"),
         0x0102_1997 => Some("9p"),
-        0x0027_e0eb => Some("cgroup"),
         _ => None,
     }
 }
@@ -122,10 +121,25 @@ pub fn detect_network_fs(path: &Path) -> Option<&'static str> {
 /// The thread body.
 fn run(spool: &Spool, timing: WatchTiming, rx: &Receiver<WatcherMsg>, out: &Sender<SpoolEvent>) {
     let (ev_tx, ev_rx) = bounded::<notify::Result<notify::Event>>(1024);
+    let network = detect_network_fs(spool.root());
+    let mut timing = timing;
+    if let Some(fs) = network {
+        // Attribute caches on network filesystems hide changes for a few
+        // seconds; a shorter settle time could take a file still being
+        // written.
+        let floor = Duration::from_secs(3);
+        if timing.settle < floor {
+            log::info!(
+                "spool is on {fs}: using a settle time of 3 s instead of {} ms",
+                timing.settle.as_millis()
+            );
+            timing.settle = floor;
+        }
+    }
     let use_events = match timing.mode {
         WatchMode::Poll => false,
         WatchMode::Events => true,
-        WatchMode::Auto => match detect_network_fs(spool.root()) {
+        WatchMode::Auto => match network {
             Some(fs) => {
                 log::info!(
                     "spool {} is on {fs}: filesystem events are not reliable there, polling every {} ms",
