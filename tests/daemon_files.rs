@@ -173,3 +173,44 @@ fn header_secrets_are_sent_but_never_logged() {
     let status_json = String::from_utf8_lossy(&env.cli(&["status", "--json"]).stdout).into_owned();
     assert!(!status_json.contains("SECRET"), "{status_json}");
 }
+
+#[test]
+fn retry_rounds_lengthen_the_timeout_when_increment_is_on() {
+    // The server stalls 3 s before the body; the timeout is 2 s. Round 1
+    // times out; round 2 waits 2 × 2 s and succeeds.
+    let server = FileServer::start();
+    server.add("/slow.bin", bytes(5, 3000));
+    server.add_fault("/slow.bin", Fault::Stall { after: 0, dur: Duration::from_secs(3) }, 10);
+    let env = Env::new();
+    env.config(json!({"timeout_secs": 2, "retries": 1, "rounds": 2, "timeout_increment": true}));
+    env.drop_job("slow", &json!({"type": "http.files", "urls": [server.url("/slow.bin")]}));
+    let (status, log) = env.run_once(Duration::from_secs(40));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("retry round 2 for 1 files (timeout 4 s)"), "{log}");
+    assert_file(&env.job_dir("slow").join("slow.bin"), &bytes(5, 3000));
+
+    // Without Increment the same file fails in both rounds.
+    let server = FileServer::start();
+    server.add("/slow.bin", bytes(5, 3000));
+    server.add_fault("/slow.bin", Fault::Stall { after: 0, dur: Duration::from_secs(3) }, 10);
+    let env = Env::new();
+    env.config(json!({"timeout_secs": 2, "retries": 1, "rounds": 2, "timeout_increment": false}));
+    env.drop_job("slow", &json!({"type": "http.files", "urls": [server.url("/slow.bin")]}));
+    let (status, log) = env.run_once(Duration::from_secs(40));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("timed out"), "{log}");
+}
+
+#[test]
+fn demo_runs_offline_and_verifies_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::hermetic(std::process::Command::new(crate::util::bin()))
+        .args(["demo", "--files", "8", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("8/8 files verified"), "{stdout}");
+    assert!(dir.path().join("jobs/done/1.demo.json").exists());
+}

@@ -132,6 +132,8 @@ const COMMIT_EVERY: Duration = Duration::from_millis(200);
 const COMMIT_BYTES: usize = 256 * 1024;
 /// How often the status file is rewritten while something changes.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
+/// How often a running job's status is rewritten even without changes.
+const STATUS_REFRESH: Duration = Duration::from_secs(1);
 
 /// The runner's state; only its own thread touches it.
 struct Runner {
@@ -320,7 +322,12 @@ impl Runner {
                 break end;
             }
             self.maybe_commit();
-            if self.status_dirty && self.last_status.elapsed() >= STATUS_EVERY {
+            // Changes show within half a second; a running job rewrites
+            // its status at least every second anyway (bytes, `updated`).
+            let since = self.last_status.elapsed();
+            if (self.status_dirty && since >= STATUS_EVERY)
+                || (self.mode == Mode::Running && since >= STATUS_REFRESH)
+            {
                 self.write_status();
             }
             let lister_rx = self.lister.as_ref().map(|l| l.events.clone());
@@ -670,6 +677,8 @@ impl Runner {
         }
         if self.status_dirty {
             t = t.min(self.last_status + STATUS_EVERY);
+        } else if self.mode == Mode::Running {
+            t = t.min(self.last_status + STATUS_REFRESH);
         }
         if let Mode::ShuttingDown { deadline } = self.mode {
             t = t.min(deadline.max(now + Duration::from_millis(20)));
