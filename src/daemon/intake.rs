@@ -7,9 +7,9 @@ use std::fs;
 use std::io::Read;
 
 use crate::config::Config;
-use crate::job::{JobSpec, JobState, JobStatus, RejectReason, parse_job_bytes};
+use crate::job::{JobSpec, JobStatus, RejectReason, parse_job_bytes};
 use crate::providers::{PlanContext, Walk, find_job_type};
-use crate::spool::{Claimed, Spool, finish, write_status};
+use crate::spool::{Claimed, Spool, reject};
 
 /// A claimed job, ready to run.
 pub struct Intake {
@@ -53,33 +53,6 @@ impl Intake {
 /// Ends a job that cannot run: a failed status and the file in `failed/`
 /// with the reason.
 pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &str) {
-    log::warn!("job {} ({}) rejected: {reason}", claimed.tid, claimed.original);
-    let status = JobStatus {
-        tid: claimed.tid,
-        name: claimed.stem().to_string(),
-        job_type: String::new(),
-        stage: "claim".into(),
-        state: JobState::Failed,
-        running: false,
-        now: 0,
-        total: 0,
-        save_path: String::new(),
-        error: Some(reason.to_string()),
-        instance: config.instance.clone(),
-        file: claimed.original.clone(),
-        found: 0,
-        done: 0,
-        skipped: 0,
-        failed: 0,
-        bytes: 0,
-        updated: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    };
-    if let Err(e) = write_status(spool, &status) {
-        log::warn!("job {}: cannot write status: {e}", claimed.tid);
-    }
-    if let Err(e) = finish(spool, claimed, Some(reason)) {
-        log::error!("job {}: cannot move the job file to failed/: {e}", claimed.tid);
-    }
+    let status = JobStatus::claimed(claimed.tid, claimed.stem(), "", "", &config.instance, &claimed.original);
+    reject(spool, claimed, status, reason);
 }

@@ -356,27 +356,16 @@ impl Supervisor {
 
     /// Writes the status of a claimed, not yet started job.
     fn write_queued(&self, claimed: &Claimed, intake: &Intake, paused: bool) {
-        let mut status =
-            read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| crate::job::JobStatus {
-                tid: claimed.tid,
-                name: intake.spec.name.clone(),
-                job_type: intake.spec.job_type.clone(),
-                stage: "claim".into(),
-                state: JobState::Queued,
-                running: false,
-                now: 0,
-                total: 0,
-                save_path: intake.spec.save_path.display().to_string(),
-                error: None,
-                instance: self.config.instance.clone(),
-                file: claimed.original.clone(),
-                found: 0,
-                done: 0,
-                skipped: 0,
-                failed: 0,
-                bytes: 0,
-                updated: 0,
-            });
+        let mut status = read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| {
+            crate::job::JobStatus::claimed(
+                claimed.tid,
+                &intake.spec.name,
+                &intake.spec.job_type,
+                &intake.spec.save_path.display().to_string(),
+                &self.config.instance,
+                &claimed.original,
+            )
+        });
         status.state = if paused { JobState::Paused } else { JobState::Queued };
         status.running = false;
         status.error = None;

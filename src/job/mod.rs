@@ -12,4 +12,4 @@ mod status;
 
 pub use flags::JobFlags;
 pub use spec::{COMMON_KEYS, JobSpec, RejectReason, parse_job_bytes};
-pub use status::{JobState, JobStatus, Tid};
+pub use status::{JobState, JobStatus, Tid, unix_now};

@@ -93,3 +93,42 @@ pub struct JobStatus {
     #[serde(default)]
     pub updated: u64,
 }
+
+impl JobStatus {
+    /// The status of a job that has just been claimed: stage `claim`,
+    /// state `queued`, nothing done yet.
+    pub fn claimed(
+        tid: Tid,
+        name: &str,
+        job_type: &str,
+        save_path: &str,
+        instance: &str,
+        file: &str,
+    ) -> JobStatus {
+        JobStatus {
+            tid,
+            name: name.to_string(),
+            job_type: job_type.to_string(),
+            stage: "claim".into(),
+            state: JobState::Queued,
+            running: false,
+            now: 0,
+            total: 0,
+            save_path: save_path.to_string(),
+            error: None,
+            instance: instance.to_string(),
+            file: file.to_string(),
+            found: 0,
+            done: 0,
+            skipped: 0,
+            failed: 0,
+            bytes: 0,
+            updated: unix_now(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, never, select};
 
@@ -13,11 +13,11 @@ use crate::checkpoint::{CheckpointStore, Item, Progress, Record};
 use crate::config::Config;
 use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
 use crate::durable::fsync_dir;
-use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid};
+use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid, unix_now};
 use crate::pacing::{Classify, Pacer, backoff_delay, cap_retry_after};
 use crate::providers::{Api, Walk};
 use crate::runner::lister::{Lister, ListerEvent};
-use crate::spool::{Claimed, Spool, finish, write_status};
+use crate::spool::{Claimed, Spool, finish, reject, write_status};
 
 /// Commands a runner accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,30 +256,15 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
 
 /// Ends a job that could not even start (damaged checkpoint).
 fn fail_early(args: &RunnerArgs, reason: &str) -> RunnerReport {
-    let status = JobStatus {
-        tid: args.claimed.tid,
-        name: args.spec.name.clone(),
-        job_type: args.spec.job_type.clone(),
-        stage: "claim".into(),
-        state: JobState::Failed,
-        running: false,
-        now: 0,
-        total: 0,
-        save_path: args.spec.save_path.display().to_string(),
-        error: Some(reason.to_string()),
-        instance: args.config.instance.clone(),
-        file: args.claimed.original.clone(),
-        found: 0,
-        done: 0,
-        skipped: 0,
-        failed: 0,
-        bytes: 0,
-        updated: unix_now(),
-    };
-    let _ = write_status(&args.spool, &status);
-    if let Err(e) = finish(&args.spool, &args.claimed, Some(reason)) {
-        log::error!("job {}: cannot move the job file to failed/: {e}", args.claimed.tid);
-    }
+    let status = JobStatus::claimed(
+        args.claimed.tid,
+        &args.spec.name,
+        &args.spec.job_type,
+        &args.spec.save_path.display().to_string(),
+        &args.config.instance,
+        &args.claimed.original,
+    );
+    reject(&args.spool, &args.claimed, status, reason);
     RunnerReport { tid: args.claimed.tid, state: JobState::Failed, error: Some(reason.to_string()) }
 }
 
@@ -815,9 +800,4 @@ impl Runner {
         }
         RunnerReport { tid: self.tid, state, error: reason }
     }
-}
-
-/// Seconds since the Unix epoch.
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::durable::{atomic_write, fsync_dir};
-use crate::job::Tid;
+use crate::job::{JobState, JobStatus, Tid};
 use crate::spool::layout::Spool;
 use crate::spool::scan::Candidate;
 
@@ -178,6 +178,23 @@ pub fn finish(spool: &Spool, job: &Claimed, reason: Option<&str>) -> io::Result<
         fsync_dir(parent)?;
     }
     Ok(target)
+}
+
+/// Ends a claimed job that cannot run (a bad job file, a damaged
+/// checkpoint): its status says failed with `reason`, and its file goes to
+/// `failed/` with the reason beside it.
+pub fn reject(spool: &Spool, job: &Claimed, mut status: JobStatus, reason: &str) {
+    log::warn!("job {} ({}) rejected: {reason}", job.tid, job.original);
+    status.state = JobState::Failed;
+    status.running = false;
+    status.error = Some(reason.to_string());
+    status.updated = crate::job::unix_now();
+    if let Err(e) = crate::spool::write_status(spool, &status) {
+        log::warn!("job {}: cannot write status: {e}", job.tid);
+    }
+    if let Err(e) = finish(spool, job, Some(reason)) {
+        log::error!("job {}: cannot move the job file to failed/: {e}", job.tid);
+    }
 }
 
 #[cfg(test)]
