@@ -186,12 +186,10 @@ pub struct Progress {
     pub done: RangeSet,
     /// Indexes of skipped items with their reasons.
     pub skipped: BTreeMap<u64, String>,
-    /// Keys of every item found, to drop repeats from re-fetched pages.
+    /// Keys of every item found, to drop repeats from re-fetched pages
+    /// (persisted beside the progress by the snapshot).
     #[serde(skip)]
     pub keys: HashSet<String>,
-    /// Keys, as persisted (rebuilt into `keys` on load).
-    #[serde(default)]
-    pub key_list: Vec<String>,
     /// Current retry round, from 1.
     pub round: u32,
     /// True while paused.
@@ -232,44 +230,46 @@ impl Progress {
     }
 
     /// Applies one record. Replaying the journal calls this too, so live
-    /// state and recovered state cannot drift apart.
-    pub fn apply(&mut self, rec: &Record) {
+    /// state and recovered state cannot drift apart. The record is taken
+    /// by value so that a page's items are moved, not copied: a 100,000-item
+    /// page exists once in memory.
+    pub fn apply(&mut self, rec: Record) {
         match rec {
             Record::Found { items, cursor, end, total } => {
                 for it in items {
                     if !it.key.is_empty() {
                         self.keys.insert(it.key.clone());
                     }
-                    self.items.insert(self.found, it.clone());
+                    self.items.insert(self.found, it);
                     self.found += 1;
                 }
-                self.cursor = cursor.clone();
-                self.listing_done = *end;
+                self.cursor = cursor;
+                self.listing_done = end;
                 if total.is_some() {
-                    self.total_hint = *total;
+                    self.total_hint = total;
                 }
             }
             Record::Done { i, b } => {
-                self.items.remove(i);
-                self.failed.remove(i);
-                self.permanent.remove(i);
-                self.done.insert(*i);
+                self.items.remove(&i);
+                self.failed.remove(&i);
+                self.permanent.remove(&i);
+                self.done.insert(i);
                 self.bytes += b;
             }
             Record::Skipped { i, r } => {
-                self.items.remove(i);
-                self.failed.remove(i);
-                self.permanent.remove(i);
-                self.skipped.insert(*i, r.clone());
+                self.items.remove(&i);
+                self.failed.remove(&i);
+                self.permanent.remove(&i);
+                self.skipped.insert(i, r);
             }
             Record::Failed { i, r, p } => {
-                self.failed.insert(*i, r.clone());
-                if *p {
-                    self.permanent.insert(*i);
+                self.failed.insert(i, r);
+                if p {
+                    self.permanent.insert(i);
                 }
             }
             Record::Round { n } => {
-                self.round = *n;
+                self.round = n;
                 let permanent = &self.permanent;
                 self.failed.retain(|i, _| permanent.contains(i));
             }
@@ -278,7 +278,7 @@ impl Progress {
                 self.failed.clear();
                 self.permanent.clear();
             }
-            Record::Paused { v } => self.paused = *v,
+            Record::Paused { v } => self.paused = v,
         }
     }
 
@@ -319,16 +319,16 @@ mod tests {
             |k: &str| Item { key: k.into(), url: format!("http://h/{k}"), path: k.into(), ..Item::default() };
         let page = p.filter_new(vec![it("a"), it("b"), it("a")]);
         assert_eq!(page.len(), 2);
-        p.apply(&Record::Found { items: page, cursor: Some(Value::from(2)), end: false, total: None });
+        p.apply(Record::Found { items: page, cursor: Some(Value::from(2)), end: false, total: None });
         assert_eq!(p.filter_new(vec![it("b"), it("c")]).len(), 1);
-        p.apply(&Record::Done { i: 0, b: 10 });
-        p.apply(&Record::Failed { i: 1, r: "404".into(), p: false });
+        p.apply(Record::Done { i: 0, b: 10 });
+        p.apply(Record::Failed { i: 1, r: "404".into(), p: false });
         assert_eq!(p.state(0), ItemState::Done);
         assert_eq!(p.pending(), Vec::<u64>::new());
         assert!(!p.round_complete());
-        p.apply(&Record::Found { items: vec![], cursor: None, end: true, total: None });
+        p.apply(Record::Found { items: vec![], cursor: None, end: true, total: None });
         assert!(p.round_complete());
-        p.apply(&Record::Round { n: 2 });
+        p.apply(Record::Round { n: 2 });
         assert_eq!(p.pending(), vec![1]);
     }
 }

@@ -60,8 +60,8 @@ impl fmt::Display for CheckpointError {
 
 impl std::error::Error for CheckpointError {}
 
-/// The snapshot file's content.
-#[derive(Debug, Serialize, Deserialize)]
+/// The snapshot file's content, as read.
+#[derive(Debug, Deserialize)]
 struct Snapshot {
     /// Format version.
     version: u32,
@@ -69,6 +69,23 @@ struct Snapshot {
     generation: u64,
     /// The progress.
     progress: Progress,
+    /// Item keys seen (for dropping repeats).
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+/// The snapshot file's content, as written: borrowed, so that compacting
+/// a large job does not copy its whole progress.
+#[derive(Debug, Serialize)]
+struct SnapshotRef<'a> {
+    /// Format version.
+    version: u32,
+    /// Generation of the journal that continues this snapshot.
+    generation: u64,
+    /// The progress.
+    progress: &'a Progress,
+    /// Item keys seen, sorted for stable output.
+    keys: Vec<&'a String>,
 }
 
 /// The single writer of a job's checkpoint.
@@ -112,7 +129,7 @@ impl CheckpointStore {
                     });
                 }
                 let mut p = snap.progress;
-                p.keys = std::mem::take(&mut p.key_list).into_iter().collect();
+                p.keys = snap.keys.into_iter().collect();
                 (snap.generation, p, bytes.len() as u64)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, Progress::new(), 0),
@@ -176,10 +193,9 @@ impl CheckpointStore {
 
     /// Writes a snapshot of `progress` and starts a new, empty journal.
     pub fn compact(&mut self, progress: &Progress) -> Result<(), CheckpointError> {
-        let mut p = progress.clone();
-        p.key_list = progress.keys.iter().cloned().collect();
-        p.key_list.sort();
-        let snap = Snapshot { version: VERSION, generation: self.generation + 1, progress: p };
+        let mut keys: Vec<&String> = progress.keys.iter().collect();
+        keys.sort();
+        let snap = SnapshotRef { version: VERSION, generation: self.generation + 1, progress, keys };
         let bytes = serde_json::to_vec(&snap)
             .map_err(|e| CheckpointError::Corrupt { path: self.dir.clone(), what: e.to_string() })?;
         let new_journal = self.dir.join(format!("journal.{}", self.generation + 1));
@@ -234,7 +250,7 @@ fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> 
         let complete = line.last() == Some(&b'\n');
         match serde_json::from_slice::<Record>(&line) {
             Ok(rec) if complete => {
-                progress.apply(&rec);
+                progress.apply(rec);
                 good_len += n as u64;
             }
             _ => {
@@ -291,13 +307,13 @@ mod tests {
         let (mut store, mut p) = CheckpointStore::open(dir.path()).expect("open");
         let items: Vec<Item> = (0..40_000).map(item).collect();
         let rec = Record::Found { items, cursor: None, end: true, total: None };
-        p.apply(&rec);
         store.append(&rec);
+        p.apply(rec);
         store.commit(&p).expect("commit");
         for i in 0..35_000 {
             let r = Record::Done { i, b: 1 };
-            p.apply(&r);
             store.append(&r);
+            p.apply(r);
             if i % 100 == 0 {
                 store.commit(&p).expect("commit");
             }

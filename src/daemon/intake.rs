@@ -45,7 +45,11 @@ impl Intake {
             parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &|t| find_job_type(t).is_some())?;
         let (provider, _) = find_job_type(&spec.job_type)
             .ok_or_else(|| RejectReason(format!("unknown job type {:?}", spec.job_type)))?;
+        let mut spec = spec;
         let walk = provider.plan(&spec, &PlanContext { config })?;
+        // The walk has what it needs; a 100,000-URL job's parameters need
+        // not stay in memory for the life of the job.
+        spec.params = serde_json::Map::new();
         Ok(Intake { spec, walk })
     }
 }

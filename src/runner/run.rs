@@ -349,8 +349,8 @@ impl Runner {
 
     /// Queues a record and applies it.
     fn record(&mut self, rec: Record) {
-        self.progress.apply(&rec);
         self.store.append(&rec);
+        self.progress.apply(rec);
         self.status_dirty = true;
     }
 

@@ -40,7 +40,7 @@ impl Provider for HttpFiles {
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
         let (urls, headers) = parse_params(&job.params)?;
-        Ok(Box::new(FilesWalk { items: Some(items_for(&urls)), headers }))
+        Ok(Box::new(FilesWalk { items: Some(items_for(urls)), headers }))
     }
 }
 
@@ -65,17 +65,17 @@ impl Walk for FilesWalk {
 }
 
 /// Builds the items, naming files after their URLs.
-fn items_for(urls: &[String]) -> Vec<Item> {
+fn items_for(urls: Vec<String>) -> Vec<Item> {
     let mut used = HashSet::new();
-    urls.iter()
+    urls.into_iter()
         .enumerate()
         .map(|(i, url)| {
-            let mut name = file_name_from_url(url, &format!("file-{i}"));
+            let mut name = file_name_from_url(&url, &format!("file-{i}"));
             if !used.insert(name.clone()) {
                 name = with_suffix(&name, i);
                 used.insert(name.clone());
             }
-            Item { url: url.clone(), path: name, ..Item::default() }
+            Item { url, path: name, ..Item::default() }
         })
         .collect()
 }
@@ -196,7 +196,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let items = items_for(&urls);
+        let items = items_for(urls);
         let names: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
     }
