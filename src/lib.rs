@@ -20,6 +20,7 @@
 pub mod archive;
 pub mod checkpoint;
 pub mod config;
+pub mod convert;
 pub mod daemon;
 pub mod demo;
 pub mod download;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod job;
 pub mod naming;
 pub mod pacing;
+pub mod postprocess;
 pub mod providers;
 pub mod runner;
 pub mod spool;

@@ -11,3 +11,4 @@ mod daemon_files;
 mod daemon_spool;
 mod download;
 mod pacing;
+mod pixiv;

@@ -34,6 +34,38 @@ pub struct Item {
     /// Extra request headers for this item.
     #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// Set when the listing already knows the item must not be saved (a
+    /// placeholder, a deleted work, a filter): the reason.
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// Set when the listing could not produce the item (the API refused
+    /// the work with an error): the reason, and the item fails.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<String>,
+    /// Download-archive key, written once the file is safely in place; an
+    /// item whose key is archived already is skipped.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Work to do on the file once it is downloaded (ugoira conversion).
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<PostStep>,
+}
+
+/// A step after a download, run by the post-processing worker so that it
+/// never holds up downloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k")]
+pub enum PostStep {
+    /// Turn an ugoira zip into an animation.
+    #[serde(rename = "ugoira")]
+    Ugoira {
+        /// Frame files inside the zip with their delays in milliseconds.
+        frames: Vec<(String, u32)>,
+        /// `gif`, `apng` or `webp`.
+        format: String,
+        /// The output path, relative to the job's folder.
+        out: String,
+    },
 }
 
 /// What became of an item.
@@ -105,6 +137,16 @@ pub enum Record {
     Round {
         /// The round number, from 1.
         n: u32,
+    },
+    /// The post-processing step of item `i` finished (`r`: why it failed,
+    /// if it did; a failed conversion keeps the downloaded file).
+    #[serde(rename = "P")]
+    PostDone {
+        /// Item index.
+        i: u64,
+        /// Failure reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        r: Option<String>,
     },
     /// Every failed item becomes pending again (a restart or `retry`).
     #[serde(rename = "z")]
@@ -190,6 +232,13 @@ pub struct Progress {
     /// (persisted beside the progress by the snapshot).
     #[serde(skip)]
     pub keys: HashSet<String>,
+    /// Done items whose post-processing step has not finished: index →
+    /// (final path relative to the job folder, step).
+    #[serde(default)]
+    pub post: BTreeMap<u64, (String, PostStep)>,
+    /// Post-processing steps that failed, with reasons (the files stay).
+    #[serde(default)]
+    pub post_failed: BTreeMap<u64, String>,
     /// Current retry round, from 1.
     pub round: u32,
     /// True while paused.
@@ -250,6 +299,11 @@ impl Progress {
                 }
             }
             Record::Done { i, b } => {
+                if let Some(it) = self.items.get_mut(&i)
+                    && let Some(step) = it.post.take()
+                {
+                    self.post.insert(i, (std::mem::take(&mut it.path), step));
+                }
                 self.items.remove(&i);
                 self.failed.remove(&i);
                 self.permanent.remove(&i);
@@ -266,6 +320,12 @@ impl Progress {
                 self.failed.insert(i, r);
                 if p {
                     self.permanent.insert(i);
+                }
+            }
+            Record::PostDone { i, r } => {
+                self.post.remove(&i);
+                if let Some(r) = r {
+                    self.post_failed.insert(i, r);
                 }
             }
             Record::Round { n } => {
@@ -287,7 +347,8 @@ impl Progress {
         self.items.keys().copied().filter(|i| !self.failed.contains_key(i)).collect()
     }
 
-    /// Returns true if and only if nothing is left to do in this round.
+    /// Returns true if and only if nothing is left to do in this round
+    /// (downloads; post-processing is tracked separately).
     pub fn round_complete(&self) -> bool {
         self.listing_done && self.items.len() == self.failed.len()
     }

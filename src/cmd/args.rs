@@ -33,13 +33,42 @@ pub enum Command {
     Retry(TidArgs),
     /// Run a sample job offline against a built-in loopback server.
     Demo(DemoArgs),
+    /// Pixiv account: log in (PKCE) or install a refresh token.
+    Pixiv(PixivArgs),
+}
+
+/// `pixiv`.
+#[derive(Debug, Args)]
+pub struct PixivArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PixivCommand,
+    /// Spool (its spoolfetch.json says where `state_dir` is).
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// `pixiv` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PixivCommand {
+    /// Log in with a browser (PKCE): prints a URL, reads the code.
+    Login,
+    /// Check a refresh token with Pixiv and store it (rotated) in state_dir.
+    Refresh {
+        /// The refresh token.
+        #[arg(value_name = "TOKEN")]
+        token: String,
+    },
 }
 
 /// The spool folder option shared by most commands.
 #[derive(Debug, Args, Clone)]
 pub struct SpoolArg {
     /// The spool folder.
-    #[arg(long, value_name = "DIR", default_value = "jobs")]
+    #[arg(long, value_name = "DIR", default_value = "jobs", global = true)]
     pub spool: PathBuf,
 }
 

@@ -4,6 +4,7 @@ mod args;
 mod control;
 mod demo;
 mod logging;
+mod pixiv;
 mod run;
 mod status;
 mod submit;
@@ -42,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(a) => control::control(&a, control::Verb::Cancel),
         Command::Retry(a) => control::retry(&a),
         Command::Demo(a) => demo::demo(&a),
+        Command::Pixiv(a) => pixiv::pixiv(&a),
     };
     match result {
         Ok(code) => code,

@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick};
 
-use crate::config::{Config, ProxyMode};
+use crate::config::Config;
 use crate::daemon::intake::{Intake, reject_job};
 use crate::daemon::signals::{self, SignalMsg};
 use crate::daemon::systemd::Notifier;
 use crate::download::Pool;
-use crate::http::{NetOptions, Route, build_agent};
+use crate::http::{NetOptions, build_agent};
 use crate::job::{JobState, Tid};
 use crate::pacing::{AccountPolicy, Pacer, default_classify};
+use crate::postprocess::PostWorker;
 use crate::runner::{self, RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport};
 use crate::spool::{
     Action, Claimed, ControlRequest, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, claim,
@@ -115,6 +116,11 @@ struct Supervisor {
     tids: TidAllocator,
     /// Outcome counts.
     summary: Summary,
+    /// The download archive (None when it cannot be opened: jobs still
+    /// run, without archive skipping).
+    archive: Option<Arc<crate::archive::Archive>>,
+    /// The post-processing worker and its thread.
+    post: Option<(PostWorker, JoinHandle<()>)>,
 }
 
 /// Runs the daemon until a signal (or, with `once`, until no work is left).
@@ -125,7 +131,8 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         .ensure(&config.instance)
         .map_err(|e| DaemonError::Spool(format!("cannot set up spool {}: {e}", spool.root().display())))?;
     let _lock = lock_instance(&spool, &config.instance)?;
-    let agent = build_agent(&net_options(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
+    let agent =
+        build_agent(&NetOptions::from_config(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
     let (fatal_tx, fatal_rx) = bounded::<String>(16);
     let pool = Pool::start(config.concurrency, &agent, &fatal_tx)
         .map_err(|e| DaemonError::Fatal(format!("cannot start download threads: {e}")))?;
@@ -135,6 +142,14 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
             .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
     }
     let (reports_tx, reports_rx) = bounded::<RunnerReport>(64);
+    let archive = open_archive(&config);
+    let post = match PostWorker::start(16) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::error!("cannot start the post-processing thread: {e}; conversions are skipped");
+            None
+        }
+    };
     let mut sup = Supervisor {
         config: Arc::clone(&config),
         spool: spool.clone(),
@@ -148,6 +163,8 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         reports_tx,
         tids: TidAllocator::default(),
         summary: Summary::default(),
+        archive,
+        post,
     };
     let mut notifier = Notifier::new();
 
@@ -256,20 +273,40 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     }
 }
 
-/// The network options of the configuration.
-fn net_options(config: &Config) -> NetOptions {
-    let route = match config.proxy_mode {
-        ProxyMode::Direct => Route::Direct,
-        ProxyMode::Proxy => Route::Proxy(config.proxy.clone().unwrap_or_default()),
-        ProxyMode::Pinned => Route::Pinned(config.hosts.clone()),
-    };
-    NetOptions {
-        route,
-        ca_file: config.ca_file.clone(),
-        timeout: config.timeout,
-        user_agent: format!("spoolfetch/{}", env!("CARGO_PKG_VERSION")),
-        max_idle_per_host: config.concurrency,
+/// Opens the download archive in `state_dir` (created 0700: it sits next
+/// to credentials). A failure is logged and the daemon runs without it.
+fn open_archive(config: &Config) -> Option<Arc<crate::archive::Archive>> {
+    if let Err(e) = create_private_dir(&config.state_dir) {
+        log::warn!(
+            "cannot create state_dir {}: {e}; running without a download archive",
+            config.state_dir.display()
+        );
+        return None;
     }
+    match crate::archive::Archive::open(&config.state_dir.join("archive.sqlite3")) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            log::warn!("{e}; running without a download archive");
+            None
+        }
+    }
+}
+
+/// Creates a folder readable by its owner only.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        log::warn!(
+            "state_dir {} is readable by others (mode {:o}); it holds credentials",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
 }
 
 /// Takes this instance's lock on the spool, so that two daemons started
@@ -404,6 +441,8 @@ impl Supervisor {
             spool: self.spool.clone(),
             report: self.reports_tx.clone(),
             start_paused: w.paused,
+            archive: self.archive.clone(),
+            post: self.post.as_ref().map(|(p, _)| p.clone()),
         };
         match runner::spawn(args) {
             Ok(h) => {
@@ -558,6 +597,15 @@ impl Supervisor {
             let _ = j.join();
         }
         self.pool.shutdown();
+        if let Some((p, join)) = self.post.take() {
+            // A conversion can take long; it writes to a temporary file and
+            // renames, so it is safe to leave it behind at exit and redo it
+            // at the next start.
+            p.quit();
+            if join.is_finished() {
+                let _ = join.join();
+            }
+        }
         self.summary
     }
 }

@@ -15,6 +15,14 @@ use std::path::Path;
 /// spool scanner ignores it and the rename stays within one filesystem)
 /// and is removed again if any step fails.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    atomic_write_mode(path, bytes, 0o644)
+}
+
+/// [`atomic_write`] with the file created with permission bits `mode`
+/// (before the umask), for secrets: a token file is never readable by
+/// others, not even for the instant before a chmod.
+pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = parent_of(path);
     let file_name =
         path.file_name().ok_or_else(|| io::Error::other("atomic_write: path has no file name"))?;
@@ -25,7 +33,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         fastrand::u32(..)
     ));
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);

@@ -8,4 +8,4 @@
 
 mod atomic;
 
-pub use atomic::{append_synced, atomic_write, fsync_dir, sync_and_rename};
+pub use atomic::{append_synced, atomic_write, atomic_write_mode, fsync_dir, sync_and_rename};

@@ -309,6 +309,26 @@ fn is_der_sequence(der: &[u8]) -> bool {
     body.len() == len
 }
 
+impl NetOptions {
+    /// The network options of a resolved configuration (ProxyMode 0/1/2,
+    /// `ca_file`, `timeout_secs`), with the pool sized for `concurrency`.
+    pub fn from_config(config: &crate::config::Config) -> NetOptions {
+        use crate::config::ProxyMode;
+        let route = match config.proxy_mode {
+            ProxyMode::Direct => Route::Direct,
+            ProxyMode::Proxy => Route::Proxy(config.proxy.clone().unwrap_or_default()),
+            ProxyMode::Pinned => Route::Pinned(config.hosts.clone()),
+        };
+        NetOptions {
+            route,
+            ca_file: config.ca_file.clone(),
+            timeout: config.timeout,
+            user_agent: format!("spoolfetch/{}", env!("CARGO_PKG_VERSION")),
+            max_idle_per_host: config.concurrency,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // panicking is how tests fail
 mod tests {

@@ -13,5 +13,5 @@ mod pacer;
 mod request;
 
 pub use backoff::{backoff_delay, cap_retry_after};
-pub use pacer::{AccountPolicy, Pacer, PacerStats};
+pub use pacer::{AccountPolicy, Pacer, PacerStats, send_once};
 pub use request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict, default_classify};

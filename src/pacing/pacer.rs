@@ -273,6 +273,26 @@ fn wait_until(
     }
 }
 
+/// Makes one HTTP exchange without pacing (for one-off calls such as the
+/// CLI's token check) and reads the whole body, up to `max_body` bytes.
+pub fn send_once(
+    agent: &ureq::Agent,
+    req: &ApiRequest,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<ApiResponse, ureq::Error> {
+    let policy = AccountPolicy {
+        interval: Duration::ZERO,
+        retries: 0,
+        rate_limit_base: Duration::ZERO,
+        backoff_max: Duration::ZERO,
+        max_rate_limited: 0,
+        timeout,
+        max_body,
+    };
+    execute(agent, req, &policy)
+}
+
 /// Makes one HTTP exchange and reads the whole body.
 fn execute(
     agent: &ureq::Agent,

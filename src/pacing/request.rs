@@ -26,7 +26,7 @@ impl ApiRequest {
     pub fn post_form(url: impl Into<String>, form: &[(&str, &str)]) -> ApiRequest {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .map(|(k, v)| format!("{}={}", crate::http::form_encode(k), crate::http::form_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         ApiRequest {
@@ -42,19 +42,6 @@ impl ApiRequest {
         self.headers.push((name.into(), value.into()));
         self
     }
-}
-
-/// `application/x-www-form-urlencoded` encoding of one key or value.
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// A complete answer (the body is read in full, up to a limit).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::archive::Archive;
 use crate::checkpoint::Item;
 use crate::config::{Config, SectionSpec};
 use crate::job::{JobFlags, JobSpec, RejectReason};
@@ -106,6 +107,15 @@ pub enum WalkError {
     Api(ApiError),
     /// The answer cannot be used; the job fails with this reason.
     Invalid(String),
+    /// The listing cannot go on until something outside the job changes
+    /// (for example a new login); the lister waits and tries the same
+    /// page again. Downloads already listed continue.
+    Wait {
+        /// What the job waits for, shown in its status.
+        reason: String,
+        /// When to try again.
+        retry_in: Duration,
+    },
 }
 
 impl From<ApiError> for WalkError {
@@ -119,6 +129,7 @@ impl fmt::Display for WalkError {
         match self {
             WalkError::Api(e) => write!(f, "API call failed: {e}"),
             WalkError::Invalid(s) => f.write_str(s),
+            WalkError::Wait { reason, .. } => write!(f, "waiting: {reason}"),
         }
     }
 }
@@ -151,12 +162,30 @@ pub struct Api {
     classify: Classify,
     /// The job's stop flag.
     flags: Arc<JobFlags>,
+    /// The download archive, for walks that stop at known works.
+    archive: Option<Arc<Archive>>,
 }
 
 impl Api {
     /// A handle for one job.
-    pub fn new(pacer: Option<Pacer>, classify: Classify, flags: Arc<JobFlags>) -> Api {
-        Api { pacer, classify, flags }
+    pub fn new(
+        pacer: Option<Pacer>,
+        classify: Classify,
+        flags: Arc<JobFlags>,
+        archive: Option<Arc<Archive>>,
+    ) -> Api {
+        Api { pacer, classify, flags, archive }
+    }
+
+    /// Returns true if and only if `key` is in the download archive.
+    pub fn archived(&self, key: &str) -> bool {
+        self.archive.as_ref().is_some_and(|a| a.contains(key))
+    }
+
+    /// Returns true if and only if the job was paused or cancelled (a walk
+    /// that loops without API calls should stop then).
+    pub fn halted(&self) -> bool {
+        self.flags.halted()
     }
 
     /// Makes a paced call.

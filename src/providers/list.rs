@@ -18,6 +18,7 @@ macro_rules! providers {
 
 providers! {
     http_files::HttpFiles = "http_files/mod.rs",
+    pixiv::Pixiv = "pixiv/mod.rs",
 }
 
 /// Finds the provider and documentation of a job type.

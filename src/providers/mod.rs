@@ -14,4 +14,4 @@ mod list;
 pub use api::{
     AccountSpec, Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
 };
-pub use list::{PROVIDERS, find_job_type, section_specs};
+pub use list::*;

@@ -22,6 +22,9 @@ pub enum ListerEvent {
     Stopped(Box<dyn Walk>, Option<WalkError>),
     /// The last page was sent; the walk comes back.
     Finished(Box<dyn Walk>),
+    /// The listing waits for something outside the job (the reason); it
+    /// tries again by itself.
+    Waiting(String),
 }
 
 /// A running lister.
@@ -69,6 +72,17 @@ impl Lister {
                     Err(WalkError::Api(ApiError::Interrupted | ApiError::ShuttingDown)) => {
                         let _ = tx.send(ListerEvent::Stopped(walk, None));
                         return;
+                    }
+                    Err(WalkError::Wait { reason, retry_in }) => {
+                        if send(&tx, ListerEvent::Waiting(reason)).is_err() {
+                            return;
+                        }
+                        // Sleep in slices so that a pause or shutdown is
+                        // noticed at once.
+                        let until = std::time::Instant::now() + retry_in;
+                        while std::time::Instant::now() < until && !thread_stop.load(Ordering::Acquire) {
+                            thread::sleep(std::time::Duration::from_millis(100));
+                        }
                     }
                     Err(e) => {
                         let _ = tx.send(ListerEvent::Stopped(walk, Some(e)));

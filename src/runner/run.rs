@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, never, select};
 
+use crate::archive::Archive;
 use crate::checkpoint::{CheckpointStore, Item, Progress, Record};
 use crate::config::Config;
 use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
 use crate::durable::fsync_dir;
 use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid, unix_now};
 use crate::pacing::{Classify, Pacer, backoff_delay, cap_retry_after};
+use crate::postprocess::{PostEvent, PostTask, PostWorker};
 use crate::providers::{Api, Walk};
 use crate::runner::lister::{Lister, ListerEvent};
 use crate::spool::{Claimed, Spool, finish, reject, write_status};
@@ -69,6 +71,10 @@ pub struct RunnerArgs {
     pub report: Sender<RunnerReport>,
     /// Start paused (a pause request arrived before the job started).
     pub start_paused: bool,
+    /// The download archive.
+    pub archive: Option<Arc<Archive>>,
+    /// The post-processing worker.
+    pub post: Option<PostWorker>,
 }
 
 /// Handle to a runner thread.
@@ -199,6 +205,25 @@ struct Runner {
     started: Instant,
     /// A pause request arrived before the job started.
     start_paused: bool,
+    /// The download archive.
+    archive: Option<Arc<Archive>>,
+    /// Archive keys of items made durable as done, to write after the next
+    /// commit.
+    archive_due: Vec<String>,
+    /// Archive keys of done items not yet committed.
+    archive_pending: Vec<String>,
+    /// The post-processing worker.
+    post: Option<PostWorker>,
+    /// Results from the post-processing worker.
+    post_tx: Sender<PostEvent>,
+    /// Results from the post-processing worker.
+    post_rx: Receiver<PostEvent>,
+    /// Items whose post step is queued or running.
+    post_inflight: HashSet<u64>,
+    /// Items whose post step waits for room in the worker's queue.
+    post_backlog: VecDeque<u64>,
+    /// What the listing waits for, when it waits.
+    waiting: Option<String>,
 }
 
 /// The thread body; returns the report.
@@ -216,7 +241,8 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
     let flags = Arc::new(JobFlags::default());
     let (events_tx, events_rx) = bounded(args.window.max(1) * 2);
     let file_headers = args.walk.file_headers();
-    let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags));
+    let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags), args.archive.clone());
+    let (post_tx, post_rx) = bounded(64);
     let mut r = Runner {
         tid,
         claimed: args.claimed,
@@ -249,6 +275,15 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
         failure: None,
         started: Instant::now(),
         start_paused: args.start_paused,
+        archive: args.archive,
+        archive_due: Vec::new(),
+        archive_pending: Vec::new(),
+        post: args.post,
+        post_tx,
+        post_rx,
+        post_inflight: HashSet::new(),
+        post_backlog: VecDeque::new(),
+        waiting: None,
     };
     r.timeout = r.round_timeout();
     r.main(rx)
@@ -287,7 +322,9 @@ impl Runner {
             // A restart (or `retry`) gives every failed item a new chance.
             self.record(Record::Reset);
         }
-        self.ready = self.progress.pending().into_iter().collect();
+        let pending = self.progress.pending();
+        self.ready = self.triage(pending).into();
+        self.post_backlog = self.progress.post.keys().copied().collect();
         if self.start_paused && !self.progress.paused {
             self.record(Record::Paused { v: true });
         }
@@ -303,6 +340,7 @@ impl Runner {
         let end = loop {
             self.promote_delayed();
             self.pump();
+            self.pump_post();
             if let Some(end) = self.check_end() {
                 break end;
             }
@@ -330,6 +368,11 @@ impl Runner {
                 recv(self.events_rx) -> ev => {
                     if let Ok(ev) = ev {
                         self.on_download(ev);
+                    }
+                },
+                recv(self.post_rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_post(ev);
                     }
                 },
                 default(timeout) => {}
@@ -441,12 +484,14 @@ impl Runner {
                 let first = self.progress.found;
                 let count = items.len() as u64;
                 let cursor = if end { None } else { page.next };
+                self.waiting = None;
                 self.record(Record::Found { items, cursor, end, total: page.total });
+                let ready = self.triage((first..first + count).collect());
                 // A page is rare and cheap to commit at once; a later crash
                 // then never walks it again.
                 self.commit_or_fail();
                 if matches!(self.mode, Mode::Running | Mode::Paused) {
-                    self.ready.extend(first..first + count);
+                    self.ready.extend(ready);
                 }
                 if end && let Some(l) = self.lister.take() {
                     l.stop();
@@ -455,6 +500,13 @@ impl Runner {
             ListerEvent::Finished(walk) => {
                 self.lister = None;
                 self.walk = Some(walk);
+            }
+            ListerEvent::Waiting(reason) => {
+                if self.waiting.as_deref() != Some(reason.as_str()) {
+                    log::warn!("job {}: waiting: {reason}", self.tid);
+                }
+                self.waiting = Some(reason);
+                self.status_dirty = true;
             }
             ListerEvent::Stopped(walk, err) => {
                 self.lister = None;
@@ -482,7 +534,13 @@ impl Runner {
                     log::debug!("job {}: {} is already complete", self.tid, ev.dest.display());
                 }
                 self.attempts.remove(&i);
+                if let Some(key) = self.progress.items.get(&i).and_then(|it| it.archive.clone()) {
+                    self.archive_pending.push(key);
+                }
                 self.record(Record::Done { i, b: bytes });
+                if self.progress.post.contains_key(&i) {
+                    self.post_backlog.push_back(i);
+                }
             }
             Outcome::Interrupted => {
                 self.ready.push_front(i);
@@ -510,6 +568,77 @@ impl Runner {
                 self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: true });
             }
         }
+    }
+
+    /// Records items that must not be downloaded (the listing marked them,
+    /// or the archive knows them) as skipped; returns the rest.
+    fn triage(&mut self, indexes: Vec<u64>) -> Vec<u64> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            let Some(item) = self.progress.items.get(&i) else { continue };
+            if let Some(r) = item.fail.clone() {
+                log::warn!("job {}: {}: {r}", self.tid, item.path);
+                self.record(Record::Failed { i, r, p: true });
+                continue;
+            }
+            let reason = match (&item.skip, &item.archive, &self.archive) {
+                (Some(r), _, _) => Some(r.clone()),
+                (None, Some(key), Some(a)) if a.contains(key) => {
+                    Some("already in the download archive".to_string())
+                }
+                _ => None,
+            };
+            match reason {
+                Some(r) => {
+                    log::debug!("job {}: skipping {}: {r}", self.tid, item.path);
+                    self.record(Record::Skipped { i, r });
+                }
+                None => out.push(i),
+            }
+        }
+        out
+    }
+
+    /// Hands post-processing steps to the worker while it has room.
+    fn pump_post(&mut self) {
+        if !matches!(self.mode, Mode::Running) {
+            return;
+        }
+        while let Some(i) = self.post_backlog.pop_front() {
+            let Some((path, step)) = self.progress.post.get(&i).cloned() else { continue };
+            let Some(worker) = &self.post else {
+                // No worker (it failed to start): the file stays as it is.
+                self.record(Record::PostDone { i, r: Some("post-processing is not available".into()) });
+                continue;
+            };
+            let Some(input) = self.dest_of(&Item { path: path.clone(), ..Item::default() }) else { continue };
+            let crate::checkpoint::PostStep::Ugoira { out, .. } = &step;
+            let Some(output) = self.dest_of(&Item { path: out.clone(), ..Item::default() }) else {
+                self.record(Record::PostDone { i, r: Some(format!("unsafe output path {out:?}")) });
+                continue;
+            };
+            let task = PostTask { item: i, input, output, step, reply: self.post_tx.clone() };
+            match worker.try_send(task) {
+                Ok(()) => {
+                    self.post_inflight.insert(i);
+                }
+                Err(_) => {
+                    self.post_backlog.push_front(i);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Handles a post-processing result.
+    fn on_post(&mut self, ev: PostEvent) {
+        self.post_inflight.remove(&ev.item);
+        if let Some(parent) =
+            self.progress.post.get(&ev.item).and_then(|(p, _)| Path::new(p).parent().map(Path::to_path_buf))
+        {
+            self.dirs_to_sync.insert(self.spec.job_dir().join(parent));
+        }
+        self.record(Record::PostDone { i: ev.item, r: ev.result.err() });
     }
 
     /// Moves items whose retry time has come to the ready queue.
@@ -705,7 +834,19 @@ impl Runner {
             }
         }
         self.last_commit = Instant::now();
-        self.store.commit(&self.progress).map_err(|e| e.to_string())
+        // Keys of items done so far become durable with this commit.
+        let due = std::mem::take(&mut self.archive_pending);
+        self.store.commit(&self.progress).map_err(|e| e.to_string())?;
+        self.archive_due.extend(due);
+        if let (Some(a), false) = (&self.archive, self.archive_due.is_empty()) {
+            // The files are in place and journaled; only now may the
+            // archive say so. A failure is retried at the next commit.
+            match a.insert_many(&self.archive_due) {
+                Ok(()) => self.archive_due.clear(),
+                Err(e) => log::warn!("job {}: {e}", self.tid),
+            }
+        }
+        Ok(())
     }
 
     /// The status object as of now.
@@ -750,7 +891,8 @@ impl Runner {
 
     /// Rewrites the status file.
     fn write_status(&mut self) {
-        let s = self.status(self.live_state(), self.failure.clone());
+        let error = self.failure.clone().or_else(|| self.waiting.as_ref().map(|w| format!("waiting: {w}")));
+        let s = self.status(self.live_state(), error);
         if let Err(e) = write_status(&self.spool, &s) {
             log::warn!("job {}: cannot write status: {e}", self.tid);
         }

@@ -1,2 +1,3 @@
 pub mod fileserver;
 pub mod http;
+pub mod pixiv;

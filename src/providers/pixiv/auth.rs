@@ -1,0 +1,554 @@
+//! Pixiv OAuth: the refresh-token grant, PKCE login, the stored token, and
+//! the session every Pixiv job of the daemon shares.
+//!
+//! Invariants (seed 001, research §2): a refresh token that comes back is
+//! saved atomically, mode 0600, *before* the new access token is used, so a
+//! crash can never lose a rotated token; refreshes are single-flight (one
+//! mutex per session, shared by all jobs); a rejected refresh token parks
+//! jobs instead of failing them, until `spoolfetch pixiv refresh` stores a
+//! new one, which the session picks up from the file without a restart.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::durable::atomic_write_mode;
+use crate::pacing::{ApiError, ApiRequest, ApiResponse};
+use crate::providers::WalkError;
+use super::settings::Settings;
+
+/// The official app's client id (public, the same in every client).
+pub const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
+/// The official app's client secret (public).
+pub const CLIENT_SECRET: &str = "lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj";
+/// Salt of `X-Client-Hash` (research §2.1; seed 001 quotes a truncated one).
+pub const HASH_SECRET: &str = "28c1fdd170a5204386cb1313c7077b34f83e4aaf4aa829ce78c231e05b0bae2c";
+/// Redirect URI of the PKCE grant.
+pub const REDIRECT_URI: &str = "https://app-api.pixiv.net/web/v1/users/auth/pixiv/callback";
+/// The app identity sent with every request.
+pub const USER_AGENT: &str = "PixivIOSApp/7.19.1 (iOS 16.7.2; iPhone12,8)";
+
+/// Refresh this long before the access token expires.
+const REFRESH_EARLY: Duration = Duration::from_secs(60);
+/// How often a parked job looks for a new token.
+const PARKED_RETRY: Duration = Duration::from_secs(5);
+
+/// Something that can make an HTTP exchange: the pacer (jobs) or a direct
+/// agent (the CLI).
+pub trait Exchange {
+    /// Makes the call.
+    fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError>;
+}
+
+impl Exchange for crate::providers::Api {
+    fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        self.call(req)
+    }
+}
+
+/// What a token answer gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Short-lived access token.
+    pub access_token: String,
+    /// The refresh token to keep (maybe a new one).
+    pub refresh_token: String,
+    /// Lifetime of the access token.
+    pub expires_in: u64,
+    /// The account's user id.
+    pub user_id: u64,
+    /// The account's name.
+    pub user_name: String,
+}
+
+/// Why a token request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The server rejected the token or code (`invalid_grant`).
+    Rejected(String),
+    /// The exchange failed or the answer was unusable (Cloudflare page,
+    /// network); trying later may help.
+    Unavailable(String),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Rejected(m) => write!(f, "Pixiv rejected the token: {m}"),
+            AuthError::Unavailable(m) => write!(f, "cannot reach Pixiv's login server: {m}"),
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00` for a Unix time (UTC), as `X-Client-Time`.
+pub fn client_time(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// `md5_hex(time + HASH_SECRET)`.
+pub fn client_hash(time: &str) -> String {
+    let mut h = Md5::new();
+    h.update(time.as_bytes());
+    h.update(HASH_SECRET.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds the app identity headers.
+pub fn app_headers(req: ApiRequest, language: &str) -> ApiRequest {
+    req.header("User-Agent", USER_AGENT)
+        .header("App-OS", "ios")
+        .header("App-OS-Version", "16.7.2")
+        .header("App-Version", "7.19.1")
+        .header("Accept-Language", language)
+}
+
+/// The token request of a grant, with `X-Client-Time` and `X-Client-Hash`.
+fn token_request(settings: &Settings, form: &[(&str, &str)]) -> ApiRequest {
+    let time = client_time(crate::job::unix_now());
+    let hash = client_hash(&time);
+    let req = ApiRequest::post_form(format!("{}/auth/token", settings.oauth_url), form)
+        .header("X-Client-Time", time)
+        .header("X-Client-Hash", hash);
+    app_headers(req, &settings.accept_language)
+}
+
+/// The refresh-token grant.
+pub fn refresh_request(settings: &Settings, refresh_token: &str) -> ApiRequest {
+    token_request(
+        settings,
+        &[
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("include_policy", "true"),
+            ("get_secure_url", "1"),
+        ],
+    )
+}
+
+/// The authorization-code grant of the PKCE login.
+pub fn code_request(settings: &Settings, code: &str, verifier: &str) -> ApiRequest {
+    token_request(
+        settings,
+        &[
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("grant_type", "authorization_code"),
+            ("include_policy", "true"),
+            ("redirect_uri", REDIRECT_URI),
+        ],
+    )
+}
+
+/// The token answer (fields appear at the top level and under `response`;
+/// either copy is accepted, research §2.4).
+#[derive(Debug, Default, Deserialize)]
+struct TokenBody {
+    /// Top-level copy.
+    #[serde(flatten)]
+    top: TokenFields,
+    /// The `response` copy.
+    #[serde(default)]
+    response: Option<TokenFields>,
+    /// `invalid_grant`, … on errors.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    /// Error details.
+    #[serde(default)]
+    errors: Option<serde_json::Value>,
+}
+
+/// The token fields.
+#[derive(Debug, Default, Clone, Deserialize)]
+struct TokenFields {
+    /// Access token.
+    #[serde(default)]
+    access_token: Option<String>,
+    /// Refresh token.
+    #[serde(default)]
+    refresh_token: Option<String>,
+    /// Lifetime in seconds.
+    #[serde(default)]
+    expires_in: Option<u64>,
+    /// The account.
+    #[serde(default)]
+    user: Option<super::model::User>,
+}
+
+/// Reads a token answer.
+pub fn parse_grant(resp: &ApiResponse) -> Result<Grant, AuthError> {
+    let body: TokenBody = serde_json::from_slice(&resp.body).map_err(|_| {
+        AuthError::Unavailable(format!("HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)", resp.status))
+    })?;
+    if !resp.is_success() || body.error.is_some() {
+        let message = body
+            .errors
+            .as_ref()
+            .and_then(|e| e.pointer("/system/message"))
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .or_else(|| body.error.as_ref().map(|e| e.to_string()))
+            .unwrap_or_else(|| format!("HTTP {}", resp.status));
+        return Err(if (400..500).contains(&resp.status) {
+            AuthError::Rejected(message)
+        } else {
+            AuthError::Unavailable(message)
+        });
+    }
+    let f = body.response.clone().unwrap_or_default();
+    let pick = |a: Option<String>, b: Option<String>| a.or(b).filter(|s| !s.is_empty());
+    let access_token = pick(f.access_token, body.top.access_token)
+        .ok_or_else(|| AuthError::Unavailable("the token answer has no access_token".into()))?;
+    let refresh_token = pick(f.refresh_token, body.top.refresh_token)
+        .ok_or_else(|| AuthError::Unavailable("the token answer has no refresh_token".into()))?;
+    let user = f.user.or(body.top.user).unwrap_or_default();
+    Ok(Grant {
+        access_token,
+        refresh_token,
+        expires_in: f.expires_in.or(body.top.expires_in).unwrap_or(3600),
+        user_id: user.id,
+        user_name: user.name,
+    })
+}
+
+/// The stored token, `state_dir/pixiv-token.json` (mode 0600).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredToken {
+    /// The refresh token to use next.
+    pub refresh_token: String,
+    /// The account's user id.
+    #[serde(default)]
+    pub user_id: u64,
+    /// MD5 of the configured `pixiv.refresh_token` this one descends from:
+    /// when the configuration names a different token, the user changed it
+    /// on purpose and the configuration wins.
+    #[serde(default)]
+    pub config_md5: Option<String>,
+    /// When it was saved (Unix seconds).
+    #[serde(default)]
+    pub saved: u64,
+}
+
+/// The token file's path.
+pub fn token_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("pixiv-token.json")
+}
+
+/// MD5 hex of a token (stored instead of the token itself).
+fn md5_hex(s: &str) -> String {
+    let mut h = Md5::new();
+    h.update(s.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Saves a refresh token durably and privately.
+pub fn store_token(state_dir: &Path, refresh_token: &str, user_id: u64, config_token: Option<&str>) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let t = StoredToken {
+        refresh_token: refresh_token.to_string(),
+        user_id,
+        config_md5: config_token.map(md5_hex),
+        saved: crate::job::unix_now(),
+    };
+    let body = serde_json::to_vec_pretty(&t).map_err(std::io::Error::other)?;
+    atomic_write_mode(&token_path(state_dir), &body, 0o600)
+}
+
+/// Reads the stored token, if any.
+pub fn load_token(state_dir: &Path) -> Option<StoredToken> {
+    serde_json::from_slice(&std::fs::read(token_path(state_dir)).ok()?).ok()
+}
+
+/// The refresh token to start from: the stored one unless the
+/// configuration names a different token than the one it descends from.
+fn initial_token(settings: &Settings) -> Option<String> {
+    let stored = load_token(&settings.state_dir);
+    match (&settings.refresh_token, stored) {
+        (None, Some(s)) => Some(s.refresh_token),
+        (Some(c), Some(s)) if s.config_md5.as_deref() == Some(md5_hex(c).as_str()) || s.config_md5.is_none() => {
+            Some(s.refresh_token)
+        }
+        (Some(c), _) => Some(c.clone()),
+        (None, None) => None,
+    }
+}
+
+/// The token file's identity, to notice `spoolfetch pixiv refresh`.
+fn file_stamp(state_dir: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(token_path(state_dir)).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Mutable session state.
+#[derive(Debug, Default)]
+struct State {
+    /// The refresh token in use.
+    refresh: Option<String>,
+    /// The access token, when one is valid.
+    access: Option<String>,
+    /// When the access token expires.
+    expires_at: Option<Instant>,
+    /// Bumped on every new access token.
+    generation: u64,
+    /// The account's user id.
+    user_id: u64,
+    /// The token file as last seen.
+    stamp: Option<(SystemTime, u64)>,
+    /// Why the refresh token was rejected, while it is.
+    rejected: Option<String>,
+}
+
+/// The login state shared by every Pixiv job of one configuration.
+#[derive(Debug)]
+pub struct Session {
+    /// The settings.
+    settings: Settings,
+    /// The state; the lock is held across a refresh (single flight).
+    state: Mutex<State>,
+}
+
+/// Sessions by (state folder, OAuth origin).
+type Sessions = Mutex<HashMap<(PathBuf, String), Arc<Session>>>;
+
+/// Every session of the process, so that all jobs of one account share one.
+static SESSIONS: OnceLock<Sessions> = OnceLock::new();
+
+impl Session {
+    /// The shared session of these settings.
+    pub fn shared(settings: &Settings) -> Arc<Session> {
+        let map = SESSIONS.get_or_init(|| Mutex::new(HashMap::new()));
+        let key = (settings.state_dir.clone(), settings.oauth_url.clone());
+        let mut m = match map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        Arc::clone(m.entry(key).or_insert_with(|| Arc::new(Session::new(settings))))
+    }
+
+    /// A session of its own (tests, the CLI).
+    pub fn new(settings: &Settings) -> Session {
+        let state = State {
+            refresh: initial_token(settings),
+            stamp: file_stamp(&settings.state_dir),
+            user_id: load_token(&settings.state_dir).map_or(0, |t| t.user_id),
+            ..State::default()
+        };
+        Session { settings: settings.clone(), state: Mutex::new(state) }
+    }
+
+    /// Locks the state (a poisoned lock still holds usable data).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// The token owner's user id (0 until the first refresh).
+    pub fn user_id(&self) -> u64 {
+        self.lock().user_id
+    }
+
+    /// A valid access token and its generation, refreshing when it is
+    /// missing or within a minute of expiry.
+    pub fn access(&self, ex: &dyn Exchange) -> Result<(String, u64), WalkError> {
+        let mut st = self.lock();
+        let stamp = file_stamp(&self.settings.state_dir);
+        if stamp.is_some() && stamp != st.stamp {
+            // `spoolfetch pixiv refresh` (or another daemon) stored a token.
+            if let Some(t) = load_token(&self.settings.state_dir)
+                && st.refresh.as_deref() != Some(t.refresh_token.as_str()) {
+                    log::info!("pixiv: using the refresh token stored in {}", token_path(&self.settings.state_dir).display());
+                    st.refresh = Some(t.refresh_token);
+                    st.access = None;
+                    st.rejected = None;
+                }
+            st.stamp = stamp;
+        }
+        if let (Some(a), Some(exp)) = (&st.access, st.expires_at)
+            && Instant::now() + REFRESH_EARLY < exp {
+                return Ok((a.clone(), st.generation));
+            }
+        let Some(refresh) = st.refresh.clone() else {
+            return Err(park("no Pixiv refresh token is configured; set pixiv.refresh_token or run `spoolfetch pixiv login`"));
+        };
+        if let Some(why) = &st.rejected {
+            return Err(park(why));
+        }
+        let resp = match ex.exchange(refresh_request(&self.settings, &refresh)) {
+            Ok(r) => r,
+            Err(e @ (ApiError::Interrupted | ApiError::ShuttingDown)) => return Err(WalkError::Api(e)),
+            Err(e) => return Err(WalkError::Wait { reason: AuthError::Unavailable(e.to_string()).to_string(), retry_in: Duration::from_secs(60) }),
+        };
+        match parse_grant(&resp) {
+            Ok(g) => {
+                // Saved before use: if we crashed after using a rotated
+                // token without saving it, the old one would be dead and
+                // the new one lost.
+                if let Err(e) = store_token(&self.settings.state_dir, &g.refresh_token, g.user_id, self.settings.refresh_token.as_deref()) {
+                    return Err(WalkError::Invalid(format!(
+                        "cannot save the new Pixiv refresh token in {}: {e}",
+                        self.settings.state_dir.display()
+                    )));
+                }
+                st.stamp = file_stamp(&self.settings.state_dir);
+                if g.refresh_token != refresh {
+                    log::info!("pixiv: the refresh token was rotated; the new one is saved");
+                }
+                st.refresh = Some(g.refresh_token);
+                st.access = Some(g.access_token.clone());
+                st.expires_at = Some(Instant::now() + Duration::from_secs(g.expires_in));
+                st.generation += 1;
+                st.user_id = g.user_id;
+                log::debug!("pixiv: new access token for user {}", g.user_id);
+                Ok((g.access_token, st.generation))
+            }
+            Err(AuthError::Rejected(m)) => {
+                let why = format!(
+                    "the Pixiv refresh token was rejected ({m}); run `spoolfetch pixiv refresh TOKEN` or `spoolfetch pixiv login`"
+                );
+                log::error!("pixiv: {why}");
+                st.rejected = Some(why.clone());
+                Err(park(&why))
+            }
+            Err(e @ AuthError::Unavailable(_)) => Err(WalkError::Wait { reason: e.to_string(), retry_in: Duration::from_secs(60) }),
+        }
+    }
+
+    /// Forgets the access token of `generation` (the API called it expired),
+    /// so that the next [`access`](Self::access) refreshes, once, however
+    /// many jobs saw the same failure.
+    pub fn invalidate(&self, generation: u64) {
+        let mut st = self.lock();
+        if st.generation == generation {
+            st.access = None;
+        }
+    }
+}
+
+/// A parked job's wait.
+fn park(reason: &str) -> WalkError {
+    WalkError::Wait { reason: reason.to_string(), retry_in: PARKED_RETRY }
+}
+
+/// PKCE: a verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let bytes: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+    let verifier = base64url(&bytes);
+    let challenge = pkce_challenge(&verifier);
+    (verifier, challenge)
+}
+
+/// `base64url(sha256(verifier))` without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use sha2::Sha256;
+    let mut h = Sha256::new();
+    h.update(verifier.as_bytes());
+    base64url(&h.finalize())
+}
+
+/// The browser URL of the PKCE login.
+pub fn login_url(challenge: &str) -> String {
+    format!("https://app-api.pixiv.net/web/v1/login?code_challenge={challenge}&code_challenge_method=S256&client=pixiv-android")
+}
+
+/// Base64url without padding (RFC 4648 §5).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let n = match chunk.len() {
+            3 => u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]),
+            2 => u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8,
+            _ => u32::from(chunk[0]) << 16,
+        };
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_time_and_hash() {
+        assert_eq!(client_time(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(client_time(1_735_734_896), "2025-01-01T12:34:56+00:00");
+        assert_eq!(client_time(951_782_400), "2000-02-29T00:00:00+00:00");
+        let h = client_hash("2025-01-01T12:34:56+00:00");
+        assert_eq!(h.len(), 32);
+        assert_eq!(h, md5_hex(&format!("2025-01-01T12:34:56+00:00{HASH_SECRET}")));
+    }
+
+    #[test]
+    fn pkce_challenge_matches_a_reference() {
+        // Reference value from Python: base64.urlsafe_b64encode(
+        // hashlib.sha256(verifier).digest()) without the padding.
+        assert_eq!(pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU-p1r_mW1gZ-Q1n1iY"), "zwMFrE5B40bpSkzU3Ejf0EJdZs2lI3ByGpVqiI6JrWc");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn grants_parse_either_copy_and_errors() {
+        let ok = ApiResponse {
+            status: 200,
+            headers: vec![],
+            body: br#"{"access_token":"A","expires_in":3600,"refresh_token":"R","user":{"id":"123","name":"n"},
+                      "response":{"access_token":"A","expires_in":3600,"refresh_token":"R","user":{"id":"123","name":"n"}}}"#
+                .to_vec(),
+        };
+        let g = parse_grant(&ok).expect("grant");
+        assert_eq!((g.access_token.as_str(), g.refresh_token.as_str(), g.user_id), ("A", "R", 123));
+        let top_only = ApiResponse { status: 200, headers: vec![], body: br#"{"access_token":"B","refresh_token":"S","expires_in":60}"#.to_vec() };
+        assert_eq!(parse_grant(&top_only).expect("top").access_token, "B");
+        let bad = ApiResponse {
+            status: 400,
+            headers: vec![],
+            body: br#"{"has_error":true,"errors":{"system":{"message":"Invalid refresh token","code":1508}},"error":"invalid_grant"}"#.to_vec(),
+        };
+        assert_eq!(parse_grant(&bad), Err(AuthError::Rejected("Invalid refresh token".into())));
+        let html = ApiResponse { status: 403, headers: vec![], body: b"<html>captcha</html>".to_vec() };
+        assert!(matches!(parse_grant(&html), Err(AuthError::Unavailable(_))));
+    }
+
+    #[test]
+    fn stored_token_is_private_and_config_changes_win() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        store_token(dir.path(), "rotated", 7, Some("configured")).expect("store");
+        let mode = std::fs::metadata(token_path(dir.path())).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "token file mode {mode:o}");
+        let mut s = crate::providers::pixiv::settings(&crate::config::Config::default_for(&|_| None));
+        s.state_dir = dir.path().to_path_buf();
+        s.refresh_token = Some("configured".into());
+        assert_eq!(initial_token(&s).as_deref(), Some("rotated"));
+        s.refresh_token = Some("a-new-one".into());
+        assert_eq!(initial_token(&s).as_deref(), Some("a-new-one"));
+    }
+}
