@@ -402,3 +402,22 @@ fn filters_and_templates() {
     let s = env.status(1).expect("status");
     assert_eq!(s.skipped, 3);
 }
+
+#[test]
+fn search_goes_past_5000_results_by_moving_the_date_window() {
+    let fake = FakePixiv::start();
+    fake.add_user(11, "a", "a");
+    fake.add_works((0..5100u64).map(|i| Work::new(20_000 + i, 11).tags(&["cat"])));
+    let env = env_for(&fake, json!({"interval_ms": 0}));
+    // A filter no work passes keeps this a listing test: 5,100 works are
+    // found and recorded as skipped, nothing is downloaded.
+    env.drop_job("s", &json!({"type": "pixiv.search", "word": "cat", "min_bookmarks": 1_000_000_000}));
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    let s = env.status(1).expect("status");
+    assert_eq!(s.found, 5100, "every work exactly once");
+    let calls = fake.api_calls_to("/v1/search/illust");
+    assert!(calls.iter().all(|c| c.status == 200), "a call hit the offset cap");
+    assert!(calls.iter().any(|c| c.param("end_date").is_some()), "the date window never moved");
+    assert!(fake.image_requests().is_empty());
+}
