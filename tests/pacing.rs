@@ -40,6 +40,7 @@ fn policy() -> AccountPolicy {
         max_rate_limited: 5,
         timeout: Duration::from_secs(2),
         max_body: 1 << 20,
+        bucket: None,
     }
 }
 

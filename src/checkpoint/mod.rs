@@ -13,5 +13,5 @@
 mod model;
 mod store;
 
-pub use model::{Item, ItemState, PostStep, Progress, RangeSet, Record};
+pub use model::{Item, ItemState, OutputMark, PostStep, Progress, RangeSet, Record};
 pub use store::{CheckpointError, CheckpointStore};

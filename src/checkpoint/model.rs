@@ -101,6 +101,10 @@ pub enum Record {
         /// The provider's total, when it knows one.
         #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
         total: Option<u64>,
+        /// The state of an output file after this page's records were
+        /// appended and fsynced.
+        #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+        output: Option<OutputMark>,
     },
     /// Item `i` is done; `b` bytes were downloaded for it.
     #[serde(rename = "d")]
@@ -162,6 +166,21 @@ pub enum Record {
 /// Returns true if and only if `n` is zero (for serde).
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// What is durable in a record output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputMark {
+    /// The file, relative to the job's folder.
+    pub file: String,
+    /// Bytes that are durable and belong to the job; anything after them
+    /// is a torn append and is cut before the next write.
+    pub len: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// The CSV header, fixed by the first rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Vec<String>>,
 }
 
 /// A set of item indexes stored as sorted, disjoint, inclusive ranges.
@@ -245,6 +264,9 @@ pub struct Progress {
     pub paused: bool,
     /// Bytes downloaded so far.
     pub bytes: u64,
+    /// Record output files and what of them is durable.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, OutputMark>,
 }
 
 impl Progress {
@@ -284,7 +306,10 @@ impl Progress {
     /// page exists once in memory.
     pub fn apply(&mut self, rec: Record) {
         match rec {
-            Record::Found { items, cursor, end, total } => {
+            Record::Found { items, cursor, end, total, output } => {
+                if let Some(o) = output {
+                    self.outputs.insert(o.file.clone(), o);
+                }
                 for it in items {
                     if !it.key.is_empty() {
                         self.keys.insert(it.key.clone());
@@ -380,14 +405,20 @@ mod tests {
             |k: &str| Item { key: k.into(), url: format!("http://h/{k}"), path: k.into(), ..Item::default() };
         let page = p.filter_new(vec![it("a"), it("b"), it("a")]);
         assert_eq!(page.len(), 2);
-        p.apply(Record::Found { items: page, cursor: Some(Value::from(2)), end: false, total: None });
+        p.apply(Record::Found {
+            items: page,
+            cursor: Some(Value::from(2)),
+            end: false,
+            total: None,
+            output: None,
+        });
         assert_eq!(p.filter_new(vec![it("b"), it("c")]).len(), 1);
         p.apply(Record::Done { i: 0, b: 10 });
         p.apply(Record::Failed { i: 1, r: "404".into(), p: false });
         assert_eq!(p.state(0), ItemState::Done);
         assert_eq!(p.pending(), Vec::<u64>::new());
         assert!(!p.round_complete());
-        p.apply(Record::Found { items: vec![], cursor: None, end: true, total: None });
+        p.apply(Record::Found { items: vec![], cursor: None, end: true, total: None, output: None });
         assert!(p.round_complete());
         p.apply(Record::Round { n: 2 });
         assert_eq!(p.pending(), vec![1]);

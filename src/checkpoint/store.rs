@@ -306,7 +306,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut store, mut p) = CheckpointStore::open(dir.path()).expect("open");
         let items: Vec<Item> = (0..40_000).map(item).collect();
-        let rec = Record::Found { items, cursor: None, end: true, total: None };
+        let rec = Record::Found { items, cursor: None, end: true, total: None, output: None };
         store.append(&rec);
         p.apply(rec);
         store.commit(&p).expect("commit");

@@ -470,6 +470,7 @@ impl Supervisor {
             max_rate_limited: 20,
             timeout: self.config.timeout,
             max_body: 64 << 20,
+            bucket: account.bucket,
         };
         match Pacer::spawn(&account.key, self.agent.clone(), policy, Arc::clone(&self.shutdown)) {
             Ok((p, join)) => {

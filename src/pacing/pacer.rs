@@ -30,6 +30,44 @@ pub struct AccountPolicy {
     pub timeout: Duration,
     /// Largest body accepted.
     pub max_body: u64,
+    /// A request budget (requests per second, burst) on top of `interval`.
+    pub bucket: Option<(f64, f64)>,
+}
+
+/// A token bucket. It starts empty: a restarted process must not assume
+/// burst credit, because the server still counts the calls of the process
+/// that was just killed (research other-providers §6).
+#[derive(Debug)]
+struct Bucket {
+    /// Tokens per second.
+    rate: f64,
+    /// Most tokens held.
+    burst: f64,
+    /// Tokens now.
+    tokens: f64,
+    /// When `tokens` was computed.
+    at: Instant,
+}
+
+impl Bucket {
+    /// Adds the tokens earned since the last look.
+    fn refill(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.at = now;
+    }
+
+    /// When a call may start.
+    fn ready_at(&mut self, now: Instant) -> Instant {
+        self.refill(now);
+        if self.tokens >= 1.0 { now } else { now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate) }
+    }
+
+    /// Spends one token.
+    fn take(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens -= 1.0;
+    }
 }
 
 /// Counters of one account, readable from any thread.
@@ -150,6 +188,10 @@ fn run(
     // long backoff is answered at once instead of after it.
     let mut queue: VecDeque<Call> = VecDeque::new();
     let mut quit = false;
+    let mut bucket = policy
+        .bucket
+        .filter(|(rate, burst)| *rate > 0.0 && *burst >= 1.0)
+        .map(|(rate, burst)| Bucket { rate, burst, tokens: 0.0, at: Instant::now() });
     loop {
         if queue.is_empty() {
             if quit {
@@ -165,8 +207,15 @@ fn run(
         let Some(call) = queue.pop_front() else { continue };
         let mut failures: u32 = 0;
         let result = loop {
-            if let Err(e) = wait_until(next_allowed, &call.flags, shutdown, rx, &mut queue, &mut quit) {
+            let start_at = match &mut bucket {
+                Some(b) => b.ready_at(Instant::now()).max(next_allowed),
+                None => next_allowed,
+            };
+            if let Err(e) = wait_until(start_at, &call.flags, shutdown, rx, &mut queue, &mut quit) {
                 break Err(e);
+            }
+            if let Some(b) = &mut bucket {
+                b.take(Instant::now());
             }
             let outcome = execute(agent, &call.req, policy);
             let ended = Instant::now();
@@ -289,6 +338,7 @@ pub fn send_once(
         max_rate_limited: 0,
         timeout,
         max_body,
+        bucket: None,
     };
     execute(agent, req, &policy)
 }
@@ -323,4 +373,27 @@ fn execute(
         .collect();
     let body = resp.body_mut().with_config().limit(policy.max_body).read_to_vec()?;
     Ok(ApiResponse { status, headers, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_starts_empty_and_refills_to_its_burst() {
+        let t0 = Instant::now();
+        let mut b = Bucket { rate: 20.0, burst: 100.0, tokens: 0.0, at: t0 };
+        // Empty at start: the first call waits one token's time.
+        let first = b.ready_at(t0);
+        assert!(first >= t0 + Duration::from_millis(49));
+        // After 10 s idle the credit is capped at the burst.
+        let later = t0 + Duration::from_secs(10);
+        b.refill(later);
+        assert!((b.tokens - 100.0).abs() < 1e-9);
+        for _ in 0..100 {
+            assert_eq!(b.ready_at(later), later);
+            b.take(later);
+        }
+        assert!(b.ready_at(later) > later);
+    }
 }

@@ -87,6 +87,9 @@ pub struct AccountSpec {
     pub rate_limit_base: Duration,
     /// How answers of this API are read (rate limits hidden in bodies).
     pub classify: Classify,
+    /// A documented request budget (requests per second, burst), kept on
+    /// top of `interval_ms`; `None` for APIs without one.
+    pub bucket: Option<(f64, f64)>,
 }
 
 /// One page of a listing.
@@ -96,8 +99,32 @@ pub struct Page {
     pub items: Vec<Item>,
     /// Where the listing continues; `None` when it has ended.
     pub next: Option<Value>,
-    /// The total number of items, when the API tells.
+    /// The total number of items (or records), when the API tells.
     pub total: Option<u64>,
+    /// Records to append to an output file (data exports). The runner
+    /// writes and fsyncs them before it records `next`.
+    pub records: Option<Records>,
+}
+
+/// Rows for an output file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Records {
+    /// The file, relative to the job's folder.
+    pub file: String,
+    /// How rows are written.
+    pub format: RecordFormat,
+    /// The rows.
+    pub rows: Vec<serde_json::Map<String, Value>>,
+}
+
+/// Output file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header fixed by the first rows.
+    Csv,
 }
 
 /// Why a listing stopped.
@@ -146,6 +173,13 @@ pub trait Walk: Send {
     /// Referer).
     fn file_headers(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// Returns true if and only if the next page may only be fetched once
+    /// the previous one is durable (the next call has side effects on the
+    /// server, such as marking exported rows).
+    fn sync_pages(&self) -> bool {
+        false
     }
 
     /// Returns the page that starts at `cursor` (`None`: the beginning).

@@ -12,6 +12,7 @@ mod api;
 mod list;
 
 pub use api::{
-    AccountSpec, Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
+    AccountSpec, Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, RecordFormat, Records,
+    Walk, WalkError,
 };
 pub use list::*;

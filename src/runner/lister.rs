@@ -33,6 +33,9 @@ pub struct Lister {
     pub events: crossbeam_channel::Receiver<ListerEvent>,
     /// Raised to make the lister stop before its next call.
     stop: Arc<AtomicBool>,
+    /// For walks with synchronous pages: tells the lister that the last
+    /// page is durable and it may fetch the next one.
+    ack: Option<Sender<()>>,
     /// The thread.
     join: Option<JoinHandle<()>>,
 }
@@ -46,8 +49,15 @@ impl Lister {
         name: &str,
     ) -> std::io::Result<Lister> {
         // One page in flight: the lister fetches the next page while the
-        // runner journals the previous one, and no further.
+        // runner journals the previous one, and no further. A walk whose
+        // calls change the server (marking rows exported) waits instead.
         let (tx, events) = bounded(1);
+        let (ack, ack_rx) = if walk.sync_pages() {
+            let (a, r) = bounded::<()>(1);
+            (Some(a), Some(r))
+        } else {
+            (None, None)
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let join = thread::Builder::new().name(format!("lister-{name}")).spawn(move || {
@@ -66,6 +76,11 @@ impl Lister {
                         }
                         if last {
                             let _ = tx.send(ListerEvent::Finished(walk));
+                            return;
+                        }
+                        if let Some(r) = &ack_rx
+                            && r.recv().is_err()
+                        {
                             return;
                         }
                     }
@@ -91,12 +106,23 @@ impl Lister {
                 }
             }
         })?;
-        Ok(Lister { events, stop, join: Some(join) })
+        Ok(Lister { events, stop, ack, join: Some(join) })
     }
 
     /// Asks the lister to stop before its next call.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
+        // A lister waiting for an acknowledgement must wake up to see it.
+        if let Some(a) = &self.ack {
+            let _ = a.try_send(());
+        }
+    }
+
+    /// Tells a synchronous lister that the last page is durable.
+    pub fn ack(&self) {
+        if let Some(a) = &self.ack {
+            let _ = a.try_send(());
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! keep every completed file and every durable partial.
 
 mod lister;
+mod output;
 mod run;
 
 pub use run::{RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};

@@ -19,6 +19,7 @@ use crate::pacing::{Classify, Pacer, backoff_delay, cap_retry_after};
 use crate::postprocess::{PostEvent, PostTask, PostWorker};
 use crate::providers::{Api, Walk};
 use crate::runner::lister::{Lister, ListerEvent};
+use crate::runner::output;
 use crate::spool::{Claimed, Spool, finish, reject, write_status};
 
 /// Commands a runner accepts.
@@ -322,6 +323,15 @@ impl Runner {
             // A restart (or `retry`) gives every failed item a new chance.
             self.record(Record::Reset);
         }
+        for mark in self.progress.outputs.values().cloned().collect::<Vec<_>>() {
+            let cut = match self.dest_of(&Item { path: mark.file.clone(), ..Item::default() }) {
+                Some(file) => output::cut_to_mark(&file, &mark),
+                None => Err(format!("unsafe output path {:?}", mark.file)),
+            };
+            if let Err(e) = cut {
+                self.fail(e);
+            }
+        }
         let pending = self.progress.pending();
         self.ready = self.triage(pending).into();
         self.post_backlog = self.progress.post.keys().copied().collect();
@@ -485,13 +495,33 @@ impl Runner {
                 let count = items.len() as u64;
                 let cursor = if end { None } else { page.next };
                 self.waiting = None;
-                self.record(Record::Found { items, cursor, end, total: page.total });
+                let mut output = None;
+                if let Some(recs) = &page.records {
+                    let Some(file) = self.dest_of(&Item { path: recs.file.clone(), ..Item::default() })
+                    else {
+                        self.fail(format!("unsafe output path {:?}", recs.file));
+                        return;
+                    };
+                    // The rows are durable before the cursor that follows
+                    // them is journaled.
+                    match output::append(&file, recs, self.progress.outputs.get(&recs.file)) {
+                        Ok(mark) => output = Some(mark),
+                        Err(e) => {
+                            self.fail(e);
+                            return;
+                        }
+                    }
+                }
+                self.record(Record::Found { items, cursor, end, total: page.total, output });
                 let ready = self.triage((first..first + count).collect());
                 // A page is rare and cheap to commit at once; a later crash
                 // then never walks it again.
                 self.commit_or_fail();
                 if matches!(self.mode, Mode::Running | Mode::Paused) {
                     self.ready.extend(ready);
+                }
+                if let Some(l) = &self.lister {
+                    l.ack();
                 }
                 if end && let Some(l) = self.lister.take() {
                     l.stop();
@@ -852,7 +882,11 @@ impl Runner {
     /// The status object as of now.
     fn status(&self, state: JobState, error: Option<String>) -> JobStatus {
         let p = &self.progress;
-        let (stage, now, total) = if state.is_terminal() {
+        let rows: u64 = p.outputs.values().map(|o| o.rows).sum();
+        let (stage, now, total) = if !p.outputs.is_empty() {
+            let stage = if state.is_terminal() { "finished" } else { "export" };
+            (stage, rows, p.total_hint.unwrap_or(0).max(rows))
+        } else if state.is_terminal() {
             ("finished", p.done.len() + p.skipped.len() as u64, p.found)
         } else if !p.listing_done {
             ("list", p.found, p.total_hint.unwrap_or(0).max(p.found))

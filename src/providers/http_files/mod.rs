@@ -60,7 +60,7 @@ impl Walk for FilesWalk {
 
     fn next_page(&mut self, _cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
         let items = self.items.take().unwrap_or_default();
-        Ok(Page { total: Some(items.len() as u64), items, next: None })
+        Ok(Page { total: Some(items.len() as u64), items, next: None, records: None })
     }
 }
 

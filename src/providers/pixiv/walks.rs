@@ -182,7 +182,7 @@ fn shift_date(date: &str, days: i64) -> Option<String> {
 
 impl Walk for PixivWalk {
     fn account(&self) -> Option<AccountSpec> {
-        Some(AccountSpec { key: "pixiv".into(), rate_limit_base: self.settings.rate_limit_base, classify })
+        Some(AccountSpec { key: "pixiv".into(), rate_limit_base: self.settings.rate_limit_base, classify, bucket: None })
     }
 
     fn file_headers(&self) -> Vec<(String, String)> {
@@ -205,7 +205,7 @@ impl Walk for PixivWalk {
                     Err(CallError::Api(m)) => vec![fail_item(id, &m)],
                     Err(CallError::Walk(e)) => return Err(e),
                 };
-                Ok(Page { items, next, total })
+                Ok(Page { items, next, total, records: None })
             }
             Source::List { path, query, user_check } => {
                 let q = cursor.and_then(cursor_query).unwrap_or(query);
@@ -221,7 +221,7 @@ impl Walk for PixivWalk {
                         }
                     }
                 let (items, next) = self.list_page(path, q, &client)?;
-                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None })
+                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None, records: None })
             }
             Source::Bookmarks { user_id, restrict, tag } => {
                 let q = match cursor.and_then(cursor_query) {
@@ -241,7 +241,7 @@ impl Walk for PixivWalk {
                     }
                 };
                 let (items, next) = self.list_page("/v1/user/bookmarks/illust", q, &client)?;
-                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None })
+                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None, records: None })
             }
             Source::Search { query } => {
                 let q = cursor.and_then(cursor_query).unwrap_or(query);
@@ -258,7 +258,7 @@ impl Walk for PixivWalk {
                         }
                     }
                 }
-                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None })
+                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None, records: None })
             }
             Source::Novels { ids } => {
                 let i = cursor_index(cursor);
@@ -270,14 +270,14 @@ impl Walk for PixivWalk {
                     Err(CallError::Api(m)) => vec![fail_item(id, &m)],
                     Err(CallError::Walk(e)) => return Err(e),
                 };
-                Ok(Page { items, next, total: Some(ids.len() as u64) })
+                Ok(Page { items, next, total: Some(ids.len() as u64), records: None })
             }
             Source::UserNovels { user_id } => {
                 let q = cursor.and_then(cursor_query).unwrap_or_else(|| vec![("user_id".into(), user_id.to_string())]);
                 let list: NovelList = client.get("/v1/user/novels", &q).map_err(|e| e.into_walk("user novels"))?;
                 let items = self.novel_page(&list.novels, &client)?;
                 let next = list.next_url.filter(|u| !u.is_empty()).map(|u| query_cursor(&query_pairs(&u)));
-                Ok(Page { items, next, total: None })
+                Ok(Page { items, next, total: None, records: None })
             }
         }
     }
