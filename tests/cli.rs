@@ -120,7 +120,12 @@ fn example_jobs_parse() {
         })
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (provider, _) = spoolfetch::providers::find_job_type(&spec.job_type).expect("type");
-        let cfg = spoolfetch::config::Config::default_for(&|_| None);
+        let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
+        // Provider sections a real configuration would carry.
+        let octo = serde_json::json!({"username": "u", "password": "p"});
+        if let serde_json::Value::Object(m) = octo {
+            cfg.sections.insert("octoparse".into(), m);
+        }
         provider
             .plan(&spec, &spoolfetch::providers::PlanContext { config: &cfg })
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -10,5 +10,6 @@ mod daemon_crash;
 mod daemon_files;
 mod daemon_spool;
 mod download;
+mod octoparse;
 mod pacing;
 mod pixiv;

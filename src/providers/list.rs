@@ -19,6 +19,7 @@ macro_rules! providers {
 providers! {
     http_files::HttpFiles = "http_files/mod.rs",
     pixiv::Pixiv = "pixiv/mod.rs",
+    octoparse::Octoparse = "octoparse/mod.rs",
 }
 
 /// Finds the provider and documentation of a job type.
