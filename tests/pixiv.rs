@@ -421,3 +421,43 @@ fn search_goes_past_5000_results_by_moving_the_date_window() {
     assert!(calls.iter().any(|c| c.param("end_date").is_some()), "the date window never moved");
     assert!(fake.image_requests().is_empty());
 }
+
+#[test]
+fn pixiv_login_runs_the_pkce_flow() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let fake = FakePixiv::start();
+    fake.add_user(1, "me", "me1");
+    let env = env_for(&fake, json!({}));
+    let mut child = crate::util::hermetic(Command::new(crate::util::bin()))
+        .args(["pixiv", "login", "--spool"])
+        .arg(&env.spool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // The browser URL carries the S256 challenge of a fresh verifier.
+    let challenge = loop {
+        let line = lines.next().expect("a URL is printed").expect("read");
+        if let Some(i) = line.find("code_challenge=") {
+            let rest = &line[i + "code_challenge=".len()..];
+            break rest.split('&').next().unwrap_or_default().to_string();
+        }
+    };
+    assert!(challenge.len() >= 43, "{challenge}");
+    fake.expect_pkce(&challenge);
+    writeln!(child.stdin.take().expect("stdin"), "{}", crate::support::pixiv::GOOD_CODE).expect("write code");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("Pixiv login works")), "{rest:?}");
+    let stored: Value =
+        serde_json::from_slice(&fs::read(env.dir.path().join("state/pixiv-token.json")).expect("token"))
+            .expect("json");
+    assert_eq!(stored["refresh_token"], fake.current_refresh_token());
+    let grant = fake.token_requests().into_iter().last().expect("a token request");
+    assert_eq!(grant.grant_type, "authorization_code");
+}
