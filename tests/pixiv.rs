@@ -461,3 +461,25 @@ fn pixiv_login_runs_the_pkce_flow() {
     let grant = fake.token_requests().into_iter().last().expect("a token request");
     assert_eq!(grant.grant_type, "authorization_code");
 }
+
+#[test]
+fn run_once_does_not_hang_on_a_parked_job() {
+    let fake = FakePixiv::start();
+    fake.add_user(11, "a", "a");
+    fake.add_works((0..3u64).map(|i| Work::new(13_000 + i, 11)));
+    fake.revoke_refresh_token();
+    let env = env_for(&fake, json!({}));
+    env.drop_job("u", &json!({"type": "pixiv.user", "user_id": 11}));
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "a job that waits for a login is not done\n{log}");
+    let s = env.status(1).expect("status");
+    assert_eq!(s.state.as_str(), "queued");
+    assert!(s.error.as_deref().is_some_and(|e| e.contains("rejected")), "{s:?}");
+    assert!(env.files_in("work/a").iter().any(|f| f.ends_with(".u.json")), "the job stays claimed");
+    // With a good token the next cron run finishes it.
+    fake.set_refresh_token("good-again");
+    assert!(env.cli(&["pixiv", "refresh", "good-again"]).status.success());
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    assert_file(&env.job_dir("u").join("13000_p0.jpg"), &FakePixiv::image_bytes(13_000, 0, "jpg"));
+}

@@ -31,13 +31,14 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         Ok(summary) => {
             if a.once {
                 log::info!(
-                    "finished: {} done, {} failed, {} cancelled",
+                    "finished: {} done, {} failed, {} cancelled, {} waiting",
                     summary.done,
                     summary.failed,
-                    summary.cancelled
+                    summary.cancelled,
+                    summary.waiting
                 );
             }
-            Ok(if a.once && summary.failed > 0 && !summary.interrupted {
+            Ok(if a.once && summary.failed + summary.waiting > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -49,6 +49,8 @@ pub struct Summary {
     pub failed: usize,
     /// Jobs that ended cancelled.
     pub cancelled: usize,
+    /// Jobs `run --once` left queued because they wait (for a login).
+    pub waiting: usize,
     /// True when the run ended because of a signal.
     pub interrupted: bool,
 }
@@ -121,6 +123,8 @@ struct Supervisor {
     archive: Option<Arc<crate::archive::Archive>>,
     /// The post-processing worker and its thread.
     post: Option<(PostWorker, JoinHandle<()>)>,
+    /// `run --once`.
+    once: bool,
 }
 
 /// Runs the daemon until a signal (or, with `once`, until no work is left).
@@ -165,6 +169,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         summary: Summary::default(),
         archive,
         post,
+        once: opts.once,
     };
     let mut notifier = Notifier::new();
 
@@ -443,6 +448,7 @@ impl Supervisor {
             start_paused: w.paused,
             archive: self.archive.clone(),
             post: self.post.as_ref().map(|(p, _)| p.clone()),
+            once: self.once,
         };
         match runner::spawn(args) {
             Ok(h) => {
@@ -556,6 +562,7 @@ impl Supervisor {
             JobState::Done => self.summary.done += 1,
             JobState::Failed => self.summary.failed += 1,
             JobState::Cancelled => self.summary.cancelled += 1,
+            JobState::Queued if rep.error.is_some() => self.summary.waiting += 1,
             _ => {}
         }
     }

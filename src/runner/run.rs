@@ -76,6 +76,9 @@ pub struct RunnerArgs {
     pub archive: Option<Arc<Archive>>,
     /// The post-processing worker.
     pub post: Option<PostWorker>,
+    /// `run --once`: a listing that has to wait (for a login) does not
+    /// hold the run; the job stops, stays queued, and says why.
+    pub once: bool,
 }
 
 /// Handle to a runner thread.
@@ -225,6 +228,8 @@ struct Runner {
     post_backlog: VecDeque<u64>,
     /// What the listing waits for, when it waits.
     waiting: Option<String>,
+    /// `run --once`: stop instead of waiting.
+    once: bool,
 }
 
 /// The thread body; returns the report.
@@ -285,6 +290,7 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
         post_inflight: HashSet::new(),
         post_backlog: VecDeque::new(),
         waiting: None,
+        once: args.once,
     };
     r.timeout = r.round_timeout();
     r.main(rx)
@@ -314,6 +320,9 @@ enum End {
     Cancelled,
     /// The daemon stopped; the job stays claimed.
     Stopped,
+    /// `run --once` and the listing has to wait: the job stays claimed
+    /// and queued, with the reason.
+    Parked(String),
 }
 
 impl Runner {
@@ -537,6 +546,14 @@ impl Runner {
                 }
                 self.waiting = Some(reason);
                 self.status_dirty = true;
+                if self.once {
+                    // A cron run must end: stop listing, let what is listed
+                    // finish, and leave the job queued for the next run.
+                    if let Some(l) = &self.lister {
+                        l.stop();
+                    }
+                    self.relist = false;
+                }
             }
             ListerEvent::Stopped(walk, err) => {
                 self.lister = None;
@@ -742,6 +759,14 @@ impl Runner {
         let idle = self.inflight.is_empty();
         match self.mode {
             Mode::Running => {
+                if let (true, Some(why)) = (self.once, &self.waiting) {
+                    let drained = self.lister.is_none()
+                        && self.ready.is_empty()
+                        && self.delayed.is_empty()
+                        && idle
+                        && self.post_inflight.is_empty();
+                    return drained.then(|| End::Parked(format!("waiting: {why}")));
+                }
                 if !(self.progress.round_complete()
                     && self.ready.is_empty()
                     && self.delayed.is_empty()
@@ -948,12 +973,13 @@ impl Runner {
                 (JobState::Cancelled, Some(format!("cancelled by request ({kept} completed files kept)")))
             }
             End::Stopped => (if self.progress.paused { JobState::Paused } else { JobState::Queued }, None),
+            End::Parked(why) => (JobState::Queued, Some(why.clone())),
         };
         let status = self.status(state, reason.clone());
         if let Err(e) = write_status(&self.spool, &status) {
             log::warn!("job {}: cannot write status: {e}", self.tid);
         }
-        if !matches!(end, End::Stopped)
+        if !matches!(end, End::Stopped | End::Parked(_))
             && let Err(e) = finish(&self.spool, &self.claimed, reason.as_deref())
         {
             log::error!("job {}: cannot move the job file out of work/: {e}", self.tid);
@@ -973,6 +999,11 @@ impl Runner {
             End::Stopped => {
                 log::info!("job {} ({}) stopped; it resumes at the next start", self.tid, self.spec.name)
             }
+            End::Parked(why) => log::warn!(
+                "job {} ({}) stays queued ({why}); it continues at the next run",
+                self.tid,
+                self.spec.name
+            ),
         }
         RunnerReport { tid: self.tid, state, error: reason }
     }
