@@ -483,3 +483,24 @@ fn run_once_does_not_hang_on_a_parked_job() {
     assert!(status.success(), "{log}");
     assert_file(&env.job_dir("u").join("13000_p0.jpg"), &FakePixiv::image_bytes(13_000, 0, "jpg"));
 }
+
+#[test]
+fn a_deleted_user_fails_and_an_empty_one_is_done() {
+    let fake = FakePixiv::start();
+    fake.add_user(11, "gone", "gone");
+    fake.add_work(Work::new(14_000, 11));
+    fake.delete_user(11);
+    fake.add_user(12, "empty", "empty");
+    let env = env_for(&fake, json!({}));
+    env.drop_job("gone", &json!({"type": "pixiv.user", "user_id": 11}));
+    env.drop_job("empty", &json!({"type": "pixiv.user", "user_id": 12}));
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{log}");
+    let by_name = |n: &str| env.statuses().into_iter().find(|s| s.name == n).expect("status");
+    let gone = by_name("gone");
+    assert_eq!(gone.state.as_str(), "failed");
+    assert!(gone.error.as_deref().is_some_and(|e| e.contains("user 11 not found")), "{gone:?}");
+    assert_eq!(by_name("empty").state.as_str(), "done");
+    // A user with works needs no profile call.
+    assert_eq!(fake.api_calls_to("/v1/user/detail").len(), 2);
+}

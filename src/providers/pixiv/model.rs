@@ -168,6 +168,10 @@ pub struct IllustList {
     /// The next page, `null` or empty at the end.
     #[serde(default)]
     pub next_url: Option<String>,
+    /// The artist, on `/v1/user/illusts` (`id` 0 for a missing user or one
+    /// without works).
+    #[serde(default)]
+    pub user: Option<User>,
 }
 
 /// `{"illust": ...}`.

@@ -210,18 +210,24 @@ impl Walk for PixivWalk {
             Source::List { path, query, user_check } => {
                 let q = cursor.and_then(cursor_query).unwrap_or(query);
                 let first = cursor.is_none();
-                if first
-                    && let Some(uid) = user_check {
-                        // Both "no works" and "no such user" list nothing;
-                        // only the profile tells them apart.
+                let list: IllustList = client.get(path, &q).map_err(|e| e.into_walk(path))?;
+                if let (true, Some(uid)) = (first, user_check) {
+                    // A missing user and a user without works look the
+                    // same here (`user.id` 0); only the profile tells them
+                    // apart (research trap 5), so ask only then.
+                    if list.illusts.is_empty() && list.user.as_ref().is_none_or(|u| u.id == 0) {
                         match client.get_raw("/v1/user/detail", &[("user_id".into(), uid.to_string())]) {
-                            Err(CallError::NotFound(m)) => return Err(WalkError::Invalid(format!("user {uid} not found: {m}"))),
+                            Err(CallError::NotFound(m)) => {
+                                return Err(WalkError::Invalid(format!("user {uid} not found: {m}")));
+                            }
                             Err(CallError::Walk(e)) => return Err(e),
                             _ => {}
                         }
                     }
-                let (items, next) = self.list_page(path, q, &client)?;
-                Ok(Page { items, next: next.map(|q| query_cursor(&q)), total: None, records: None })
+                }
+                let (items, stop) = self.page_items(&list.illusts, &client)?;
+                let next = list.next_url.filter(|u| !u.is_empty() && !stop).map(|u| query_cursor(&query_pairs(&u)));
+                Ok(Page { items, next, total: None, records: None })
             }
             Source::Bookmarks { user_id, restrict, tag } => {
                 let q = match cursor.and_then(cursor_query) {
