@@ -286,8 +286,8 @@ fn two_jobs_of_one_account_keep_the_interval() {
     let fake = FakePixiv::start();
     fake.add_user(11, "a", "a");
     fake.add_user(12, "b", "b");
-    fake.add_works((0..60u64).map(|i| Work::new(8000 + i, 11)));
-    fake.add_works((0..60u64).map(|i| Work::new(9000 + i, 12)));
+    fake.add_works((0..100u64).map(|i| Work::new(8000 + i, 11)));
+    fake.add_works((0..100u64).map(|i| Work::new(9000 + i, 12)));
     let env = env_for(&fake, json!({"interval_ms": 150}));
     env.drop_job("a", &json!({"type": "pixiv.user", "user_id": 11}));
     env.drop_job("b", &json!({"type": "pixiv.user", "user_id": 12}));
