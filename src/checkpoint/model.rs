@@ -48,7 +48,7 @@ pub struct Item {
     pub archive: Option<String>,
     /// Work to do on the file once it is downloaded (ugoira conversion).
     #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
-    pub post: Option<PostStep>,
+    pub post: Option<Box<PostStep>>,
 }
 
 /// A step after a download, run by the post-processing worker so that it
@@ -327,7 +327,7 @@ impl Progress {
                 if let Some(it) = self.items.get_mut(&i)
                     && let Some(step) = it.post.take()
                 {
-                    self.post.insert(i, (std::mem::take(&mut it.path), step));
+                    self.post.insert(i, (std::mem::take(&mut it.path), *step));
                 }
                 self.items.remove(&i);
                 self.failed.remove(&i);

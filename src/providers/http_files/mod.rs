@@ -40,15 +40,22 @@ impl Provider for HttpFiles {
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
         let (urls, headers) = parse_params(&job.params)?;
-        Ok(Box::new(FilesWalk { items: Some(items_for(urls)), headers }))
+        let items = items_for(urls);
+        Ok(Box::new(FilesWalk { total: items.len() as u64, items: items.into(), headers }))
     }
 }
+
+/// Items per page: a 100,000-URL job is journaled in slices, so that no
+/// single record (and its serialized copy) holds the whole list.
+const PAGE_ITEMS: usize = 5000;
 
 /// The walk: everything is known up front.
 #[derive(Debug)]
 struct FilesWalk {
-    /// The items, taken by the first page.
-    items: Option<Vec<Item>>,
+    /// Items not handed out yet, in order.
+    items: std::collections::VecDeque<Item>,
+    /// How many items the job has.
+    total: u64,
     /// Headers for every request.
     headers: Vec<(String, String)>,
 }
@@ -58,9 +65,19 @@ impl Walk for FilesWalk {
         self.headers.clone()
     }
 
-    fn next_page(&mut self, _cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
-        let items = self.items.take().unwrap_or_default();
-        Ok(Page { total: Some(items.len() as u64), items, next: None, records: None })
+    fn next_page(&mut self, cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
+        // The cursor is the index of the first item of the page; after a
+        // restart the items before it are already journaled.
+        let start = cursor.and_then(Value::as_u64).unwrap_or(0);
+        let already = self.total - self.items.len() as u64;
+        if start > already {
+            let skip = usize::try_from(start - already).unwrap_or(usize::MAX).min(self.items.len());
+            self.items.drain(..skip);
+        }
+        let n = PAGE_ITEMS.min(self.items.len());
+        let items: Vec<Item> = self.items.drain(..n).collect();
+        let next = (!self.items.is_empty()).then(|| Value::from(start.max(already) + n as u64));
+        Ok(Page { total: Some(self.total), items, next, records: None })
     }
 }
 

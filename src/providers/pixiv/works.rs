@@ -159,11 +159,11 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
         let f = fields(w, 0, &zip);
         let path = path_for(o, &f);
         let frames: Vec<(String, u32)> = meta.ugoira_metadata.frames.iter().map(|fr| (fr.file.clone(), fr.delay)).collect();
-        let post = (o.ugoira_format != "zip").then(|| PostStep::Ugoira {
+        let post = (o.ugoira_format != "zip").then(|| Box::new(PostStep::Ugoira {
             frames: frames.clone(),
             format: o.ugoira_format.clone(),
             out: with_ext(&path, &o.ugoira_format),
-        });
+        }));
         let frames_json = json!({ "id": w.id, "frames": meta.ugoira_metadata.frames });
         items.push(Item {
             key: format!("{}_ugoira", w.id),
