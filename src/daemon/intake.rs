@@ -43,6 +43,8 @@ impl Intake {
             .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
         let spec =
             parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &|t| find_job_type(t).is_some())?;
+        // A large job file need not stay in memory next to its parsed form.
+        drop(bytes);
         let (provider, _) = find_job_type(&spec.job_type)
             .ok_or_else(|| RejectReason(format!("unknown job type {:?}", spec.job_type)))?;
         let mut spec = spec;
