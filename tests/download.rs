@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Sender, unbounded};
 use md5::{Digest, Md5};
 use spoolfetch::download::{DownloadEvent, DownloadTask, Outcome, PartMeta, Pool, fetch, part_paths};
-use spoolfetch::http::{NetOptions, Route, build_agent};
 use spoolfetch::job::JobFlags;
 use tempfile::TempDir;
 
@@ -27,16 +26,7 @@ const CUT: usize = 700_000;
 /// Size of a file small enough to be restarted instead of resumed.
 const SMALL: usize = 100_000;
 
-fn agent() -> ureq::Agent {
-    build_agent(&NetOptions {
-        route: Route::Direct,
-        ca_file: None,
-        timeout: Duration::from_secs(2),
-        user_agent: "test".into(),
-        max_idle_per_host: 8,
-    })
-    .expect("build the agent")
-}
+use crate::util::test_agent as agent;
 
 /// Deterministic bytes without a short period, so that a splice or a
 /// duplicated range can never look right by accident.

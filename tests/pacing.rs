@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use spoolfetch::http::{NetOptions, Route, build_agent};
 use spoolfetch::job::JobFlags;
 use spoolfetch::pacing::{
     AccountPolicy, ApiError, ApiRequest, ApiResponse, Pacer, Verdict, default_classify,
@@ -19,16 +18,7 @@ use crate::support::http::{Handler, Request, Response, Server, lock};
 /// Slack for "at least" comparisons of instants taken on different threads.
 const SLACK: Duration = Duration::from_millis(5);
 
-fn agent() -> ureq::Agent {
-    build_agent(&NetOptions {
-        route: Route::Direct,
-        ca_file: None,
-        timeout: Duration::from_secs(2),
-        user_agent: "test".into(),
-        max_idle_per_host: 8,
-    })
-    .expect("build the agent")
-}
+use crate::util::test_agent as agent;
 
 /// Short waits everywhere, so that every test stays within a few seconds.
 fn policy() -> AccountPolicy {

@@ -241,3 +241,15 @@ pub fn assert_file(path: &Path, want: &[u8]) {
         want.len()
     );
 }
+
+/// A direct agent with short timeouts, for tests that drive the library.
+pub fn test_agent() -> ureq::Agent {
+    spoolfetch::http::build_agent(&spoolfetch::http::NetOptions {
+        route: spoolfetch::http::Route::Direct,
+        ca_file: None,
+        timeout: Duration::from_secs(2),
+        user_agent: "test".into(),
+        max_idle_per_host: 8,
+    })
+    .expect("build the agent")
+}
