@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::fileserver::{Fault, FileServer};
-use crate::util::{Env, assert_file, bytes};
+use crate::util::{Env, assert_file, bytes, wait_until};
 
 #[test]
 fn once_survives_every_fault_and_saves_exact_bytes() {
@@ -213,4 +213,44 @@ fn demo_runs_offline_and_verifies_its_files() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("8/8 files verified"), "{stdout}");
     assert!(dir.path().join("jobs/done/1.demo.json").exists());
+}
+
+#[test]
+fn a_long_listing_waits_for_the_downloads() {
+    // 4,500 URLs: http.files plans them 2,000 a page, and the runner
+    // takes no page while 4,000 planned items are unfinished. The first
+    // four files stall, so every worker is busy and nothing finishes: the
+    // listing must stop at 4,000 items instead of planning all 4,500.
+    let server = FileServer::start();
+    let n = 4500u64;
+    let urls: Vec<String> = (0..n)
+        .map(|i| {
+            let path = format!("/m/{i:04}.bin");
+            server.add(&path, i.to_le_bytes().to_vec());
+            if i < 4 {
+                server.add_fault(&path, Fault::Stall { after: 0, dur: Duration::from_secs(3) }, 1);
+            }
+            server.url(&path)
+        })
+        .collect();
+    let env = Env::new();
+    env.config(json!({"timeout_secs": 20}));
+    env.drop_job("many", &json!({"type": "http.files", "urls": urls}));
+    let mut d = env.daemon(&["--once"]);
+    let held = wait_until(Duration::from_secs(20), || {
+        env.status(1)
+            .is_some_and(|s| s.found == 4000 && s.stage == "download" && s.state.as_str() == "running")
+    });
+    assert!(held, "{:?}\n{}", env.status(1), d.log());
+    std::thread::sleep(Duration::from_millis(1000));
+    let s = env.status(1).expect("status");
+    assert_eq!((s.found, s.done, s.total), (4000, 0, n), "{s:?}");
+    let status = d.wait(Duration::from_secs(120)).expect("run --once ends");
+    assert!(status.success(), "{}", d.log());
+    let s = env.status(1).expect("status");
+    assert_eq!((s.state.as_str(), s.found, s.done), ("done", n, n));
+    for i in [0u64, 3, 3999, 4000, 4499] {
+        assert_file(&env.job_dir("many").join(format!("{i:04}.bin")), &i.to_le_bytes());
+    }
+    assert_eq!(fs::read_dir(env.job_dir("many")).expect("ls").count(), 4500);
 }

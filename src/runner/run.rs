@@ -144,6 +144,13 @@ const COMMIT_BYTES: usize = 256 * 1024;
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 /// How often a running job's status is rewritten even without changes.
 const STATUS_REFRESH: Duration = Duration::from_secs(1);
+/// The listing stays at most this many unfinished items ahead of the
+/// downloads: past it, the runner leaves the next page in the lister's
+/// channel until downloads catch up. A 100,000-URL job then holds a few
+/// pages of planned items in memory, not all of them (and its checkpoint
+/// snapshot stays as small); a paced API listing, a few dozen items a
+/// page, never gets that far ahead.
+const LIST_AHEAD: usize = 4_000;
 
 /// The runner's state; only its own thread touches it.
 struct Runner {
@@ -372,7 +379,8 @@ impl Runner {
             {
                 self.write_status();
             }
-            let lister_rx = self.lister.as_ref().map(|l| l.events.clone());
+            let lister_rx =
+                if self.listing_held() { None } else { self.lister.as_ref().map(|l| l.events.clone()) };
             let timeout = self.next_wakeup();
             select! {
                 recv(rx) -> msg => self.on_msg(msg.unwrap_or(RunnerMsg::Shutdown)),
@@ -407,6 +415,16 @@ impl Runner {
         } else {
             self.config.timeout
         }
+    }
+
+    /// Returns true if and only if the next page must wait because the
+    /// listing is [`LIST_AHEAD`] items ahead of the downloads. Only while
+    /// running: a pausing, stopping or failing job takes its pages at once,
+    /// so that its lister can hand the walk back.
+    fn listing_held(&self) -> bool {
+        self.mode == Mode::Running
+            && self.lister.is_some()
+            && self.progress.items.len().saturating_sub(self.progress.failed.len()) >= LIST_AHEAD
     }
 
     /// Queues a record and applies it.
@@ -913,8 +931,13 @@ impl Runner {
             (stage, rows, p.total_hint.unwrap_or(0).max(rows))
         } else if state.is_terminal() {
             ("finished", p.done.len() + p.skipped.len() as u64, p.found)
-        } else if !p.listing_done {
+        } else if !p.listing_done && !self.listing_held() {
             ("list", p.found, p.total_hint.unwrap_or(0).max(p.found))
+        } else if !p.listing_done {
+            // The listing waits for the downloads, which are what the job
+            // is doing now; the total is the provider's, when it has one.
+            let finished = p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64;
+            ("download", finished, p.total_hint.unwrap_or(0).max(p.found))
         } else {
             ("download", p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64, p.found)
         };

@@ -40,24 +40,70 @@ impl Provider for HttpFiles {
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
         let (urls, headers) = parse_params(&job.params)?;
-        let items = items_for(urls);
-        Ok(Box::new(FilesWalk { total: items.len() as u64, items: items.into(), headers }))
+        Ok(Box::new(FilesWalk { urls, named: 0, used: HashSet::new(), headers }))
     }
 }
 
 /// Items per page: a 100,000-URL job is journaled in slices, so that no
 /// single record (and its serialized copy) holds the whole list.
-const PAGE_ITEMS: usize = 5000;
+const PAGE_ITEMS: usize = 2000;
+
+/// A job's URLs packed into one string: 100,000 URLs cost their bytes and
+/// one offset each, not an allocation and a planned item each. Items are
+/// made a page at a time, when the runner asks for the page.
+#[derive(Debug, Default)]
+struct UrlList {
+    /// Every URL, one after the other.
+    text: String,
+    /// Where each URL ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl UrlList {
+    /// Appends a URL.
+    fn push(&mut self, url: &str) {
+        self.text.push_str(url);
+        self.ends.push(self.text.len());
+    }
+
+    /// The number of URLs.
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// URL `i`; `i` must be below `len()`.
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
 
 /// The walk: everything is known up front.
 #[derive(Debug)]
 struct FilesWalk {
-    /// Items not handed out yet, in order.
-    items: std::collections::VecDeque<Item>,
-    /// How many items the job has.
-    total: u64,
+    /// The URLs, in order.
+    urls: UrlList,
+    /// How many URLs have been given names (and so entries in `used`).
+    named: usize,
+    /// Hashes of the names given so far (see [`name_hash`]).
+    used: HashSet<u64>,
     /// Headers for every request.
     headers: Vec<(String, String)>,
+}
+
+impl FilesWalk {
+    /// The file name of URL `i`. Names are given in index order, so a
+    /// restart that names from 0 again gives every URL the same name.
+    fn name_next(&mut self) -> String {
+        let i = self.named;
+        let mut name = file_name_from_url(self.urls.get(i), &format!("file-{i}"));
+        if !self.used.insert(name_hash(&name)) {
+            name = with_suffix(&name, i);
+            self.used.insert(name_hash(&name));
+        }
+        self.named += 1;
+        name
+    }
 }
 
 impl Walk for FilesWalk {
@@ -67,34 +113,37 @@ impl Walk for FilesWalk {
 
     fn next_page(&mut self, cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
         // The cursor is the index of the first item of the page; after a
-        // restart the items before it are already journaled.
-        let start = cursor.and_then(Value::as_u64).unwrap_or(0);
-        let already = self.total - self.items.len() as u64;
-        if start > already {
-            let skip = usize::try_from(start - already).unwrap_or(usize::MAX).min(self.items.len());
-            self.items.drain(..skip);
+        // restart the items before it are already journaled, and only
+        // their names are needed (to keep later names the same).
+        let total = self.urls.len();
+        let start = cursor.and_then(Value::as_u64).map_or(0, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        let start = start.min(total);
+        if start < self.named {
+            self.named = 0;
+            self.used.clear();
         }
-        let n = PAGE_ITEMS.min(self.items.len());
-        let items: Vec<Item> = self.items.drain(..n).collect();
-        let next = (!self.items.is_empty()).then(|| Value::from(start.max(already) + n as u64));
-        Ok(Page { total: Some(self.total), items, next, records: None })
+        while self.named < start {
+            self.name_next();
+        }
+        let end = (start + PAGE_ITEMS).min(total);
+        let mut items = Vec::with_capacity(end - start);
+        while self.named < end {
+            let url = self.urls.get(self.named).to_owned();
+            let path = self.name_next();
+            items.push(Item { url, path, ..Item::default() });
+        }
+        let next = (end < total).then(|| Value::from(end as u64));
+        Ok(Page { total: Some(total as u64), items, next, records: None })
     }
 }
 
-/// Builds the items, naming files after their URLs.
-fn items_for(urls: Vec<String>) -> Vec<Item> {
-    let mut used = HashSet::new();
-    urls.into_iter()
-        .enumerate()
-        .map(|(i, url)| {
-            let mut name = file_name_from_url(&url, &format!("file-{i}"));
-            if !used.insert(name.clone()) {
-                name = with_suffix(&name, i);
-                used.insert(name.clone());
-            }
-            Item { url, path: name, ..Item::default() }
-        })
-        .collect()
+/// A name's 64-bit FNV-1a hash. Names are remembered by hash so that
+/// 100,000 of them cost 8 bytes each; two different names with one hash
+/// (odds about 1 in 10^9 at 100,000 names) only make the second one take
+/// the `-<index>` suffix, still the same way on every run, since FNV-1a is
+/// fixed here and not a per-process random hash.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `a.jpg` → `a-7.jpg`.
@@ -112,7 +161,7 @@ fn with_suffix(name: &str, i: usize) -> String {
 type Headers = Vec<(String, String)>;
 
 /// Checks the parameters; returns the URLs and the headers.
-fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Headers), RejectReason> {
+fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), RejectReason> {
     let reject = |s: String| RejectReason(s);
     for key in params.keys() {
         if key != "urls" && key != "headers" {
@@ -125,13 +174,15 @@ fn parse_params(params: &Map<String, Value>) -> Result<(Vec<String>, Headers), R
         Some(_) => return Err(reject("key `urls` must be an array of URL strings".into())),
         None => return Err(reject("key `urls` is missing".into())),
     };
-    let mut out = Vec::with_capacity(urls.len());
+    let mut out = UrlList::default();
+    out.ends.reserve_exact(urls.len());
+    out.text.reserve_exact(urls.iter().filter_map(Value::as_str).map(str::len).sum());
     for (i, u) in urls.iter().enumerate() {
         let Value::String(s) = u else {
             return Err(reject(format!("urls[{i}] must be a string")));
         };
         check_url(s).map_err(|why| reject(format!("urls[{i}]: {why}")))?;
-        out.push(s.clone());
+        out.push(s);
     }
     let mut headers = Vec::new();
     match params.get("headers") {
@@ -207,14 +258,82 @@ mod tests {
         }
     }
 
+    /// A walk over `urls`, as `plan` makes it.
+    fn walk(urls: &[String]) -> FilesWalk {
+        let (urls, headers) = parse_params(&params(json!({ "urls": urls }))).expect("valid urls");
+        FilesWalk { urls, named: 0, used: HashSet::new(), headers }
+    }
+
+    fn api() -> Api {
+        Api::new(None, crate::pacing::default_classify, std::sync::Arc::default(), None)
+    }
+
+    /// Every page from `cursor` on: (the paths, the cursors in between).
+    fn pages(w: &mut FilesWalk, mut cursor: Option<Value>) -> (Vec<String>, Vec<Option<Value>>) {
+        let (mut paths, mut cursors) = (Vec::new(), Vec::new());
+        loop {
+            let page = w.next_page(cursor.as_ref(), &api()).expect("no API, no error");
+            assert_eq!(page.total, Some(w.urls.len() as u64));
+            paths.extend(page.items.into_iter().map(|i| i.path));
+            cursors.push(page.next.clone());
+            cursor = page.next;
+            if cursor.is_none() {
+                return (paths, cursors);
+            }
+        }
+    }
+
     #[test]
     fn names_are_unique_and_safe() {
         let urls: Vec<String> = ["https://h/a.jpg", "https://g/a.jpg", "https://h/", "https://h/..%2F..%2Fx"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let items = items_for(urls);
-        let names: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
+        let (names, _) = pages(&mut walk(&urls), None);
         assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
+    }
+
+    #[test]
+    fn pages_resume_with_the_same_names() {
+        // 12,000 URLs over several pages, with repeats across pages: `x.bin` at
+        // every 1,000th URL, so that later names depend on earlier ones.
+        let urls: Vec<String> = (0..12_000)
+            .map(|i| if i % 1000 == 0 { "https://h/x.bin".to_string() } else { format!("https://h/{i}.bin") })
+            .collect();
+        let (all, cursors) = pages(&mut walk(&urls), None);
+        assert_eq!(all.len(), 12_000);
+        let mut want: Vec<Option<Value>> =
+            (1..12_000usize.div_ceil(PAGE_ITEMS)).map(|k| Some(Value::from(k * PAGE_ITEMS))).collect();
+        want.push(None);
+        assert_eq!(cursors, want);
+        assert_eq!(all[0], "x.bin");
+        assert_eq!(all[1000], "x-1000.bin");
+        assert_eq!(all[11_000], "x-11000.bin");
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!(unique.len(), all.len());
+        // A restart plans a new walk and starts at the journaled cursor.
+        let (rest, _) = pages(&mut walk(&urls), Some(Value::from(5000)));
+        assert_eq!(rest[..], all[5000..]);
+        // A walk asked for a page it has handed out before names it again
+        // the same way.
+        let mut w = walk(&urls);
+        let _ = pages(&mut w, None);
+        let (again, _) = pages(&mut w, Some(Value::from(10_000)));
+        assert_eq!(again[..], all[10_000..]);
+        // A cursor past the end gives an empty last page.
+        let page = walk(&urls).next_page(Some(&Value::from(99_999)), &api()).expect("no error");
+        assert!(page.items.is_empty() && page.next.is_none());
+    }
+
+    #[test]
+    fn url_list_packs() {
+        let mut l = UrlList::default();
+        for u in ["a", "", "bcd"] {
+            l.push(u);
+        }
+        assert_eq!((l.len(), l.get(0), l.get(1), l.get(2)), (3, "a", "", "bcd"));
+        assert_ne!(name_hash("a.jpg"), name_hash("a.jpeg"));
+        // Fixed across runs and builds: the FNV-1a test vector for "a".
+        assert_eq!(name_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }
