@@ -87,6 +87,14 @@ fn bad_job_files_go_to_failed_with_reasons_and_good_ones_complete() {
         statuses.iter().filter(|s| s.state.as_str() == "failed" && s.error.is_some()).count(),
         cases.len() + 1
     );
+    // A job refused by its provider still shows its type and save path;
+    // one that did not parse shows its file name.
+    let by_name =
+        |n: &str| statuses.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}: {statuses:?}"));
+    let scheme = by_name("file-scheme");
+    assert_eq!(scheme.job_type, "http.files");
+    assert_eq!(scheme.save_path, env.save.display().to_string());
+    assert_eq!(by_name("invalid").job_type, "");
 }
 
 #[test]

@@ -11,6 +11,22 @@ use crate::job::{JobSpec, JobStatus, RejectReason, parse_job_bytes};
 use crate::providers::{PlanContext, Walk, find_job_type};
 use crate::spool::{Claimed, Spool, reject};
 
+/// Why a claimed job cannot run, and what of it was read before the
+/// problem showed (for its status).
+#[derive(Debug)]
+pub struct Rejected {
+    /// The reason, one line.
+    pub reason: RejectReason,
+    /// The job's common keys, when they parsed.
+    pub spec: Option<Box<JobSpec>>,
+}
+
+impl From<RejectReason> for Rejected {
+    fn from(reason: RejectReason) -> Rejected {
+        Rejected { reason, spec: None }
+    }
+}
+
 /// A claimed job, ready to run.
 pub struct Intake {
     /// The job.
@@ -21,21 +37,22 @@ pub struct Intake {
 
 impl Intake {
     /// Reads and plans a claimed job file.
-    pub fn read(claimed: &Claimed, config: &Config) -> Result<Intake, RejectReason> {
+    pub fn read(claimed: &Claimed, config: &Config) -> Result<Intake, Rejected> {
         let meta = fs::symlink_metadata(&claimed.path)
             .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
         if meta.file_type().is_symlink() {
-            return Err(RejectReason("job files must be regular files, not symbolic links".into()));
+            return Err(RejectReason("job files must be regular files, not symbolic links".into()).into());
         }
         if !meta.is_file() {
-            return Err(RejectReason("the job file is not a regular file".into()));
+            return Err(RejectReason("the job file is not a regular file".into()).into());
         }
         if meta.len() > config.max_job_bytes {
             return Err(RejectReason(format!(
                 "the job file is {} bytes; the limit is {} (config key max_job_bytes)",
                 meta.len(),
                 config.max_job_bytes
-            )));
+            ))
+            .into());
         }
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         fs::File::open(&claimed.path)
@@ -48,7 +65,13 @@ impl Intake {
         let (provider, _) = find_job_type(&spec.job_type)
             .ok_or_else(|| RejectReason(format!("unknown job type {:?}", spec.job_type)))?;
         let mut spec = spec;
-        let walk = provider.plan(&spec, &PlanContext { config })?;
+        let walk = match provider.plan(&spec, &PlanContext { config }) {
+            Ok(w) => w,
+            Err(reason) => {
+                spec.params = serde_json::Map::new();
+                return Err(Rejected { reason, spec: Some(Box::new(spec)) });
+            }
+        };
         // The walk has what it needs; a 100,000-URL job's parameters need
         // not stay in memory for the life of the job.
         spec.params = serde_json::Map::new();
@@ -57,8 +80,19 @@ impl Intake {
 }
 
 /// Ends a job that cannot run: a failed status and the file in `failed/`
-/// with the reason.
-pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &str) {
-    let status = JobStatus::claimed(claimed.tid, claimed.stem(), "", "", &config.instance, &claimed.original);
+/// with the reason. The status names the job's type and save path when
+/// they were read (`spec`).
+pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &str, spec: Option<&JobSpec>) {
+    let status = match spec {
+        Some(s) => JobStatus::claimed(
+            claimed.tid,
+            &s.name,
+            &s.job_type,
+            &s.save_path.display().to_string(),
+            &config.instance,
+            &claimed.original,
+        ),
+        None => JobStatus::claimed(claimed.tid, claimed.stem(), "", "", &config.instance, &claimed.original),
+    };
     reject(spool, claimed, status, reason);
 }

@@ -389,8 +389,8 @@ impl Supervisor {
                 self.waiting.push_back(Waiting { claimed, intake, paused });
                 self.start_waiting();
             }
-            Err(reason) => {
-                reject_job(&self.spool, &claimed, &self.config, &reason.0);
+            Err(rejected) => {
+                reject_job(&self.spool, &claimed, &self.config, &rejected.reason.0, rejected.spec.as_deref());
                 self.summary.failed += 1;
             }
         }
@@ -458,7 +458,8 @@ impl Supervisor {
                 self.running.insert(tid, h);
             }
             Err(e) => {
-                reject_job(&self.spool, &w.claimed, &self.config, &format!("cannot start a thread: {e}"))
+                let why = format!("cannot start a thread: {e}");
+                reject_job(&self.spool, &w.claimed, &self.config, &why, None)
             }
         }
     }
