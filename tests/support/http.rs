@@ -350,16 +350,7 @@ impl Drop for Server {
         for (_, s) in lock(&self.shared.open).drain() {
             let _ = s.shutdown(Shutdown::Both);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let handles: Vec<_> = lock(&self.shared.threads).drain(..).collect();
-        for h in handles {
-            while !h.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            }
-        }
+        join_within(lock(&self.shared.threads).drain(..).collect(), Duration::from_secs(2));
     }
 }
 
@@ -713,4 +704,18 @@ fn write_response(
     }
     stream.flush()?;
     Ok(limit == body.len())
+}
+
+/// Joins the threads that end within `within`; the others (stuck on a
+/// client that never closes) are left to the process's end.
+pub fn join_within(handles: Vec<thread::JoinHandle<()>>, within: Duration) {
+    let deadline = Instant::now() + within;
+    for h in handles {
+        while !h.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
 }

@@ -1,3 +1,4 @@
+pub mod client;
 pub mod fileserver;
 pub mod http;
 pub mod octoparse;

@@ -61,7 +61,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::http::{Handler, Request, Response, Server, lock, percent_decode};
+use crate::support::http::{Handler, Request, Response, Server, join_within, lock, percent_decode};
 
 /// Default user name of the one account.
 pub const DEFAULT_USERNAME: &str = "user";
@@ -934,16 +934,7 @@ impl Relay {
             let _ = a.shutdown(Shutdown::Both);
             let _ = b.shutdown(Shutdown::Both);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let handles: Vec<_> = lock(&self.shared.threads).drain(..).collect();
-        for h in handles {
-            while !h.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            }
-        }
+        join_within(lock(&self.shared.threads).drain(..).collect(), Duration::from_secs(2));
     }
 }
 
@@ -1076,43 +1067,7 @@ fn pump_down(mut up: TcpStream, mut client: TcpStream, sh: &RelayShared) {
 mod tests {
     use super::*;
 
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into()
-    }
-
-    struct Got {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    }
-
-    impl Got {
-        fn json(&self) -> Value {
-            serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("JSON body ({e}): {}", self.text()))
-        }
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.body).into_owned()
-        }
-        fn header(&self, name: &str) -> Option<&str> {
-            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-        }
-    }
-
-    fn done(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Got {
-        let r = r.expect("request");
-        let status = r.status().as_u16();
-        let headers = r
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = r.into_body().read_to_vec().expect("body");
-        Got { status, headers, body }
-    }
+    use crate::support::client::{Got, agent, done};
 
     fn get_with(a: &ureq::Agent, fake: &FakeOctoparse, tok: Option<&str>, pq: &str) -> Got {
         let mut rq = a.get(fake.url(pq));

@@ -2688,43 +2688,7 @@ fn gif(color: [u8; 3], label: &str, pad: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into()
-    }
-
-    struct Got {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    }
-
-    impl Got {
-        fn json(&self) -> Value {
-            serde_json::from_slice(&self.body).expect("JSON body")
-        }
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.body).into_owned()
-        }
-        fn header(&self, name: &str) -> Option<&str> {
-            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-        }
-    }
-
-    fn done(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Got {
-        let r = r.expect("request");
-        let status = r.status().as_u16();
-        let headers = r
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = r.into_body().read_to_vec().expect("body");
-        Got { status, headers, body }
-    }
+    use crate::support::client::{Got, agent, done};
 
     /// GET with optional bearer token and extra headers.
     fn get(url: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Got {
