@@ -175,6 +175,27 @@ fn header_secrets_are_sent_but_never_logged() {
 }
 
 #[test]
+fn url_secrets_never_reach_logs_status_or_reasons() {
+    let server = FileServer::start();
+    let base = server.base_url();
+    let (scheme, host) = base.split_once("://").expect("base URL");
+    let url = format!("{scheme}://user:SECRET-PW-1@{host}/gone.bin?X-Amz-Signature=SECRET-SIG-2&size=2");
+    let env = Env::new();
+    env.drop_job("signed", &json!({"type": "http.files", "urls": [url]}));
+    let mut d = env.daemon_with(&["--once"], &[("RUST_LOG", "trace")]);
+    let status = d.wait(Duration::from_secs(30)).expect("exit");
+    let log = d.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("gone.bin"), "the failure names the file: {log}");
+    let reason = fs::read_to_string(env.spool.join("failed").join("1.signed.json.reason")).expect("reason");
+    let status_json = String::from_utf8_lossy(&env.cli(&["status", "--json"]).stdout).into_owned();
+    for (what, text) in [("log", &log), ("reason", &reason), ("status", &status_json)] {
+        assert!(!text.contains("SECRET"), "a secret reached the {what}: {text}");
+    }
+    assert!(reason.contains("X-Amz-Signature=***&size=2"), "{reason}");
+}
+
+#[test]
 fn retry_rounds_lengthen_the_timeout_when_increment_is_on() {
     // The server stalls 3 s before the body; the timeout is 2 s. Round 1
     // times out; round 2 waits 2 × 2 s and succeeds.
@@ -253,4 +274,27 @@ fn a_long_listing_waits_for_the_downloads() {
         assert_file(&env.job_dir("many").join(format!("{i:04}.bin")), &i.to_le_bytes());
     }
     assert_eq!(fs::read_dir(env.job_dir("many")).expect("ls").count(), 4500);
+}
+
+#[test]
+fn a_very_long_file_name_is_cut_and_downloads() {
+    let server = FileServer::start();
+    let long = format!("/{}.bin", "a".repeat(300));
+    server.add(&long, bytes(5, 3 << 20));
+    // Big enough to leave `.part` and `.part.meta` while it downloads.
+    server.add_fault(&long, Fault::Truncate(1_200_000), 1);
+    let env = Env::new();
+    env.drop_job("long", &json!({"type": "http.files", "urls": [server.url(&long)]}));
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    let names: Vec<String> = fs::read_dir(env.job_dir("long"))
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    // 255 bytes less room for `.<name>.part.meta`.
+    assert_eq!(names[0].len(), 244);
+    assert!(names[0].ends_with(".bin"));
+    assert_file(&env.job_dir("long").join(&names[0]), &bytes(5, 3 << 20));
 }

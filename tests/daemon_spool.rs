@@ -55,6 +55,13 @@ fn bad_job_files_go_to_failed_with_reasons_and_good_ones_complete() {
     let target = env.dir.path().join("elsewhere.json");
     fs::write(&target, serde_json::to_vec(&good).expect("json")).expect("write");
     std::os::unix::fs::symlink(&target, env.spool.join("link.json")).expect("symlink");
+    // A FIFO would block whoever reads it; it is refused unread.
+    let fifo =
+        std::process::Command::new("mkfifo").arg(env.spool.join("fifo.json")).status().expect("mkfifo");
+    assert!(fifo.success());
+    // A name of 255 bytes still fits in work/, failed/ and the reason file.
+    let long = format!("{}.json", "n".repeat(250));
+    env.drop_raw(&long[..250], b"{\"type\": \"http.files\", \"urls\": 3}");
     env.drop_job("good", &good);
 
     let (status, log) = env.run_once(Duration::from_secs(60));
@@ -66,10 +73,13 @@ fn bad_job_files_go_to_failed_with_reasons_and_good_ones_complete() {
     let failed = env.files_in("failed");
     let mut all = cases.iter().map(|(n, _, w)| (*n, *w)).collect::<Vec<_>>();
     all.push(("link", "symbolic link"));
+    all.push(("fifo", "not a regular file"));
+    let long_stem = "n".repeat(200);
+    all.push((long_stem.as_str(), "must be an array"));
     for (name, want) in all {
         let job = failed
             .iter()
-            .find(|f| f.ends_with(&format!(".{name}.json")))
+            .find(|f| f.ends_with(&format!("{name}.json")))
             .unwrap_or_else(|| panic!("{name}.json is not in failed/: {failed:?}\n{log}"));
         let reason =
             fs::read_to_string(env.spool.join("failed").join(format!("{job}.reason"))).expect("reason");
@@ -78,14 +88,14 @@ fn bad_job_files_go_to_failed_with_reasons_and_good_ones_complete() {
     }
     // Nothing was deleted: every dropped file is in done/ or failed/.
     let jobs_kept = failed.iter().filter(|f| f.ends_with(".json")).count() + done.len();
-    assert_eq!(jobs_kept, cases.len() + 2);
+    assert_eq!(jobs_kept, cases.len() + 4);
     // The target of the symlink is untouched.
     assert!(target.exists());
     // Every rejected job shows in status with its reason.
     let statuses = env.statuses();
     assert_eq!(
         statuses.iter().filter(|s| s.state.as_str() == "failed" && s.error.is_some()).count(),
-        cases.len() + 1
+        cases.len() + 3
     );
     // A job refused by its provider still shows its type and save path;
     // one that did not parse shows its file name.
@@ -255,4 +265,41 @@ fn pause_resume_cancel_and_retry_from_another_process() {
     assert_eq!(env.files_in("done"), vec!["1.ctl.json"]);
     d.term();
     assert!(d.wait(Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn a_job_cancelled_while_paused_runs_again_after_retry() {
+    let server = FileServer::start();
+    let mut urls = Vec::new();
+    for i in 0..12u64 {
+        let p = format!("/q{i:02}.bin");
+        server.add(&p, bytes(i, 20_000));
+        server.add_fault(&p, Fault::Drip(100_000), 1);
+        urls.push(server.url(&p));
+    }
+    let env = Env::new();
+    env.config(json!({"concurrency": 1}));
+    env.drop_job("pc", &json!({"type": "http.files", "urls": urls}));
+    let mut d = env.daemon(&[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || env.status(1).is_some_and(|s| s.done >= 1)),
+        "{}",
+        d.log()
+    );
+    for cmd in ["pause", "cancel"] {
+        let out = env.cli(&[cmd, "1", "--wait"]);
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(env.status(1).expect("status").state.as_str(), "cancelled");
+    d.term();
+    assert!(d.wait(Duration::from_secs(10)).is_some());
+    let out = env.cli(&["retry", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `run --once` must run it to the end, not find it paused and idle.
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    assert_eq!(env.status(1).expect("status").state.as_str(), "done", "{log}");
+    for i in 0..12u64 {
+        assert_file(&env.job_dir("pc").join(format!("q{i:02}.bin")), &bytes(i, 20_000));
+    }
 }

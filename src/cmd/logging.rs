@@ -8,6 +8,12 @@ use std::io::Write;
 pub fn init() {
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // ureq logs whole request URIs at debug level, query included, and a
+    // signed download URL carries its credential there. spoolfetch logs
+    // every request outcome itself, through `display_url`.
+    for noisy in ["ureq", "ureq_proto"] {
+        b.filter_module(noisy, log::LevelFilter::Info);
+    }
     if under_journald {
         b.format(|buf, rec| {
             let prio = match rec.level() {

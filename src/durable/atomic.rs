@@ -26,12 +26,15 @@ pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     let dir = parent_of(path);
     let file_name =
         path.file_name().ok_or_else(|| io::Error::other("atomic_write: path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        fastrand::u32(..)
-    ));
+    // The temporary name only has to be unique (pid and a random number
+    // see to that); the target's name is cut so that it fits in 255 bytes
+    // even when the target's own name is that long.
+    let name = file_name.to_string_lossy();
+    let mut keep = name.len().min(200);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let tmp = dir.join(format!(".{}.{}.{}.tmp", &name[..keep], std::process::id(), fastrand::u32(..)));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(bytes)?;

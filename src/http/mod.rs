@@ -25,10 +25,12 @@ mod agent;
 mod error;
 mod pinning;
 mod query;
+mod redact;
 mod retry_after;
 
 pub use agent::{NetOptions, Route, SetupError, build_agent, redact_url};
 pub use error::{describe, is_transient, status_is_transient};
 pub use pinning::PinnedResolver;
 pub use query::{encode_query, form_decode, form_encode, query_pairs};
+pub use redact::display_url;
 pub use retry_after::parse_retry_after;

@@ -1,9 +1,10 @@
 //! Path-component sanitizing and URL file names.
 
-/// The longest file name most filesystems accept (ext4, XFS, btrfs, NTFS
-/// in UTF-16 units is larger, but a UTF-8 byte limit of 255 is the common
-/// floor).
-pub const MAX_COMPONENT_BYTES: usize = 255;
+/// The longest name spoolfetch gives a file or folder: 255 bytes, the
+/// longest name most filesystems accept (ext4, XFS, btrfs; NTFS counts
+/// UTF-16 units and allows more), less the 11 bytes that a partial file's
+/// metadata adds (`.<name>.part.meta`), so that it fits too.
+pub const MAX_COMPONENT_BYTES: usize = 255 - ".".len() - ".part.meta".len();
 
 /// Turns arbitrary text into one safe path component.
 ///

@@ -14,6 +14,7 @@ use crate::checkpoint::{CheckpointStore, Item, Progress, Record};
 use crate::config::Config;
 use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
 use crate::durable::fsync_dir;
+use crate::http::display_url;
 use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid, unix_now};
 use crate::pacing::{Classify, Pacer, backoff_delay, cap_retry_after};
 use crate::postprocess::{PostEvent, PostTask, PostWorker};
@@ -112,10 +113,40 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
     let (tx, rx) = bounded(16);
     let join = thread::Builder::new().name(format!("job-{tid}")).spawn(move || {
         let report = args.report.clone();
-        let end = run(args, &rx);
+        let (spool, claimed) = (args.spool.clone(), args.claimed.clone());
+        let end = match guarded(|| run(args, &rx)) {
+            Ok(end) => end,
+            Err(why) => fail_after_panic(&spool, &claimed, &why),
+        };
         let _ = report.send(end);
     })?;
     Ok(RunnerHandle { tid, tx, join: Some(join) })
+}
+
+/// Runs `f`, turning a panic into its message. A runner owns one job's
+/// state only, so a bug hit by one job ends that job, not the daemon.
+fn guarded(f: impl FnOnce() -> RunnerReport) -> Result<RunnerReport, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into())
+    })
+}
+
+/// Ends a job whose runner panicked: failed, with the reason in its status
+/// and next to its file in `failed/`. Its checkpoint stays, so `retry`
+/// continues where it was.
+fn fail_after_panic(spool: &Spool, claimed: &Claimed, why: &str) -> RunnerReport {
+    let reason = format!("internal error (please report it): {why}; `spoolfetch retry` resumes the job");
+    log::error!("job {}: {reason}", claimed.tid);
+    let status = crate::spool::read_status(spool, claimed.tid)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| JobStatus::claimed(claimed.tid, claimed.stem(), "", "", "", &claimed.original));
+    crate::spool::reject(spool, claimed, status, &reason);
+    RunnerReport { tid: claimed.tid, state: JobState::Failed, error: Some(reason) }
 }
 
 /// What the runner is doing.
@@ -482,6 +513,11 @@ impl Runner {
             }
             (RunnerMsg::Cancel, Mode::Running | Mode::Paused | Mode::ShuttingDown { .. }) => {
                 log::info!("job {}: cancelling", self.tid);
+                if self.progress.paused {
+                    // A cancelled job that is retried starts running, not
+                    // paused as it was when cancelled.
+                    self.record(Record::Paused { v: false });
+                }
                 self.mode = Mode::Cancelling;
                 self.halt_all();
             }
@@ -614,7 +650,7 @@ impl Runner {
                 let n = self.attempts.entry(i).or_insert(0);
                 *n += 1;
                 let n = *n;
-                let url = self.progress.items.get(&i).map(|it| it.url.clone()).unwrap_or_default();
+                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
                 if n < self.config.retries {
                     let wait = match after {
                         Some(d) => cap_retry_after(d, self.config.backoff_max),
@@ -628,7 +664,7 @@ impl Runner {
                 }
             }
             Outcome::Failed { reason } => {
-                let url = self.progress.items.get(&i).map(|it| it.url.clone()).unwrap_or_default();
+                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
                 log::warn!("job {}: {url}: {reason}", self.tid);
                 self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: true });
             }
@@ -1029,5 +1065,35 @@ impl Runner {
             ),
         }
         RunnerReport { tid: self.tid, state, error: reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_panic_fails_only_its_job() {
+        assert_eq!(guarded(|| panic!("boom {}", 7)).expect_err("panicked"), "boom 7");
+        assert_eq!(guarded(|| std::panic::panic_any(3u8)).expect_err("panicked"), "unknown panic");
+        let ok = RunnerReport { tid: 5, state: JobState::Done, error: None };
+        assert_eq!(guarded(|| ok).expect("no panic").state, JobState::Done);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("a").expect("spool");
+        let claimed = Claimed {
+            tid: 9,
+            path: spool.work_dir("a").join(Spool::claimed_name(9, "art.json")),
+            original: "art.json".into(),
+        };
+        std::fs::write(&claimed.path, b"{}").expect("job file");
+        let rep = fail_after_panic(&spool, &claimed, "index out of bounds");
+        assert_eq!(rep.state, JobState::Failed);
+        let reason = std::fs::read_to_string(spool.failed_dir().join("9.art.json.reason")).expect("reason");
+        assert!(reason.contains("internal error") && reason.contains("index out of bounds"), "{reason}");
+        assert!(spool.failed_dir().join("9.art.json").exists() && !claimed.path.exists());
+        let status = crate::spool::read_status(&spool, 9).expect("read").expect("status");
+        assert_eq!((status.state, status.name.as_str()), (JobState::Failed, "art"));
     }
 }

@@ -101,9 +101,14 @@ impl Spool {
         Ok(())
     }
 
-    /// The file name a claimed job carries: `<tid>.<original name>`.
+    /// The file name a claimed job carries: `<tid>.<original name>`. An
+    /// original name too long for that (and for the `.reason` file beside
+    /// it in `failed/`) is cut, keeping its extension, so that even a
+    /// 255-byte job file name can be claimed and ended.
     pub fn claimed_name(tid: Tid, original: &str) -> String {
-        format!("{tid}.{original}")
+        let prefix = format!("{tid}.");
+        let room = 255 - ".reason".len() - prefix.len();
+        format!("{prefix}{}", crate::naming::truncate_keeping_ext(original, room))
     }
 
     /// Splits a claimed file name into its TID and original name.
@@ -124,5 +129,13 @@ mod tests {
         assert_eq!(n, "42.my.job.json");
         assert_eq!(Spool::parse_claimed_name(&n), Some((42, "my.job.json")));
         assert_eq!(Spool::parse_claimed_name("x.json"), None);
+        let long = format!("{}.json", "é".repeat(125));
+        let n = Spool::claimed_name(123_456, &long);
+        assert!(n.len() + ".reason".len() <= 255, "{}", n.len());
+        assert!(n.starts_with("123456.éé") && n.ends_with("éé.json"));
+        assert_eq!(
+            Spool::claimed_name(1, Spool::parse_claimed_name(&n).expect("parses").1),
+            format!("1.{}", &n[7..])
+        );
     }
 }

@@ -44,8 +44,11 @@ struct Signature {
     mtime: i128,
     /// Inode number: an in-place rewrite via rename changes it.
     ino: u64,
-    /// True for a symbolic link (never followed).
-    symlink: bool,
+    /// True for anything but a regular file: a symbolic link (never
+    /// followed), a FIFO (reading one would block the watcher for good), a
+    /// socket or a device. Such a file is claimed without being read, and
+    /// intake rejects it.
+    irregular: bool,
 }
 
 /// A file seen before, with the time its signature last changed.
@@ -114,11 +117,11 @@ impl Scanner {
             let settled = age >= self.settle && seen.since != now;
             if settled {
                 if seen.parses.is_none() {
-                    seen.parses = Some(!sig.symlink && sig.len <= self.max_bytes && parses_as_json(&path));
+                    seen.parses = Some(!sig.irregular && sig.len <= self.max_bytes && parses_as_json(&path));
                 }
                 let parses = seen.parses == Some(true);
                 let oversized = sig.len > self.max_bytes;
-                if parses || sig.symlink || oversized || age >= self.reject_after() {
+                if parses || sig.irregular || oversized || age >= self.reject_after() {
                     ready.push((sig.mtime, Candidate { path: path.clone(), retry_tid, parses }));
                 } else {
                     result.waiting += 1;
@@ -182,7 +185,7 @@ fn list_dir(dir: &Path, in_root: bool, out: &mut Vec<(PathBuf, Option<Tid>, Sign
             len: meta.len(),
             mtime: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             ino: meta.ino(),
-            symlink: meta.file_type().is_symlink(),
+            irregular: !meta.file_type().is_file(),
         };
         out.push((entry.path(), retry_tid, sig));
     }

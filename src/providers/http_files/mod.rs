@@ -98,8 +98,15 @@ impl FilesWalk {
         let i = self.named;
         let mut name = file_name_from_url(self.urls.get(i), &format!("file-{i}"));
         if !self.used.insert(name_hash(&name)) {
-            name = with_suffix(&name, i);
-            self.used.insert(name_hash(&name));
+            // `-<index>` is free unless another URL is named that way
+            // already (`a.jpg`, `a-2.jpg`, `a.jpg`); then `-<index>-2`, …
+            let base = name;
+            name = with_suffix(&base, &i.to_string());
+            let mut k = 2u32;
+            while !self.used.insert(name_hash(&name)) {
+                name = with_suffix(&base, &format!("{i}-{k}"));
+                k += 1;
+            }
         }
         self.named += 1;
         name
@@ -137,18 +144,27 @@ impl Walk for FilesWalk {
     }
 }
 
-/// A name's 64-bit FNV-1a hash. Names are remembered by hash so that
+/// A name's 64-bit FNV-1a hash, of its lower-case form: `A.jpg` and
+/// `a.jpg` are one file on SMB shares and on macOS, so they count as the
+/// same name everywhere. Names are remembered by hash so that
 /// 100,000 of them cost 8 bytes each; two different names with one hash
 /// (odds about 1 in 10^9 at 100,000 names) only make the second one take
 /// the `-<index>` suffix, still the same way on every run, since FNV-1a is
 /// fixed here and not a per-process random hash.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = [0u8; 4];
+    for c in name.chars().flat_map(char::to_lowercase) {
+        for b in c.encode_utf8(&mut buf).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
-/// `a.jpg` → `a-7.jpg`.
-fn with_suffix(name: &str, i: usize) -> String {
-    let suffix = format!("-{i}");
+/// `a.jpg` with tag `7` → `a-7.jpg`.
+fn with_suffix(name: &str, tag: &str) -> String {
+    let suffix = format!("-{tag}");
     let (stem, ext) = match name.rfind('.') {
         Some(p) if p > 0 => (&name[..p], &name[p..]),
         _ => (name, ""),
@@ -291,6 +307,18 @@ mod tests {
             .collect();
         let (names, _) = pages(&mut walk(&urls), None);
         assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
+    }
+
+    #[test]
+    fn a_suffixed_name_never_takes_a_name_in_use() {
+        let urls: Vec<String> =
+            ["https://h/cover.jpg", "https://h/cover-2.jpg", "https://g/cover.jpg", "https://h/COVER-2-2.JPG", "https://k/Cover.jpg"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let (names, _) = pages(&mut walk(&urls), None);
+        // Case never separates two names: they would be one file on SMB.
+        assert_eq!(names, vec!["cover.jpg", "cover-2.jpg", "cover-2-2.jpg", "COVER-2-2-3.JPG", "Cover-4.jpg"]);
     }
 
     #[test]
