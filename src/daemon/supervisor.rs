@@ -26,6 +26,11 @@ use crate::spool::{
     read_status, recover_own, remove_request, write_status,
 };
 
+/// A job thread whose loop has not turned for this long is stuck (it turns
+/// every second at least); the watchdog is then no longer fed, and systemd
+/// restarts the daemon, which resumes every job from its checkpoint.
+const RUNNER_STALL: Duration = Duration::from_secs(30);
+
 /// How the daemon is started.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -252,9 +257,19 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 }
             },
             recv(ticker) -> _ => {
-                // Healthy: this loop runs and the watcher delivered a scan
-                // within its period (plus slack for a slow share).
-                let healthy = last_scan.elapsed() < scan_period + Duration::from_secs(10);
+                // Healthy: this loop runs, the watcher delivered a scan
+                // within its period (plus slack for a slow share), and
+                // every job thread's loop turned lately (it turns every
+                // second at least).
+                let stuck = sup.running.values().find(|h| h.stalled_for() > RUNNER_STALL);
+                if let Some(h) = stuck {
+                    log::error!(
+                        "job {}: its thread has not turned for {} s; not feeding the watchdog",
+                        h.tid,
+                        h.stalled_for().as_secs()
+                    );
+                }
+                let healthy = last_scan.elapsed() < scan_period + Duration::from_secs(10) && stuck.is_none();
                 notifier.watchdog(healthy);
                 notifier.status(&format!(
                     "{} running, {} paused, {} waiting",

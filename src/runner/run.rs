@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -91,9 +92,46 @@ pub struct RunnerHandle {
     tx: Sender<RunnerMsg>,
     /// The thread.
     join: Option<JoinHandle<()>>,
+    /// When its loop last turned.
+    beat: Arc<Heartbeat>,
+}
+
+/// When a runner's main loop last turned. The loop turns at least once a
+/// second, so a heartbeat much older than that means a stuck job thread,
+/// and the supervisor stops feeding systemd's watchdog.
+#[derive(Debug)]
+struct Heartbeat {
+    /// The clock's zero.
+    base: Instant,
+    /// Milliseconds since `base` at the last turn.
+    ms: AtomicU64,
+}
+
+impl Heartbeat {
+    /// A heartbeat that beat just now.
+    fn new() -> Heartbeat {
+        Heartbeat { base: Instant::now(), ms: AtomicU64::new(0) }
+    }
+
+    /// Records a turn of the loop.
+    fn beat(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last turn.
+    fn age(&self) -> Duration {
+        self.base.elapsed().saturating_sub(Duration::from_millis(self.ms.load(Ordering::Relaxed)))
+    }
 }
 
 impl RunnerHandle {
+    /// How long ago the runner's loop last turned (near zero while it
+    /// works; it turns at least once a second, even when idle).
+    pub fn stalled_for(&self) -> Duration {
+        self.beat.age()
+    }
+
     /// Sends a command (ignored when the runner has already ended).
     pub fn send(&self, msg: RunnerMsg) {
         let _ = self.tx.send(msg);
@@ -111,16 +149,18 @@ impl RunnerHandle {
 pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
     let tid = args.claimed.tid;
     let (tx, rx) = bounded(16);
+    let beat = Arc::new(Heartbeat::new());
+    let thread_beat = Arc::clone(&beat);
     let join = thread::Builder::new().name(format!("job-{tid}")).spawn(move || {
         let report = args.report.clone();
         let (spool, claimed) = (args.spool.clone(), args.claimed.clone());
-        let end = match guarded(|| run(args, &rx)) {
+        let end = match guarded(|| run(args, &rx, &thread_beat)) {
             Ok(end) => end,
             Err(why) => fail_after_panic(&spool, &claimed, &why),
         };
         let _ = report.send(end);
     })?;
-    Ok(RunnerHandle { tid, tx, join: Some(join) })
+    Ok(RunnerHandle { tid, tx, join: Some(join), beat })
 }
 
 /// Runs `f`, turning a panic into its message. A runner owns one job's
@@ -271,7 +311,7 @@ struct Runner {
 }
 
 /// The thread body; returns the report.
-fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
+fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerReport {
     let tid = args.claimed.tid;
     let state_dir = args.spool.state_dir(tid);
     let (store, progress) = match CheckpointStore::open(&state_dir) {
@@ -331,7 +371,7 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>) -> RunnerReport {
         once: args.once,
     };
     r.timeout = r.round_timeout();
-    r.main(rx)
+    r.main(rx, beat)
 }
 
 /// Ends a job that could not even start (damaged checkpoint).
@@ -365,7 +405,7 @@ enum End {
 
 impl Runner {
     /// The main loop.
-    fn main(mut self, rx: &Receiver<RunnerMsg>) -> RunnerReport {
+    fn main(mut self, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerReport {
         if !self.progress.failed.is_empty() {
             // A restart (or `retry`) gives every failed item a new chance.
             self.record(Record::Reset);
@@ -395,6 +435,7 @@ impl Runner {
         self.commit_or_fail();
         self.write_status();
         let end = loop {
+            beat.beat();
             self.promote_delayed();
             self.pump();
             self.pump_post();
@@ -1071,6 +1112,15 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_ages_until_it_beats() {
+        let h = Heartbeat::new();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(h.age() >= Duration::from_millis(50), "{:?}", h.age());
+        h.beat();
+        assert!(h.age() < Duration::from_millis(50), "{:?}", h.age());
+    }
 
     #[test]
     fn a_runner_panic_fails_only_its_job() {
