@@ -117,6 +117,24 @@ fn status_json_carries_the_contract_fields() {
     assert!(obj["error"].is_null());
     let table = String::from_utf8_lossy(&env.cli(&["status"]).stdout).into_owned();
     assert!(table.contains("one") && table.contains("done") && table.contains("1/1"), "{table}");
+    // One line per job, the error at its end; unclaimed files as queued.
+    env.drop_job("bad", &json!({"type": "http.files", "urls": ["https://h/x"], "colour": 1}));
+    let (status, _) = env.run_once(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1));
+    env.drop_job("later", &json!({"type": "http.files", "urls": [server.url("/x.bin")]}));
+    let table = String::from_utf8_lossy(&env.cli(&["status"]).stdout).into_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and one line per job: {table}");
+    assert!(
+        lines[2].starts_with("    2  bad ")
+            && lines[2].contains("failed")
+            && lines[2].contains("error: unknown key `colour`"),
+        "{table}"
+    );
+    assert!(
+        lines[3].contains("later.json") && lines[3].contains("claim") && lines[3].contains("queued"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -172,6 +172,27 @@ impl Daemon {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
 
+    /// Sends `sig` (for example `Signal::INT` or `Signal::HUP`).
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Returns true while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        if self.exited.is_none()
+            && let Ok(Some(s)) = self.child.try_wait()
+        {
+            self.exited = Some(s);
+        }
+        self.exited.is_none()
+    }
+
     /// Waits for exit up to `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         if self.exited.is_some() {

@@ -27,7 +27,7 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  SAVE PATH",
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  SAVE PATH  [ERROR]",
         "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL"
     );
     for s in &all {
@@ -36,20 +36,30 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
     if a.tid.is_none() {
         let pending = unclaimed(&spool);
         for name in pending {
+            // Not a job yet (no TID): shown as what it becomes once
+            // claimed, a queued job at the claim stage.
             println!(
-                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  (not yet claimed)",
-                "-", name, "", "", "waiting", ""
+                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  -",
+                "-",
+                cut(&name, 20),
+                "",
+                "claim",
+                "queued",
+                ""
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One table line, plus the error on the next line.
+/// One table line per job: the error, if any, ends the line, so that
+/// `grep` and `awk` see a job as one line.
 fn print_line(s: &JobStatus) {
     let progress = format!("{}/{}", s.now, s.total);
+    let error =
+        s.error.as_deref().map(|e| format!("  error: {}", e.replace(['\n', '\r'], " "))).unwrap_or_default();
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}",
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{error}",
         s.tid,
         cut(&s.name, 20),
         cut(&s.job_type, 16),
@@ -58,9 +68,6 @@ fn print_line(s: &JobStatus) {
         progress,
         s.save_path
     );
-    if let Some(e) = &s.error {
-        println!("       ↳ {e}");
-    }
 }
 
 /// Job files in the spool root that no daemon has claimed yet.

@@ -376,7 +376,7 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
                 return Err(err(
                     origin,
                     format!(
-                        "key `proxy`: expected an http://, https://, socks5:// or socks5h:// URL, got a value starting with {:?}",
+                        "key `proxy`: expected an http://, https://, socks4://, socks5:// or socks5h:// URL, got a value starting with {:?}",
                         s.chars().take(8).collect::<String>()
                     ),
                 ));
