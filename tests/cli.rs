@@ -7,13 +7,39 @@ use serde_json::json;
 
 use crate::util::{Env, bin};
 
+/// The subcommands a `--help` text lists (without `help`).
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn every_command_has_help() {
-    for cmd in ["run", "submit", "status", "pause", "resume", "cancel", "retry", "demo"] {
-        let out = std::process::Command::new(bin()).args([cmd, "--help"]).output().expect("run");
-        assert!(out.status.success(), "{cmd} --help failed");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{cmd} --help has no usage");
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).args(args).arg("--help").output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success() && text.contains("Usage"), "{args:?} --help: {text}");
+        text
+    };
+    // Taken from the help itself, so that a new command cannot skip this.
+    let top = commands_in(&help(&[]));
+    for want in ["run", "submit", "status", "pause", "resume", "cancel", "retry", "demo", "pixiv"] {
+        assert!(top.iter().any(|c| c == want), "{want} missing from {top:?}");
     }
+    let mut checked = 0;
+    for cmd in &top {
+        for sub in commands_in(&help(&[cmd])) {
+            help(&[cmd, &sub]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "pixiv login and refresh have help too");
 }
 
 #[test]

@@ -100,14 +100,21 @@ pub fn retry(a: &TidArgs) -> Result<ExitCode> {
         .find(|n| n.starts_with(&prefix) && n.ends_with(".json"))
         .ok_or_else(|| Exit(1, format!("the file of job {} is not in failed/", a.tid)))?;
     std::fs::create_dir_all(spool.retry_dir())?;
-    std::fs::rename(spool.failed_dir().join(&file), spool.retry_dir().join(&file))
-        .with_context(|| format!("cannot move {file} to retry/"))?;
-    let _ = std::fs::remove_file(spool.failed_dir().join(format!("{file}.reason")));
-    spoolfetch::durable::fsync_dir(&spool.retry_dir())?;
+    // The status says queued before the file moves: once it is in retry/ a
+    // daemon may claim it at once and write newer statuses, which this one
+    // must not overwrite.
+    let before = s.clone();
     s.state = JobState::Queued;
     s.running = false;
     s.error = None;
     write_status(&spool, &s)?;
+    if let Err(e) = std::fs::rename(spool.failed_dir().join(&file), spool.retry_dir().join(&file)) {
+        let _ = write_status(&spool, &before);
+        return Err(e).with_context(|| format!("cannot move {file} to retry/"));
+    }
+    let _ = std::fs::remove_file(spool.failed_dir().join(format!("{file}.reason")));
+    spoolfetch::durable::fsync_dir(&spool.retry_dir())?;
+    spoolfetch::durable::fsync_dir(&spool.failed_dir())?;
     println!("job {} requeued; completed files are kept and not fetched again", a.tid);
     Ok(ExitCode::SUCCESS)
 }

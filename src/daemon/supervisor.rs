@@ -303,6 +303,15 @@ fn open_archive(config: &Config) -> Option<Arc<crate::archive::Archive>> {
         );
         return None;
     }
+    if let Some(fs) = crate::spool::detect_network_fs(&config.state_dir) {
+        // SQLite's locking is unreliable on network filesystems, and the
+        // credentials there are readable by whoever controls the share.
+        log::warn!(
+            "state_dir {} is on a network filesystem ({fs}); it should be on a local disk (the download \
+             archive's SQLite locking is unreliable over {fs})",
+            config.state_dir.display()
+        );
+    }
     match crate::archive::Archive::open(&config.state_dir.join("archive.sqlite3")) {
         Ok(a) => Some(Arc::new(a)),
         Err(e) => {
