@@ -244,14 +244,26 @@ fn retry_rounds_lengthen_the_timeout_when_increment_is_on() {
 fn demo_runs_offline_and_verifies_its_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = crate::util::hermetic(std::process::Command::new(crate::util::bin()))
-        .args(["demo", "--files", "8", "--dir"])
+        .args(["demo", "--files", "20", "--dir"])
         .arg(dir.path())
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("8/8 files verified"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("20/20 files verified"), "{stdout}");
     assert!(dir.path().join("jobs/done/1.demo.json").exists());
+    // The listing went through the pacer (three pages, one rate-limited
+    // once) and the downloads through the pool (one file retried).
+    assert!(stderr.contains("rate-limited (HTTP 429)"), "{stderr}");
+    assert!(stderr.contains("HTTP 503"), "{stderr}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("jobs/state/1/status.json")).expect("status"))
+            .expect("status JSON");
+    assert_eq!(
+        (status["type"].as_str(), status["state"].as_str(), status["done"].as_u64()),
+        (Some("demo.gallery"), Some("done"), Some(20))
+    );
 }
 
 #[test]

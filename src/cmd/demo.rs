@@ -8,15 +8,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use spoolfetch::config::{Config, WatchMode};
 use spoolfetch::daemon::{self, Options};
-use spoolfetch::demo::{DemoServer, demo_bytes};
+use spoolfetch::demo::{DemoServer, PAGE_SIZE, demo_bytes};
 use spoolfetch::spool::{Spool, list_statuses};
 
 use super::Exit;
 use super::args::DemoArgs;
 
-/// Runs a sample `http.files` job through the real spool, pool and
-/// checkpoints against a loopback server, shows progress, verifies every
-/// file and prints where they went.
+/// The demo's API interval: long enough to see, short enough not to bore.
+const INTERVAL: Duration = Duration::from_millis(150);
+
+/// Runs a sample `demo.gallery` job through the real spool, pacer, pool
+/// and checkpoints against a loopback server, shows progress, verifies
+/// every file and prints where they went.
 pub fn demo(a: &DemoArgs) -> Result<ExitCode> {
     let files = a.files.clamp(1, 10_000);
     let root = match &a.dir {
@@ -28,24 +31,31 @@ pub fn demo(a: &DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&spool_dir).with_context(|| format!("cannot create {}", spool_dir.display()))?;
     let flaky = files / 2;
     let server = DemoServer::start(files, flaky).context("cannot start the loopback server")?;
-    let urls: Vec<String> = (0..files).map(|n| server.url(n)).collect();
-    let job = serde_json::json!({ "type": "http.files", "name": "demo", "urls": urls });
+    // The listing is a paced API walk (`demo.gallery`), so the demo runs
+    // every part: spool, pacing thread, download pool and checkpoints.
+    let job = serde_json::json!({ "type": "demo.gallery", "name": "demo", "api": server.base_url() });
     let job_path = spool_dir.join("demo.json");
     let tmp = spool_dir.join(".demo.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&job)?)?;
     std::fs::rename(&tmp, &job_path)?;
     println!("spool:     {}", spool_dir.display());
+    let pages = files.div_ceil(PAGE_SIZE);
     println!(
-        "job file:  {} ({} URLs on a loopback server; file {flaky} fails once with 503)",
-        job_path.display(),
-        files
+        "job file:  {} (a gallery API on a loopback server: {files} files in {pages} pages)",
+        job_path.display()
     );
+    println!(
+        "pacing:    one API call at a time, {} ms apart; page 2 answers 429 once (the pacer backs off)",
+        INTERVAL.as_millis()
+    );
+    println!("downloads: 4 threads, size and MD5 checked; file {flaky} answers 503 once (it is retried)");
 
     let mut config = Config::default_for(&|k| std::env::var(k).ok());
     config.save_path = save.clone();
     config.state_dir = root.join("state");
     config.instance = "demo".into();
     config.concurrency = 4;
+    config.interval = INTERVAL;
     config.settle = Duration::from_millis(50);
     config.watch = WatchMode::Poll;
     config.poll = Duration::from_millis(100);

@@ -1,4 +1,5 @@
-//! The offline demo: a loopback file server built into the binary.
+//! The offline demo: a loopback gallery API and file server built into
+//! the binary (the `demo.gallery` job type lists it).
 //!
 //! Owns nothing the daemon uses; it exists so that `spoolfetch demo` can
 //! run the real spool, pacer, pool and checkpoint path with no account and
@@ -6,4 +7,4 @@
 
 mod server;
 
-pub use server::{DemoServer, demo_bytes};
+pub use server::{DemoServer, PAGE_SIZE, demo_bytes};

@@ -1,6 +1,8 @@
-//! A small HTTP/1.1 server for the demo: generated files, Range support,
-//! and one deliberately flaky file that answers 503 once, so the demo
-//! shows a retry.
+//! A small HTTP/1.1 server for the demo: a paginated JSON gallery API
+//! (`/api/gallery?page=N`, [`PAGE_SIZE`] files a page, whose page 2 answers
+//! 429 once, so the demo shows the pacer backing off), generated files with
+//! Range support, and one deliberately flaky file that answers 503 once,
+//! so the demo shows a download retry.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -9,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+/// Files per gallery page.
+pub const PAGE_SIZE: usize = 8;
 
 /// The content of demo file `n`: deterministic, so it can be verified.
 pub fn demo_bytes(n: usize) -> Vec<u8> {
@@ -60,9 +65,14 @@ impl DemoServer {
         Ok(DemoServer { port, stop })
     }
 
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// The URL of file `n`.
     pub fn url(&self, n: usize) -> String {
-        format!("http://127.0.0.1:{}/files/{n:03}.bin", self.port)
+        file_url(self.port, n)
     }
 }
 
@@ -70,6 +80,26 @@ impl Drop for DemoServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
     }
+}
+
+/// The URL of file `n` on the server at `port`.
+fn file_url(port: u16, n: usize) -> String {
+    format!("http://127.0.0.1:{port}/files/{n:03}.bin")
+}
+
+/// The gallery's page `page` (from 1) as JSON.
+fn gallery_page(port: u16, files: usize, page: usize) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let first = (page.max(1) - 1) * PAGE_SIZE;
+    let list: Vec<serde_json::Value> = (first..(first + PAGE_SIZE).min(files))
+        .map(|n| {
+            let body = demo_bytes(n);
+            let md5: String = Md5::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({"name": format!("{n:03}.bin"), "url": file_url(port, n), "size": body.len(), "md5": md5})
+        })
+        .collect();
+    let next = (first + PAGE_SIZE < files).then_some(page + 1);
+    serde_json::to_vec(&serde_json::json!({"files": list, "next": next, "total": files})).unwrap_or_default()
 }
 
 /// Serves requests on one connection (keep-alive).
@@ -99,6 +129,27 @@ fn serve(
             if let Some(v) = lower.strip_prefix("range: bytes=") {
                 range = v.trim().trim_end_matches('-').parse().ok();
             }
+        }
+        if let Some(page) = path.strip_prefix("/api/gallery?page=") {
+            let page: usize = page.parse().unwrap_or(1);
+            // Page 2 is rate-limited once: the pacer waits and asks again.
+            let first = page == 2 && failed_once.lock().map(|mut s| s.insert(usize::MAX)).unwrap_or(false);
+            if first {
+                out.write_all(
+                    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+                )?;
+                continue;
+            }
+            let port = out.local_addr()?.port();
+            let body = gallery_page(port, files, page);
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            out.write_all(&body)?;
+            out.flush()?;
+            continue;
         }
         let n = path
             .strip_prefix("/files/")

@@ -20,6 +20,7 @@ providers! {
     http_files::HttpFiles = "http_files/mod.rs",
     pixiv::Pixiv = "pixiv/mod.rs",
     octoparse::Octoparse = "octoparse/mod.rs",
+    demo::Demo = "demo/mod.rs",
 }
 
 /// Finds the provider and documentation of a job type.
