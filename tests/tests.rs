@@ -8,6 +8,7 @@ mod util;
 mod cli;
 mod daemon_crash;
 mod daemon_files;
+mod daemon_ops;
 mod daemon_spool;
 mod download;
 mod octoparse;
