@@ -441,8 +441,6 @@ fn spool_opens(spool: &Path, window: Duration) -> usize {
 }
 
 #[test]
-#[ignore = "known bug: in events mode the watcher's own opendir raises IN_OPEN, which triggers \
-            the next scan, so an idle daemon scans the spool every ~20 ms (src/spool/watch.rs)"]
 fn an_idle_daemon_with_events_does_not_scan_in_a_loop() {
     let env = Env::new();
     env.config(json!({"watch": "events", "rescan_secs": 3600, "poll_ms": 600_000}));

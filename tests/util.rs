@@ -12,11 +12,17 @@ use spoolfetch::job::JobStatus;
 use spoolfetch::spool::{Spool, list_statuses};
 
 /// Clears the variables that would override a test's configuration file
-/// (CI machines often set `SSL_CERT_FILE` and proxies).
+/// (CI machines often set `SSL_CERT_FILE` and proxies), and systemd's.
 pub fn hermetic(mut cmd: Command) -> Command {
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
-        if k.starts_with("SPOOLFETCH_") || k == "SSL_CERT_FILE" || k.to_ascii_lowercase().ends_with("_proxy")
+        // A test run under systemd must not let its daemons notify the
+        // real service manager.
+        let systemd = matches!(k.as_str(), "NOTIFY_SOCKET" | "WATCHDOG_USEC" | "WATCHDOG_PID");
+        if k.starts_with("SPOOLFETCH_")
+            || k == "SSL_CERT_FILE"
+            || k.to_ascii_lowercase().ends_with("_proxy")
+            || systemd
         {
             cmd.env_remove(k);
         }

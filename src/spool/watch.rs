@@ -196,7 +196,13 @@ fn run(spool: &Spool, timing: WatchTiming, rx: &Receiver<WatcherMsg>, out: &Send
             },
             recv(ev_rx) -> ev => {
                 match ev {
-                    // Any event, including the pathless overflow event
+                    // Opening and reading change nothing, and every scan
+                    // opens the spool folder itself: taking those as a
+                    // reason to scan again would scan in a loop. A close
+                    // after writing does count (an in-place writer is
+                    // done).
+                    Ok(Ok(e)) if is_read_only_access(&e.kind) => {}
+                    // Any other event, including the pathless overflow event
                     // (Flag::Rescan), means "look again soon". Events are
                     // coalesced for a few milliseconds.
                     Ok(_) => {
@@ -209,6 +215,20 @@ fn run(spool: &Spool, timing: WatchTiming, rx: &Receiver<WatcherMsg>, out: &Send
             default(wait) => {}
         }
     }
+}
+
+/// Returns true if and only if an event only says that something was
+/// opened, read, or closed without writing.
+fn is_read_only_access(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        notify::EventKind::Access(
+            AccessKind::Open(_)
+                | AccessKind::Read
+                | AccessKind::Close(AccessMode::Read | AccessMode::Execute)
+        )
+    )
 }
 
 /// Starts notify on the folders where files arrive; `None` (and polling)
