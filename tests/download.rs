@@ -431,6 +431,53 @@ fn plant_part(fs: &FileServer, dest: &Path, bytes: &[u8], total: u64) {
     fs::write(&meta, serde_json::to_vec(&m).expect("serialize meta")).expect("write meta");
 }
 
+/// The `.part` is created with its folder on first use (no per-file
+/// `create_dir_all`): missing folders, several levels deep, appear.
+#[test]
+fn missing_folders_are_created_for_the_part() {
+    let body = data(SMALL, 27);
+    let (fs, dir, _) = setup(&body);
+    let dest = dir.path().join("a/b/c/out.bin");
+    let a = agent();
+    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+    // A folder removed between two files of a job is created again.
+    fs::remove_dir_all(dir.path().join("a")).expect("remove folders");
+    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_file(&dest, &body);
+}
+
+/// A small file never writes a meta file, but a `.part` found on disk may
+/// have one (planted here): it is honoured (resume) and removed at the end.
+#[test]
+fn small_part_with_meta_resumes_and_cleans_up() {
+    let body = data(SMALL, 28);
+    let (fs, _dir, dest) = setup(&body);
+    plant_part(&fs, &dest, &body[..5000], SMALL as u64);
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64 - 5000, already: false });
+    assert_eq!(fs.range_requests("/f"), vec!["bytes=5000-".to_string()]);
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+}
+
+/// A meta file without a `.part` (crash between rename and unlink, then the
+/// final file deleted) never makes a fresh transfer send `Range`.
+#[test]
+fn stale_meta_without_part_is_ignored() {
+    let body = data(BIG, 29);
+    let (fs, _dir, dest) = setup(&body);
+    plant_part(&fs, &dest, &body[..CUT], BIG as u64);
+    let (part, _) = part_paths(&dest);
+    fs::remove_file(&part).expect("remove part");
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert!(fs.range_requests("/f").is_empty(), "nothing to resume");
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+}
+
 #[test]
 fn complete_part_and_416_finalizes_without_body() {
     let body = data(BIG, 21);

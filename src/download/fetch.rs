@@ -92,27 +92,30 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     {
         return Ok(Outcome::Done { bytes: 0, already: true });
     }
-    fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
     let (part_path, meta_path) = part_paths(dest);
-    let mut part = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&part_path)
-        .map_err(|e| local("open", &part_path, &e))?;
-    let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
-    let saved = read_meta(&meta_path).filter(|m| m.url == task.url);
-    let mut offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
-    if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
-        // Without a validator a resumed range could splice two versions of
-        // the file together; start over.
-        offset = 0;
+    let (mut part, fresh) = open_part(dir, &part_path)?;
+    // A brand-new `.part` is empty with its cursor at 0, so there is nothing
+    // to resume, truncate or seek: any meta file beside it (left by a crash
+    // in `finalize` between rename and unlink) could only say "resume from
+    // min(durable, 0) = 0". Skipping those calls saves four syscalls per
+    // small file; a meta file that is there anyway is replaced (large file)
+    // or ignored and left (small file), as before.
+    let mut offset = 0;
+    let mut saved = None;
+    if !fresh {
+        let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
+        saved = read_meta(&meta_path).filter(|m| m.url == task.url);
+        offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
+        if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
+            // Without a validator a resumed range could splice two versions
+            // of the file together; start over.
+            offset = 0;
+        }
+        // Bytes past the durable offset may be garbage after a power cut.
+        // Writes go to the file cursor, so it must sit at the offset too.
+        part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
+        part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
     }
-    // Bytes past the durable offset may be garbage after a power cut.
-    // Writes go to the file cursor, so it must sit at the offset too.
-    part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
-    part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
 
     let mut builder = ureq::http::Request::builder()
         .method("GET")
@@ -187,7 +190,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         416 => {
             let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
             if t.is_some() && t == Some(offset) && offset > 0 {
-                return finalize(task, part, &part_path, &meta_path, 0);
+                return finalize(task, part, &part_path, Some(&meta_path), 0);
             }
             discard(&part, &meta_path);
             return Ok(Outcome::Retry {
@@ -263,21 +266,62 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             after: None,
         });
     }
-    finalize(task, part, &part_path, &meta_path, received)
+    // Only a partial found on disk or a large file can have a meta file;
+    // looking for one beside every fresh small file is a wasted unlink.
+    let meta_to_remove = (keep_meta || !fresh).then_some(meta_path.as_path());
+    finalize(task, part, &part_path, meta_to_remove, received)
+}
+
+/// Opens the `.part` file, creating it (and its folder) when needed.
+/// Returns the file and whether it was created just now.
+///
+/// The common case (new file, folder exists) is one `openat`: the folder is
+/// only created when that fails with `NotFound`, instead of a
+/// `create_dir_all` (an `EEXIST` mkdir) per file, and `create_new` tells a
+/// fresh file from a partial one without a separate stat.
+fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
+    let create = || OpenOptions::new().read(true).write(true).create_new(true).open(part_path);
+    let created = match create() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
+            create()
+        }
+        other => other,
+    };
+    match created {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(part_path)
+            .map(|f| (f, false))
+            .map_err(|e| local("open", part_path, &e)),
+        Err(e) => Err(local("open", part_path, &e)),
+    }
 }
 
 /// Verifies a complete `.part` file and gives it its final name.
+/// `meta_path` is the meta file to remove once the file has its final name,
+/// `None` when none can exist.
 fn finalize(
     task: &DownloadTask,
     part: File,
     part_path: &Path,
-    meta_path: &Path,
+    meta_path: Option<&Path>,
     received: u64,
 ) -> Result<Outcome, String> {
+    // Verification failures empty the partial; its meta file (if any) goes
+    // too. Without one there is nothing beside it to remove.
+    let discard = |part: &File| match meta_path {
+        Some(m) => discard(part, m),
+        None => {
+            let _ = part.set_len(0);
+        }
+    };
     if let Some(want) = &task.md5 {
         let got = md5_of(part_path).map_err(|e| local("read", part_path, &e))?;
         if !got.eq_ignore_ascii_case(want) {
-            discard(&part, meta_path);
+            discard(&part);
             return Ok(Outcome::Retry {
                 reason: format!("MD5 mismatch (got {got}, expected {want})"),
                 after: None,
@@ -287,7 +331,7 @@ fn finalize(
     if let Some(expected) = task.expected_size {
         let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
         if len != expected {
-            discard(&part, meta_path);
+            discard(&part);
             return Ok(Outcome::Retry {
                 reason: format!("got {len} bytes, expected {expected}"),
                 after: None,
@@ -299,7 +343,9 @@ fn finalize(
     part.sync_data().map_err(|e| local("fsync", part_path, &e))?;
     drop(part);
     fs::rename(part_path, &task.dest).map_err(|e| local("rename into", &task.dest, &e))?;
-    let _ = fs::remove_file(meta_path);
+    if let Some(m) = meta_path {
+        let _ = fs::remove_file(m);
+    }
     Ok(Outcome::Done { bytes: received, already: false })
 }
 
