@@ -713,3 +713,49 @@ fn pool_serves_jobs_round_robin() {
     let want: Vec<u64> = (0..40).chain(1000..1005).collect();
     assert_eq!(sorted, want, "every task exactly once");
 }
+
+/// Shutdown lets the finishers fsync, rename and report every file the
+/// workers handed them: afterwards each final file has its `Done` event, no
+/// event is missing or late, and no `.part` is left.
+#[test]
+fn pool_shutdown_drains_the_finishers() {
+    let server = FileServer::start();
+    for i in 0..60 {
+        server.add(&format!("/s/{i}"), data(SMALL, 100 + i));
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (fatal_tx, fatal_rx) = unbounded::<String>();
+    let (tx, rx) = unbounded::<DownloadEvent>();
+    let pool = Pool::start(4, &agent(), &fatal_tx).expect("start pool");
+    let q = pool.register(1, 64);
+    for i in 0..60 {
+        let mut t = task_with(&server.url(&format!("/s/{i}")), &dir.path().join(format!("{i}")), tx.clone());
+        t.item = i;
+        q.try_send(t).expect("room in the queue");
+    }
+    rx.recv_timeout(Duration::from_secs(8)).expect("a first event");
+    pool.shutdown();
+    drop(tx);
+    assert!(fatal_rx.try_recv().is_err(), "no thread panicked");
+    // Items reported done (the first one was consumed above).
+    let mut done: Vec<u64> = rx
+        .try_iter()
+        .map(|ev| {
+            assert_eq!(ev.outcome, Outcome::Done { bytes: SMALL as u64, already: false }, "item {}", ev.item);
+            ev.item
+        })
+        .collect();
+    let mut on_disk = Vec::new();
+    for entry in fs::read_dir(dir.path()).expect("list output") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "{name} left behind");
+        let i: u64 = name.parse().expect("numeric name");
+        assert_file(&dir.path().join(&name), &data(SMALL, 100 + i as u32));
+        on_disk.push(i);
+    }
+    on_disk.sort_unstable();
+    done.sort_unstable();
+    // Exactly one final file is not in `done`: the first event's.
+    assert_eq!(on_disk.len(), done.len() + 1, "every file but the first was reported after it");
+    assert!(done.iter().all(|i| on_disk.contains(i)), "a reported file is missing");
+}

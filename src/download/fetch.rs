@@ -53,13 +53,84 @@ pub fn part_paths(dest: &Path) -> (PathBuf, PathBuf) {
     (dir.join(format!(".{name}.part")), dir.join(format!(".{name}.part.meta")))
 }
 
-/// Makes one attempt at a task. Never panics on anything a server sends.
+/// What an attempt leaves to do: nothing more (an outcome), or the durable
+/// rename of a verified file, which [`Finish::complete`] does.
+///
+/// The split lets the pool fsync on a separate thread: a worker hands the
+/// [`Finish`] over and starts its next transfer while the disk syncs.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The attempt is over; report this.
+    Over(Outcome),
+    /// All bytes are in the `.part` and verified; fsync and rename remain.
+    Verified(Finish),
+}
+
+impl From<Outcome> for Attempt {
+    fn from(o: Outcome) -> Attempt {
+        Attempt::Over(o)
+    }
+}
+
+/// A complete, verified `.part` file that does not have its final name yet.
+///
+/// Dropping it without [`Finish::complete`] leaves the `.part` (and meta)
+/// as a crash would: the next attempt resumes or restarts.
+#[derive(Debug)]
+pub struct Finish {
+    /// The open `.part` file.
+    part: File,
+    /// Its path.
+    part_path: PathBuf,
+    /// The final path.
+    dest: PathBuf,
+    /// The meta file to remove afterwards, if one can exist.
+    meta_path: Option<PathBuf>,
+    /// Bytes this attempt transferred.
+    received: u64,
+}
+
+impl Finish {
+    /// Makes the bytes durable and gives the file its final name: fdatasync,
+    /// then rename, then removal of the meta file. The folder's fsync is the
+    /// runner's job (it batches them before journaling `Done`).
+    pub fn complete(self) -> Outcome {
+        let Finish { part, part_path, dest, meta_path, received } = self;
+        // fdatasync covers the data and the file size (what reading it back
+        // needs); timestamps are not worth a second journal write per file.
+        // The name changes only after this succeeded, so a crash can never
+        // leave a final name on bytes that are not on disk.
+        if let Err(e) = part.sync_data() {
+            return Outcome::Failed { reason: local("fsync", &part_path, &e) };
+        }
+        drop(part);
+        if let Err(e) = fs::rename(&part_path, &dest) {
+            return Outcome::Failed { reason: local("rename into", &dest, &e) };
+        }
+        if let Some(m) = meta_path {
+            let _ = fs::remove_file(m);
+        }
+        Outcome::Done { bytes: received, already: false }
+    }
+}
+
+/// Makes one attempt at a task, including the fsync and rename of a
+/// complete file. Never panics on anything a server sends.
 pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
-    let outcome = match fetch_inner(agent, task) {
-        Ok(o) => o,
-        Err(e) => Outcome::Failed { reason: e },
+    match fetch_staged(agent, task) {
+        Attempt::Over(o) => o,
+        Attempt::Verified(f) => f.complete(),
+    }
+}
+
+/// Makes one attempt at a task up to, not including, the fsync and rename
+/// of a verified file. Never panics on anything a server sends.
+pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
+    let attempt = match fetch_inner(agent, task) {
+        Ok(a) => a,
+        Err(e) => Attempt::Over(Outcome::Failed { reason: e }),
     };
-    if matches!(outcome, Outcome::Failed { .. }) {
+    if matches!(attempt, Attempt::Over(Outcome::Failed { .. })) {
         // A failure for good leaves no empty hidden file behind; a partial
         // with bytes in it is kept for a later `retry`.
         let (part, meta) = part_paths(&task.dest);
@@ -68,7 +139,7 @@ pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
             let _ = fs::remove_file(&meta);
         }
     }
-    outcome
+    attempt
 }
 
 /// Local-disk failures are not the server's fault and retrying rarely
@@ -78,19 +149,19 @@ fn local(what: &str, path: &Path, e: &io::Error) -> String {
 }
 
 /// The attempt; `Err` is a local failure.
-fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, String> {
+fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, String> {
     let dest = &task.dest;
     let dir = dest.parent().unwrap_or(Path::new("."));
     if let Some(text) = &task.inline {
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         atomic_write(dest, text.as_bytes()).map_err(|e| local("write", dest, &e))?;
-        return Ok(Outcome::Done { bytes: 0, already: false });
+        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: false }));
     }
     if let Ok(meta) = fs::symlink_metadata(dest)
         && meta.is_file()
         && task.expected_size.is_none_or(|s| s == meta.len())
     {
-        return Ok(Outcome::Done { bytes: 0, already: true });
+        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: true }));
     }
     let (part_path, meta_path) = part_paths(dest);
     let (mut part, fresh) = open_part(dir, &part_path)?;
@@ -134,7 +205,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     }
     let request = match builder.body(()) {
         Ok(r) => r,
-        Err(e) => return Ok(Outcome::Failed { reason: format!("invalid request: {e}") }),
+        Err(e) => return Ok(Attempt::Over(Outcome::Failed { reason: format!("invalid request: {e}") })),
     };
     let request = agent
         .configure_request(request)
@@ -144,7 +215,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         .build();
     let mut resp = match agent.run(request) {
         Ok(r) => r,
-        Err(e) => return Ok(network_failure(&e)),
+        Err(e) => return Ok(Attempt::Over(network_failure(&e))),
     };
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -177,13 +248,13 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             };
             if !ok {
                 discard(&part, &meta_path);
-                return Ok(Outcome::Retry {
+                return Ok(Attempt::Over(Outcome::Retry {
                     reason: format!(
                         "server answered a different range than asked ({}); starting over",
                         header("content-range").unwrap_or_else(|| "no Content-Range".into())
                     ),
                     after: None,
-                });
+                }));
             }
             total = range.and_then(|(_, _, t)| t).or(known_total);
         }
@@ -193,28 +264,28 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
                 return finalize(task, part, &part_path, Some(&meta_path), 0);
             }
             discard(&part, &meta_path);
-            return Ok(Outcome::Retry {
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: "server refused the resume range; starting over".into(),
                 after: None,
-            });
+            }));
         }
         _ => {
             let after =
                 header("retry-after").and_then(|v| crate::http::parse_retry_after(&v, SystemTime::now()));
             let reason = format!("HTTP {status} {}", reason_phrase(status));
-            return Ok(if crate::http::status_is_transient(status) {
+            return Ok(Attempt::Over(if crate::http::status_is_transient(status) {
                 Outcome::Retry { reason, after }
             } else {
                 Outcome::Failed { reason }
-            });
+            }));
         }
     }
     if let (Some(expected), Some(t)) = (task.expected_size, total)
         && expected != t
     {
-        return Ok(Outcome::Failed {
+        return Ok(Attempt::Over(Outcome::Failed {
             reason: format!("server offers {t} bytes but the API announced {expected}"),
-        });
+        }));
     }
     let mut meta = PartMeta { url: task.url.clone(), etag, last_modified, total, durable: offset };
     let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
@@ -232,7 +303,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     loop {
         if task.flags.halted() {
             checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-            return Ok(Outcome::Interrupted);
+            return Ok(Attempt::Over(Outcome::Interrupted));
         }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -240,10 +311,10 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-                return Ok(Outcome::Retry {
+                return Ok(Attempt::Over(Outcome::Retry {
                     reason: format!("{} after {} bytes", describe_io(&e), offset),
                     after: None,
-                });
+                }));
             }
         };
         part.write_all(&buf[..n]).map_err(|e| local("write", &part_path, &e))?;
@@ -261,10 +332,10 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         && offset != t
     {
         checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-        return Ok(Outcome::Retry {
+        return Ok(Attempt::Over(Outcome::Retry {
             reason: format!("connection closed after {offset} of {t} bytes"),
             after: None,
-        });
+        }));
     }
     // Only a partial found on disk or a large file can have a meta file;
     // looking for one beside every fresh small file is a wasted unlink.
@@ -300,7 +371,7 @@ fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
     }
 }
 
-/// Verifies a complete `.part` file and gives it its final name.
+/// Verifies a complete `.part` file; what remains is its fsync and rename.
 /// `meta_path` is the meta file to remove once the file has its final name,
 /// `None` when none can exist.
 fn finalize(
@@ -309,7 +380,7 @@ fn finalize(
     part_path: &Path,
     meta_path: Option<&Path>,
     received: u64,
-) -> Result<Outcome, String> {
+) -> Result<Attempt, String> {
     // Verification failures empty the partial; its meta file (if any) goes
     // too. Without one there is nothing beside it to remove.
     let discard = |part: &File| match meta_path {
@@ -322,31 +393,29 @@ fn finalize(
         let got = md5_of(part_path).map_err(|e| local("read", part_path, &e))?;
         if !got.eq_ignore_ascii_case(want) {
             discard(&part);
-            return Ok(Outcome::Retry {
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: format!("MD5 mismatch (got {got}, expected {want})"),
                 after: None,
-            });
+            }));
         }
     }
     if let Some(expected) = task.expected_size {
         let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
         if len != expected {
             discard(&part);
-            return Ok(Outcome::Retry {
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: format!("got {len} bytes, expected {expected}"),
                 after: None,
-            });
+            }));
         }
     }
-    // fdatasync covers the data and the file size (what reading it back
-    // needs); timestamps are not worth a second journal write per file.
-    part.sync_data().map_err(|e| local("fsync", part_path, &e))?;
-    drop(part);
-    fs::rename(part_path, &task.dest).map_err(|e| local("rename into", &task.dest, &e))?;
-    if let Some(m) = meta_path {
-        let _ = fs::remove_file(m);
-    }
-    Ok(Outcome::Done { bytes: received, already: false })
+    Ok(Attempt::Verified(Finish {
+        part,
+        part_path: part_path.to_path_buf(),
+        dest: task.dest.clone(),
+        meta_path: meta_path.map(Path::to_path_buf),
+        received,
+    }))
 }
 
 /// Makes the bytes so far durable and records them in the meta file.

@@ -12,6 +12,6 @@ mod fetch;
 mod pool;
 mod task;
 
-pub use fetch::{PartMeta, fetch, part_paths};
+pub use fetch::{Attempt, Finish, PartMeta, fetch, fetch_staged, part_paths};
 pub use pool::{AttemptFn, JobQueue, Pool};
 pub use task::{DownloadEvent, DownloadTask, Outcome};
