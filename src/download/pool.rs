@@ -116,7 +116,7 @@ impl Drop for PanicGuard {
 
 impl Pool {
     /// Starts `size` workers, as many finishers, and the dispatcher. A
-    /// worker panic is sent to `fatal`.
+    /// worker or finisher panic is sent to `fatal`.
     pub fn start(size: usize, agent: &ureq::Agent, fatal: &Sender<String>) -> std::io::Result<Pool> {
         let agent = agent.clone();
         Pool::start_with(size, Arc::new(move |task: &DownloadTask| fetch_staged(&agent, task)), fatal)
