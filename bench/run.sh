@@ -7,11 +7,13 @@
 # The same settings can be given as environment variables N (2000), SIZE_KB
 # (256), CONC (8), RUNS (3), TOOLS ("spoolfetch curl aria2c"; add
 # spoolfetch_nosync for spoolfetch under eatmydata, fsync off); flags win.
-# KEEP=1 / --keep leaves the temp dir in place. Noise control: before each
-# run wait up to QUIET_WAIT s (120) for the CPUs to be ≤ QUIET_PCT % (10)
-# busy; repeat a run (MAX_ATTEMPTS, 4, in all) when other processes used
-# more than NOISE_MAX % (15) of the CPUs during it. TMPDIR picks the disk;
-# SPOOLFETCH_BIN=path benchmarks that binary instead of building.
+# spoolfetch_base runs SPOOLFETCH_BASE_BIN (an older build) in the same
+# rounds, for before/after pairs. KEEP=1 / --keep leaves the temp dir in
+# place. Noise control: before each run wait up to QUIET_WAIT s (120) for
+# the CPUs to be ≤ QUIET_PCT % (10) busy; repeat a run (MAX_ATTEMPTS, 4, in
+# all) when other processes used more than NOISE_MAX % (15) of the CPUs
+# during it. TMPDIR picks the disk; SPOOLFETCH_BIN=path benchmarks that
+# binary instead of building.
 # Results: a Markdown table on stdout and in bench/out/results-<date>.md.
 set -euo pipefail
 
@@ -37,7 +39,7 @@ while (($#)); do
         --runs) RUNS=$2; shift 2 ;;
         --tools) TOOLS=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -46,6 +48,9 @@ for v in N SIZE_KB CONC RUNS MAX_ATTEMPTS; do
 done
 
 ensure_tools nginx:nginx-light aria2c:aria2 curl:curl /usr/bin/time:time sha256sum:coreutils
+if [[ " $TOOLS " == *" spoolfetch_base "* ]]; then
+    log "spoolfetch_base: $SPOOLFETCH_BASE_BIN (sha256 $(sha256sum "$SPOOLFETCH_BASE_BIN" | cut -c1-12))"
+fi
 if [[ " $TOOLS " == *" spoolfetch_nosync "* ]]; then ensure_tools eatmydata:eatmydata; fi
 build_release
 
@@ -99,7 +104,7 @@ run_spoolfetch() {
  "concurrency": $CONC, "watch": "poll", "poll_ms": 50, "settle_ms": 0}
 EOF
     cp "$WORK/job.json" "$run/spool/bench.json"
-    RUST_LOG=info timed "$run/m" "${wrap[@]}" "$SPOOLFETCH" run --spool "$run/spool" --once 2>"$run/spoolfetch.log" ||
+    RUST_LOG=info timed "$run/m" "${wrap[@]}" "${SPOOLFETCH_RUN_BIN:-$SPOOLFETCH}" run --spool "$run/spool" --once 2>"$run/spoolfetch.log" ||
         { log "spoolfetch failed: $(tail -n 3 "$run/spoolfetch.log")"; return 1; }
     verify_output "$run/save/bench" || return 1
     local logged files
@@ -117,6 +122,13 @@ EOF
 run_spoolfetch_nosync() {
     command -v eatmydata >/dev/null 2>&1 || die "spoolfetch_nosync needs eatmydata (apt-get install eatmydata)"
     run_spoolfetch "$1" eatmydata
+}
+
+# Before/after comparisons (TOOLS="spoolfetch_base spoolfetch curl"): the
+# binary SPOOLFETCH_BASE_BIN, same settings, same rounds.
+run_spoolfetch_base() {
+    [[ -x ${SPOOLFETCH_BASE_BIN:-} ]] || die "spoolfetch_base needs SPOOLFETCH_BASE_BIN=path/to/spoolfetch"
+    SPOOLFETCH_RUN_BIN=$SPOOLFETCH_BASE_BIN run_spoolfetch "$1"
 }
 
 run_curl() {

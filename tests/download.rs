@@ -431,6 +431,53 @@ fn plant_part(fs: &FileServer, dest: &Path, bytes: &[u8], total: u64) {
     fs::write(&meta, serde_json::to_vec(&m).expect("serialize meta")).expect("write meta");
 }
 
+/// The `.part` is created with its folder on first use (no per-file
+/// `create_dir_all`): missing folders, several levels deep, appear.
+#[test]
+fn missing_folders_are_created_for_the_part() {
+    let body = data(SMALL, 27);
+    let (fs, dir, _) = setup(&body);
+    let dest = dir.path().join("a/b/c/out.bin");
+    let a = agent();
+    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+    // A folder removed between two files of a job is created again.
+    fs::remove_dir_all(dir.path().join("a")).expect("remove folders");
+    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_file(&dest, &body);
+}
+
+/// A small file never writes a meta file, but a `.part` found on disk may
+/// have one (planted here): it is honoured (resume) and removed at the end.
+#[test]
+fn small_part_with_meta_resumes_and_cleans_up() {
+    let body = data(SMALL, 28);
+    let (fs, _dir, dest) = setup(&body);
+    plant_part(&fs, &dest, &body[..5000], SMALL as u64);
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64 - 5000, already: false });
+    assert_eq!(fs.range_requests("/f"), vec!["bytes=5000-".to_string()]);
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+}
+
+/// A meta file without a `.part` (crash between rename and unlink, then the
+/// final file deleted) never makes a fresh transfer send `Range`.
+#[test]
+fn stale_meta_without_part_is_ignored() {
+    let body = data(BIG, 29);
+    let (fs, _dir, dest) = setup(&body);
+    plant_part(&fs, &dest, &body[..CUT], BIG as u64);
+    let (part, _) = part_paths(&dest);
+    fs::remove_file(&part).expect("remove part");
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert!(fs.range_requests("/f").is_empty(), "nothing to resume");
+    assert_file(&dest, &body);
+    assert_no_part(&dest);
+}
+
 #[test]
 fn complete_part_and_416_finalizes_without_body() {
     let body = data(BIG, 21);
@@ -665,4 +712,50 @@ fn pool_serves_jobs_round_robin() {
     sorted.sort_unstable();
     let want: Vec<u64> = (0..40).chain(1000..1005).collect();
     assert_eq!(sorted, want, "every task exactly once");
+}
+
+/// Shutdown lets the finishers fsync, rename and report every file the
+/// workers handed them: afterwards each final file has its `Done` event, no
+/// event is missing or late, and no `.part` is left.
+#[test]
+fn pool_shutdown_drains_the_finishers() {
+    let server = FileServer::start();
+    for i in 0..60 {
+        server.add(&format!("/s/{i}"), data(SMALL, 100 + i));
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (fatal_tx, fatal_rx) = unbounded::<String>();
+    let (tx, rx) = unbounded::<DownloadEvent>();
+    let pool = Pool::start(4, &agent(), &fatal_tx).expect("start pool");
+    let q = pool.register(1, 64);
+    for i in 0..60 {
+        let mut t = task_with(&server.url(&format!("/s/{i}")), &dir.path().join(format!("{i}")), tx.clone());
+        t.item = i;
+        q.try_send(t).expect("room in the queue");
+    }
+    rx.recv_timeout(Duration::from_secs(8)).expect("a first event");
+    pool.shutdown();
+    drop(tx);
+    assert!(fatal_rx.try_recv().is_err(), "no thread panicked");
+    // Items reported done (the first one was consumed above).
+    let mut done: Vec<u64> = rx
+        .try_iter()
+        .map(|ev| {
+            assert_eq!(ev.outcome, Outcome::Done { bytes: SMALL as u64, already: false }, "item {}", ev.item);
+            ev.item
+        })
+        .collect();
+    let mut on_disk = Vec::new();
+    for entry in fs::read_dir(dir.path()).expect("list output") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "{name} left behind");
+        let i: u64 = name.parse().expect("numeric name");
+        assert_file(&dir.path().join(&name), &data(SMALL, 100 + i as u32));
+        on_disk.push(i);
+    }
+    on_disk.sort_unstable();
+    done.sort_unstable();
+    // Exactly one final file is not in `done`: the first event's.
+    assert_eq!(on_disk.len(), done.len() + 1, "every file but the first was reported after it");
+    assert!(done.iter().all(|i| on_disk.contains(i)), "a reported file is missing");
 }

@@ -53,13 +53,84 @@ pub fn part_paths(dest: &Path) -> (PathBuf, PathBuf) {
     (dir.join(format!(".{name}.part")), dir.join(format!(".{name}.part.meta")))
 }
 
-/// Makes one attempt at a task. Never panics on anything a server sends.
+/// What an attempt leaves to do: nothing more (an outcome), or the durable
+/// rename of a verified file, which [`Finish::complete`] does.
+///
+/// The split lets the pool fsync on a separate thread: a worker hands the
+/// [`Finish`] over and starts its next transfer while the disk syncs.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The attempt is over; report this.
+    Over(Outcome),
+    /// All bytes are in the `.part` and verified; fsync and rename remain.
+    Verified(Finish),
+}
+
+impl From<Outcome> for Attempt {
+    fn from(o: Outcome) -> Attempt {
+        Attempt::Over(o)
+    }
+}
+
+/// A complete, verified `.part` file that does not have its final name yet.
+///
+/// Dropping it without [`Finish::complete`] leaves the `.part` (and meta)
+/// as a crash would: the next attempt resumes or restarts.
+#[derive(Debug)]
+pub struct Finish {
+    /// The open `.part` file.
+    part: File,
+    /// Its path.
+    part_path: PathBuf,
+    /// The final path.
+    dest: PathBuf,
+    /// The meta file to remove afterwards, if one can exist.
+    meta_path: Option<PathBuf>,
+    /// Bytes this attempt transferred.
+    received: u64,
+}
+
+impl Finish {
+    /// Makes the bytes durable and gives the file its final name: fdatasync,
+    /// then rename, then removal of the meta file. The folder's fsync is the
+    /// runner's job (it batches them before journaling `Done`).
+    pub fn complete(self) -> Outcome {
+        let Finish { part, part_path, dest, meta_path, received } = self;
+        // fdatasync covers the data and the file size (what reading it back
+        // needs); timestamps are not worth a second journal write per file.
+        // The name changes only after this succeeded, so a crash can never
+        // leave a final name on bytes that are not on disk.
+        if let Err(e) = part.sync_data() {
+            return Outcome::Failed { reason: local("fsync", &part_path, &e) };
+        }
+        drop(part);
+        if let Err(e) = fs::rename(&part_path, &dest) {
+            return Outcome::Failed { reason: local("rename into", &dest, &e) };
+        }
+        if let Some(m) = meta_path {
+            let _ = fs::remove_file(m);
+        }
+        Outcome::Done { bytes: received, already: false }
+    }
+}
+
+/// Makes one attempt at a task, including the fsync and rename of a
+/// complete file. Never panics on anything a server sends.
 pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
-    let outcome = match fetch_inner(agent, task) {
-        Ok(o) => o,
-        Err(e) => Outcome::Failed { reason: e },
+    match fetch_staged(agent, task) {
+        Attempt::Over(o) => o,
+        Attempt::Verified(f) => f.complete(),
+    }
+}
+
+/// Makes one attempt at a task up to, not including, the fsync and rename
+/// of a verified file. Never panics on anything a server sends.
+pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
+    let attempt = match fetch_inner(agent, task) {
+        Ok(a) => a,
+        Err(e) => Attempt::Over(Outcome::Failed { reason: e }),
     };
-    if matches!(outcome, Outcome::Failed { .. }) {
+    if matches!(attempt, Attempt::Over(Outcome::Failed { .. })) {
         // A failure for good leaves no empty hidden file behind; a partial
         // with bytes in it is kept for a later `retry`.
         let (part, meta) = part_paths(&task.dest);
@@ -68,7 +139,7 @@ pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
             let _ = fs::remove_file(&meta);
         }
     }
-    outcome
+    attempt
 }
 
 /// Local-disk failures are not the server's fault and retrying rarely
@@ -78,41 +149,44 @@ fn local(what: &str, path: &Path, e: &io::Error) -> String {
 }
 
 /// The attempt; `Err` is a local failure.
-fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, String> {
+fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, String> {
     let dest = &task.dest;
     let dir = dest.parent().unwrap_or(Path::new("."));
     if let Some(text) = &task.inline {
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         atomic_write(dest, text.as_bytes()).map_err(|e| local("write", dest, &e))?;
-        return Ok(Outcome::Done { bytes: 0, already: false });
+        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: false }));
     }
     if let Ok(meta) = fs::symlink_metadata(dest)
         && meta.is_file()
         && task.expected_size.is_none_or(|s| s == meta.len())
     {
-        return Ok(Outcome::Done { bytes: 0, already: true });
+        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: true }));
     }
-    fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
     let (part_path, meta_path) = part_paths(dest);
-    let mut part = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&part_path)
-        .map_err(|e| local("open", &part_path, &e))?;
-    let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
-    let saved = read_meta(&meta_path).filter(|m| m.url == task.url);
-    let mut offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
-    if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
-        // Without a validator a resumed range could splice two versions of
-        // the file together; start over.
-        offset = 0;
+    let (mut part, fresh) = open_part(dir, &part_path)?;
+    // A brand-new `.part` is empty with its cursor at 0, so there is nothing
+    // to resume, truncate or seek: any meta file beside it (left by a crash
+    // in `finalize` between rename and unlink) could only say "resume from
+    // min(durable, 0) = 0". Skipping those calls saves four syscalls per
+    // small file; a meta file that is there anyway is replaced (large file)
+    // or ignored and left (small file), as before.
+    let mut offset = 0;
+    let mut saved = None;
+    if !fresh {
+        let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
+        saved = read_meta(&meta_path).filter(|m| m.url == task.url);
+        offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
+        if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
+            // Without a validator a resumed range could splice two versions
+            // of the file together; start over.
+            offset = 0;
+        }
+        // Bytes past the durable offset may be garbage after a power cut.
+        // Writes go to the file cursor, so it must sit at the offset too.
+        part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
+        part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
     }
-    // Bytes past the durable offset may be garbage after a power cut.
-    // Writes go to the file cursor, so it must sit at the offset too.
-    part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
-    part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
 
     let mut builder = ureq::http::Request::builder()
         .method("GET")
@@ -131,7 +205,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     }
     let request = match builder.body(()) {
         Ok(r) => r,
-        Err(e) => return Ok(Outcome::Failed { reason: format!("invalid request: {e}") }),
+        Err(e) => return Ok(Attempt::Over(Outcome::Failed { reason: format!("invalid request: {e}") })),
     };
     let request = agent
         .configure_request(request)
@@ -141,7 +215,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         .build();
     let mut resp = match agent.run(request) {
         Ok(r) => r,
-        Err(e) => return Ok(network_failure(&e)),
+        Err(e) => return Ok(Attempt::Over(network_failure(&e))),
     };
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -174,44 +248,44 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             };
             if !ok {
                 discard(&part, &meta_path);
-                return Ok(Outcome::Retry {
+                return Ok(Attempt::Over(Outcome::Retry {
                     reason: format!(
                         "server answered a different range than asked ({}); starting over",
                         header("content-range").unwrap_or_else(|| "no Content-Range".into())
                     ),
                     after: None,
-                });
+                }));
             }
             total = range.and_then(|(_, _, t)| t).or(known_total);
         }
         416 => {
             let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
             if t.is_some() && t == Some(offset) && offset > 0 {
-                return finalize(task, part, &part_path, &meta_path, 0);
+                return finalize(task, part, &part_path, Some(&meta_path), 0);
             }
             discard(&part, &meta_path);
-            return Ok(Outcome::Retry {
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: "server refused the resume range; starting over".into(),
                 after: None,
-            });
+            }));
         }
         _ => {
             let after =
                 header("retry-after").and_then(|v| crate::http::parse_retry_after(&v, SystemTime::now()));
             let reason = format!("HTTP {status} {}", reason_phrase(status));
-            return Ok(if crate::http::status_is_transient(status) {
+            return Ok(Attempt::Over(if crate::http::status_is_transient(status) {
                 Outcome::Retry { reason, after }
             } else {
                 Outcome::Failed { reason }
-            });
+            }));
         }
     }
     if let (Some(expected), Some(t)) = (task.expected_size, total)
         && expected != t
     {
-        return Ok(Outcome::Failed {
+        return Ok(Attempt::Over(Outcome::Failed {
             reason: format!("server offers {t} bytes but the API announced {expected}"),
-        });
+        }));
     }
     let mut meta = PartMeta { url: task.url.clone(), etag, last_modified, total, durable: offset };
     let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
@@ -229,7 +303,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
     loop {
         if task.flags.halted() {
             checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-            return Ok(Outcome::Interrupted);
+            return Ok(Attempt::Over(Outcome::Interrupted));
         }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -237,10 +311,10 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-                return Ok(Outcome::Retry {
+                return Ok(Attempt::Over(Outcome::Retry {
                     reason: format!("{} after {} bytes", describe_io(&e), offset),
                     after: None,
-                });
+                }));
             }
         };
         part.write_all(&buf[..n]).map_err(|e| local("write", &part_path, &e))?;
@@ -258,49 +332,90 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Outcome, Stri
         && offset != t
     {
         checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-        return Ok(Outcome::Retry {
+        return Ok(Attempt::Over(Outcome::Retry {
             reason: format!("connection closed after {offset} of {t} bytes"),
             after: None,
-        });
+        }));
     }
-    finalize(task, part, &part_path, &meta_path, received)
+    // Only a partial found on disk or a large file can have a meta file;
+    // looking for one beside every fresh small file is a wasted unlink.
+    let meta_to_remove = (keep_meta || !fresh).then_some(meta_path.as_path());
+    finalize(task, part, &part_path, meta_to_remove, received)
 }
 
-/// Verifies a complete `.part` file and gives it its final name.
+/// Opens the `.part` file, creating it (and its folder) when needed.
+/// Returns the file and whether it was created just now.
+///
+/// The common case (new file, folder exists) is one `openat`: the folder is
+/// only created when that fails with `NotFound`, instead of a
+/// `create_dir_all` (an `EEXIST` mkdir) per file, and `create_new` tells a
+/// fresh file from a partial one without a separate stat.
+fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
+    let create = || OpenOptions::new().read(true).write(true).create_new(true).open(part_path);
+    let created = match create() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
+            create()
+        }
+        other => other,
+    };
+    match created {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(part_path)
+            .map(|f| (f, false))
+            .map_err(|e| local("open", part_path, &e)),
+        Err(e) => Err(local("open", part_path, &e)),
+    }
+}
+
+/// Verifies a complete `.part` file; what remains is its fsync and rename.
+/// `meta_path` is the meta file to remove once the file has its final name,
+/// `None` when none can exist.
 fn finalize(
     task: &DownloadTask,
     part: File,
     part_path: &Path,
-    meta_path: &Path,
+    meta_path: Option<&Path>,
     received: u64,
-) -> Result<Outcome, String> {
+) -> Result<Attempt, String> {
+    // Verification failures empty the partial; its meta file (if any) goes
+    // too. Without one there is nothing beside it to remove.
+    let discard = |part: &File| match meta_path {
+        Some(m) => discard(part, m),
+        None => {
+            let _ = part.set_len(0);
+        }
+    };
     if let Some(want) = &task.md5 {
         let got = md5_of(part_path).map_err(|e| local("read", part_path, &e))?;
         if !got.eq_ignore_ascii_case(want) {
-            discard(&part, meta_path);
-            return Ok(Outcome::Retry {
+            discard(&part);
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: format!("MD5 mismatch (got {got}, expected {want})"),
                 after: None,
-            });
+            }));
         }
     }
     if let Some(expected) = task.expected_size {
         let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
         if len != expected {
-            discard(&part, meta_path);
-            return Ok(Outcome::Retry {
+            discard(&part);
+            return Ok(Attempt::Over(Outcome::Retry {
                 reason: format!("got {len} bytes, expected {expected}"),
                 after: None,
-            });
+            }));
         }
     }
-    // fdatasync covers the data and the file size (what reading it back
-    // needs); timestamps are not worth a second journal write per file.
-    part.sync_data().map_err(|e| local("fsync", part_path, &e))?;
-    drop(part);
-    fs::rename(part_path, &task.dest).map_err(|e| local("rename into", &task.dest, &e))?;
-    let _ = fs::remove_file(meta_path);
-    Ok(Outcome::Done { bytes: received, already: false })
+    Ok(Attempt::Verified(Finish {
+        part,
+        part_path: part_path.to_path_buf(),
+        dest: task.dest.clone(),
+        meta_path: meta_path.map(Path::to_path_buf),
+        received,
+    }))
 }
 
 /// Makes the bytes so far durable and records them in the meta file.

@@ -6,12 +6,14 @@
 //! until then it is `.<name>.part`; a resumed transfer appends only after
 //! the server proved (206 + matching `Content-Range`, `If-Range` validator)
 //! that the bytes continue the same file. Workers never touch checkpoints:
-//! they report to the job's runner, which owns them.
+//! they report to the job's runner, which owns them. The fsync and rename
+//! of a verified file run on a finisher thread, and its `Done` is reported
+//! only after both succeeded.
 
 mod fetch;
 mod pool;
 mod task;
 
-pub use fetch::{PartMeta, fetch, part_paths};
+pub use fetch::{Attempt, Finish, PartMeta, fetch, fetch_staged, part_paths};
 pub use pool::{AttemptFn, JobQueue, Pool};
 pub use task::{DownloadEvent, DownloadTask, Outcome};

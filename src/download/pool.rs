@@ -6,6 +6,14 @@
 //! with 100,000 files cannot starve a job with ten. Workers are plain
 //! threads that take a task, make one attempt, and report to the task's
 //! runner.
+//!
+//! A verified file still needs an fdatasync (milliseconds of waiting for
+//! the disk) before its rename. Workers hand that step to finisher threads
+//! through a small bounded queue and start their next transfer at once, so
+//! the disk syncs while the network keeps `size` transfers going. The
+//! finisher does fsync → rename → report, in that order; when the queue is
+//! full the worker waits (memory and open files stay bounded), and when no
+//! finisher is left (one panicked) the worker does the step itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +21,12 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
-use crate::download::fetch::fetch;
+use crate::download::fetch::{Attempt, Finish, fetch_staged};
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
-/// One attempt at a task (the real one is [`fetch`]).
-pub type AttemptFn = dyn Fn(&DownloadTask) -> crate::download::Outcome + Send + Sync;
+/// One attempt at a task (the real one is [`fetch_staged`]).
+pub type AttemptFn = dyn Fn(&DownloadTask) -> Attempt + Send + Sync;
 
 /// A message to the dispatcher.
 enum DispatchMsg {
@@ -33,6 +41,15 @@ enum WorkerMsg {
     /// One attempt at a task.
     Task(Box<DownloadTask>),
     /// Stop.
+    Quit,
+}
+
+/// A message to a finisher.
+enum FinishMsg {
+    /// fsync, rename and report a verified file.
+    Finish(Box<DownloadTask>, Finish),
+    /// Stop (sent after every worker has stopped, so nothing queued behind
+    /// it is lost).
     Quit,
 }
 
@@ -61,6 +78,10 @@ pub struct Pool {
     dispatcher: Option<JoinHandle<()>>,
     /// The workers.
     workers: Vec<JoinHandle<()>>,
+    /// To the finishers (for `Quit`).
+    finish: Sender<FinishMsg>,
+    /// The finishers.
+    finishers: Vec<JoinHandle<()>>,
     /// Number of workers.
     size: usize,
 }
@@ -94,11 +115,11 @@ impl Drop for PanicGuard {
 }
 
 impl Pool {
-    /// Starts `size` workers and the dispatcher. A worker panic is sent
-    /// to `fatal`.
+    /// Starts `size` workers, as many finishers, and the dispatcher. A
+    /// worker or finisher panic is sent to `fatal`.
     pub fn start(size: usize, agent: &ureq::Agent, fatal: &Sender<String>) -> std::io::Result<Pool> {
         let agent = agent.clone();
-        Pool::start_with(size, Arc::new(move |task: &DownloadTask| fetch(&agent, task)), fatal)
+        Pool::start_with(size, Arc::new(move |task: &DownloadTask| fetch_staged(&agent, task)), fatal)
     }
 
     /// Starts the pool with another attempt function (tests use this to
@@ -106,29 +127,53 @@ impl Pool {
     pub fn start_with(size: usize, attempt: Arc<AttemptFn>, fatal: &Sender<String>) -> std::io::Result<Pool> {
         let (ctl, ctl_rx) = bounded::<DispatchMsg>(64);
         let (work_tx, work_rx) = bounded::<WorkerMsg>(0);
+        // As many finishers as workers: an fsync mostly waits for the disk,
+        // and concurrent ones share its cache flushes, so one finisher
+        // thread would sync one file at a time and become the bottleneck.
+        // The queue holds one file per worker; beyond that a worker waits.
+        let finishers_n = size.max(1);
+        let (finish_tx, finish_rx) = bounded::<FinishMsg>(size.max(1));
         let broken = Arc::new(AtomicBool::new(false));
+        let guard = |name: String| PanicGuard { fatal: fatal.clone(), broken: Arc::clone(&broken), name };
+        let mut finishers = Vec::with_capacity(finishers_n);
+        for n in 0..finishers_n {
+            let rx = finish_rx.clone();
+            let guard = guard(format!("download finisher {n}"));
+            finishers.push(thread::Builder::new().name(format!("finish-{n}")).spawn(move || {
+                let _guard = guard;
+                while let Ok(FinishMsg::Finish(task, finish)) = rx.recv() {
+                    report(&task, finish.complete());
+                }
+            })?);
+        }
         let mut workers = Vec::with_capacity(size);
         for n in 0..size {
             let rx = work_rx.clone();
             let attempt = Arc::clone(&attempt);
-            let guard = PanicGuard {
-                fatal: fatal.clone(),
-                broken: Arc::clone(&broken),
-                name: format!("download worker {n}"),
-            };
+            let finish_tx = finish_tx.clone();
+            let guard = guard(format!("download worker {n}"));
             workers.push(thread::Builder::new().name(format!("download-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(WorkerMsg::Task(task)) = rx.recv() {
-                    let outcome = attempt(&task);
-                    let _ =
-                        task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
+                    match attempt(&task) {
+                        Attempt::Over(outcome) => report(&task, outcome),
+                        Attempt::Verified(finish) => {
+                            if let Err(e) = finish_tx.send(FinishMsg::Finish(task, finish)) {
+                                // No finisher left (one panicked and the
+                                // pool is stopping): finish here instead.
+                                if let FinishMsg::Finish(task, finish) = e.into_inner() {
+                                    report(&task, finish.complete());
+                                }
+                            }
+                        }
+                    }
                 }
             })?);
         }
         let dispatcher = thread::Builder::new()
             .name("dispatcher".into())
             .spawn(move || dispatch(&ctl_rx, &work_tx, &broken, size))?;
-        Ok(Pool { ctl, dispatcher: Some(dispatcher), workers, size })
+        Ok(Pool { ctl, dispatcher: Some(dispatcher), workers, finish: finish_tx, finishers, size })
     }
 
     /// Number of workers.
@@ -143,7 +188,8 @@ impl Pool {
         JobQueue { tx }
     }
 
-    /// Stops the dispatcher and the workers after their current attempts.
+    /// Stops the dispatcher and the workers after their current attempts,
+    /// then the finishers once they have finished every file handed to them.
     pub fn shutdown(mut self) {
         let _ = self.ctl.send(DispatchMsg::Quit);
         if let Some(d) = self.dispatcher.take() {
@@ -152,7 +198,21 @@ impl Pool {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+        // Every worker has stopped, so every `Finish` is already queued, in
+        // front of these (the channel is FIFO).
+        for _ in 0..self.finishers.len() {
+            let _ = self.finish.send(FinishMsg::Quit);
+        }
+        for f in self.finishers.drain(..) {
+            let _ = f.join();
+        }
     }
+}
+
+/// Sends an attempt's outcome to the task's runner. A runner that is gone
+/// (job stopped) no longer needs it.
+fn report(task: &DownloadTask, outcome: crate::download::Outcome) {
+    let _ = task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
 }
 
 /// The dispatcher: round-robin over job queues, one task per idle worker.
@@ -268,7 +328,7 @@ mod tests {
         let attempt: Arc<AttemptFn> = Arc::new(|t: &DownloadTask| {
             assert!(t.item != 3, "simulated bug in a worker");
             std::thread::sleep(Duration::from_millis(5));
-            Outcome::Done { bytes: 0, already: true }
+            Outcome::Done { bytes: 0, already: true }.into()
         });
         let pool = Pool::start_with(3, attempt, &fatal_tx).expect("pool");
         let queue = pool.register(1, 16);
@@ -291,7 +351,7 @@ mod tests {
         let (fatal_tx, _fatal_rx) = bounded(4);
         let attempt: Arc<AttemptFn> = Arc::new(|_: &DownloadTask| {
             std::thread::sleep(Duration::from_millis(2));
-            Outcome::Done { bytes: 0, already: true }
+            Outcome::Done { bytes: 0, already: true }.into()
         });
         let pool = Pool::start_with(1, attempt, &fatal_tx).expect("pool");
         let a = pool.register(1, 64);

@@ -8,13 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ureq::config::Config;
+use ureq::config::{Config, IpFamily};
+use ureq::http::Uri;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Proxy};
 
 use super::pinning::PinnedResolver;
@@ -164,12 +166,88 @@ pub fn build_agent(opts: &NetOptions) -> Result<Agent, SetupError> {
 
     Ok(match &opts.route {
         Route::Pinned(pins) => {
-            let resolver = PinnedResolver::new(pins)?;
+            let resolver = LiteralFirst::new(PinnedResolver::new(pins)?, pins.keys());
             log::debug!("pinned hosts: {:?}", pins);
             Agent::with_parts(config, DefaultConnector::default(), resolver)
         }
-        Route::Direct | Route::Proxy(_) => Agent::new_with_config(config),
+        Route::Direct | Route::Proxy(_) => {
+            let resolver = LiteralFirst::new(DefaultResolver::default(), std::iter::empty::<&String>());
+            Agent::with_parts(config, DefaultConnector::default(), resolver)
+        }
     })
+}
+
+/// A resolver that answers URLs whose host is an IP literal itself and hands
+/// every name to `inner`.
+///
+/// Why: with `timeout_resolve` set (timeouts are always set here), ureq's
+/// [`DefaultResolver`] runs every lookup on a freshly spawned thread so that
+/// it can give up on a hung DNS server — also for `http://127.0.0.1/…`, and
+/// also when a pooled connection is then reused, because ureq resolves
+/// before it looks in the pool. That thread costs about 16 syscalls per
+/// request, a measurable share of a small-file download. An IP literal needs
+/// no lookup at all, so no thread and no timeout are involved; names still
+/// get the bounded, threaded lookup.
+#[derive(Debug)]
+struct LiteralFirst<R> {
+    /// Where names (and anything unusual) go.
+    inner: R,
+    /// IP literals that are configured as pinned "host names" (mode 2 accepts
+    /// `1.2.3.4` as a key): these must keep going to the pin table.
+    pinned_literals: Vec<IpAddr>,
+}
+
+impl<R: Resolver> LiteralFirst<R> {
+    /// Wraps `inner`; `pinned` are the configured pin keys (empty outside
+    /// mode 2).
+    fn new<'a>(inner: R, pinned: impl Iterator<Item = &'a String>) -> Self {
+        let pinned_literals = pinned.filter_map(|h| h.strip_suffix('.').unwrap_or(h).parse().ok()).collect();
+        LiteralFirst { inner, pinned_literals }
+    }
+
+    /// The socket address of `uri` when its host is an IP literal that needs
+    /// no lookup; `None` sends the URL to the inner resolver.
+    ///
+    /// Only `http`/`https` are answered here: ureq also resolves proxy URLs
+    /// (`socks5://…`) through the resolver, and their default ports are
+    /// ureq's business. Only the default address family setting is handled,
+    /// so that a (future) IPv4-only agent still gets ureq's own filtering.
+    fn literal_addr(&self, uri: &Uri, config: &Config) -> Option<SocketAddr> {
+        if config.ip_family() != IpFamily::Any {
+            return None;
+        }
+        let default_port = match uri.scheme_str()? {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let host = uri.host()?;
+        // `Uri::host` keeps the brackets of an IPv6 literal.
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let ip: IpAddr = bare.parse().ok()?;
+        if self.pinned_literals.contains(&ip) {
+            return None;
+        }
+        Some(SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port)))
+    }
+}
+
+impl<R: Resolver> Resolver for LiteralFirst<R> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match self.literal_addr(uri, config) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.inner.resolve(uri, config, timeout),
+        }
+    }
 }
 
 /// Hides the password of a URL's userinfo: `http://user:pw@host:8080` →
@@ -404,6 +482,61 @@ mod tests {
         let mut o = opts(Route::Direct);
         o.user_agent = "bad\r\nx: y".into();
         assert!(matches!(build_agent(&o), Err(SetupError::UserAgent { .. })));
+    }
+
+    // ---------------------------------------------------------------- resolver
+
+    /// Counts the lookups that reach it and answers with a fixed address.
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Resolver for Counting {
+        fn resolve(&self, _: &Uri, _: &Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut a = self.empty();
+            a.push("10.9.9.9:9".parse().unwrap());
+            Ok(a)
+        }
+    }
+
+    #[test]
+    fn ip_literals_are_answered_without_a_lookup() {
+        let keys = ["10.0.0.7".to_string(), "images.test".to_string()];
+        let r = LiteralFirst::new(Counting::default(), keys.iter());
+        let config = Agent::config_builder().build();
+        let resolve = |url: &str| -> Vec<SocketAddr> {
+            let uri: Uri = url.parse().unwrap();
+            r.resolve(&uri, &config, NextTimeout::default()).unwrap().iter().copied().collect()
+        };
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        assert_eq!(resolve("http://127.0.0.1:8080/x"), [a("127.0.0.1:8080")]);
+        assert_eq!(resolve("http://127.0.0.1/x"), [a("127.0.0.1:80")]);
+        assert_eq!(resolve("https://192.0.2.1/x"), [a("192.0.2.1:443")]);
+        assert_eq!(resolve("https://[::1]:8443/x"), [a("[::1]:8443")]);
+        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Names, an IP literal that is itself pinned, and proxy schemes go
+        // to the inner resolver.
+        for url in
+            ["http://images.test/x", "http://localhost:1/", "http://10.0.0.7/", "socks5://127.0.0.1:1080"]
+        {
+            assert_eq!(resolve(url), [a("10.9.9.9:9")], "{url}");
+        }
+        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 4);
+        // Another address family setting keeps ureq's own filtering.
+        let v4 = Agent::config_builder().ip_family(IpFamily::Ipv4Only).build();
+        let uri: Uri = "http://[::1]/".parse().unwrap();
+        r.resolve(&uri, &v4, NextTimeout::default()).unwrap();
+        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn pinned_ip_literal_key_still_wins() {
+        let (port, _heads) = serve(1, "pinned-literal");
+        // A request for 10.255.255.1 (not routable here) goes to 127.0.0.1.
+        let pins = BTreeMap::from([("10.255.255.1".to_string(), IpAddr::V4(Ipv4Addr::LOCALHOST))]);
+        let agent = build_agent(&opts(Route::Pinned(pins))).unwrap();
+        let got = get_string(&agent, &format!("http://10.255.255.1:{port}/")).unwrap();
+        assert_eq!(got, (200, "pinned-literal".to_string()));
     }
 
     // ---------------------------------------------------------------- proxy
