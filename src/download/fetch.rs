@@ -226,7 +226,10 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
     match status {
         200 => {
             if offset > 0 {
-                log::debug!("{}: server sent the whole file again; starting over", task.url);
+                log::debug!(
+                    "{}: server sent the whole file again; starting over",
+                    crate::http::display_url(&task.url)
+                );
                 offset = 0;
                 part.set_len(0).map_err(|e| local("truncate", &part_path, &e))?;
                 part.seek(SeekFrom::Start(0)).map_err(|e| local("seek in", &part_path, &e))?;

@@ -166,15 +166,80 @@ pub fn build_agent(opts: &NetOptions) -> Result<Agent, SetupError> {
 
     Ok(match &opts.route {
         Route::Pinned(pins) => {
-            let resolver = LiteralFirst::new(PinnedResolver::new(pins)?, pins.keys());
+            let resolver = LiteralFirst::new(Cached::new(PinnedResolver::new(pins)?), pins.keys());
             log::debug!("pinned hosts: {:?}", pins);
             Agent::with_parts(config, DefaultConnector::default(), resolver)
         }
         Route::Direct | Route::Proxy(_) => {
-            let resolver = LiteralFirst::new(DefaultResolver::default(), std::iter::empty::<&String>());
+            let resolver =
+                LiteralFirst::new(Cached::new(DefaultResolver::default()), std::iter::empty::<&String>());
             Agent::with_parts(config, DefaultConnector::default(), resolver)
         }
     })
+}
+
+/// How long a host name's addresses are reused (curl's default DNS cache
+/// time).
+const DNS_TTL: Duration = Duration::from_secs(60);
+/// Most host names remembered; a job talks to a handful.
+const DNS_CACHE_MAX: usize = 256;
+
+/// A resolver that remembers each host's addresses for [`DNS_TTL`].
+///
+/// Why: ureq resolves before every request, even one that then reuses a
+/// pooled connection, and with `timeout_resolve` set each lookup runs on a
+/// new thread. A Pixiv job fetches thousands of files from one CDN name;
+/// without a cache each costs a thread and, on a NAS without a local DNS
+/// cache, a DNS round trip. Failures are not remembered.
+#[derive(Debug)]
+struct Cached<R> {
+    /// Where lookups go.
+    inner: R,
+    /// `scheme://host:port` → (when looked up, addresses).
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
+}
+
+impl<R: Resolver> Cached<R> {
+    /// Wraps `inner`.
+    fn new(inner: R) -> Self {
+        Cached { inner, entries: std::sync::Mutex::default() }
+    }
+}
+
+impl<R: Resolver> Resolver for Cached<R> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}:{}",
+            uri.scheme_str().unwrap_or(""),
+            uri.host().unwrap_or(""),
+            uri.port_u16().map_or(String::new(), |p| p.to_string())
+        );
+        let now = std::time::Instant::now();
+        // A poisoned lock only means another thread panicked mid-update of
+        // a cache; looking up again is always correct.
+        if let Ok(map) = self.entries.lock()
+            && let Some((at, addrs)) = map.get(&key)
+            && now.duration_since(*at) < DNS_TTL
+        {
+            return Ok(addrs.clone());
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= DNS_CACHE_MAX {
+                map.retain(|_, (at, _)| now.duration_since(*at) < DNS_TTL);
+                if map.len() >= DNS_CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(key, (now, addrs.clone()));
+        }
+        Ok(addrs)
+    }
 }
 
 /// A resolver that answers URLs whose host is an IP literal itself and hands
@@ -497,6 +562,35 @@ mod tests {
             a.push("10.9.9.9:9".parse().unwrap());
             Ok(a)
         }
+    }
+
+    #[test]
+    fn names_are_looked_up_once_per_ttl() {
+        let r = Cached::new(Counting::default());
+        let config = Agent::config_builder().build();
+        let resolve = |url: &str| {
+            let uri: Uri = url.parse().expect("uri");
+            r.resolve(&uri, &config, NextTimeout::default()).expect("resolves").len()
+        };
+        for _ in 0..5 {
+            assert_eq!(resolve("https://i.pximg.net/img-original/a.jpg"), 1);
+        }
+        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        resolve("https://i.pximg.net:8443/b.jpg");
+        resolve("http://i.pximg.net/c.jpg");
+        assert_eq!(
+            r.inner.0.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "port and scheme are part of the key"
+        );
+        // An entry older than the TTL is looked up again.
+        if let Ok(mut m) = r.entries.lock() {
+            for (at, _) in m.values_mut() {
+                *at = at.checked_sub(DNS_TTL).unwrap_or(*at);
+            }
+        }
+        resolve("https://i.pximg.net/d.jpg");
+        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
     #[test]
