@@ -88,6 +88,8 @@ pub struct Finish {
     meta_path: Option<PathBuf>,
     /// Bytes this attempt transferred.
     received: u64,
+    /// The file's length when it was verified.
+    len: u64,
 }
 
 impl Finish {
@@ -95,13 +97,29 @@ impl Finish {
     /// then rename, then removal of the meta file. The folder's fsync is the
     /// runner's job (it batches them before journaling `Done`).
     pub fn complete(self) -> Outcome {
-        let Finish { part, part_path, dest, meta_path, received } = self;
+        let Finish { part, part_path, dest, meta_path, received, len } = self;
         // fdatasync covers the data and the file size (what reading it back
         // needs); timestamps are not worth a second journal write per file.
         // The name changes only after this succeeded, so a crash can never
         // leave a final name on bytes that are not on disk.
         if let Err(e) = part.sync_data() {
             return Outcome::Failed { reason: local("fsync", &part_path, &e) };
+        }
+        // The file waited in the finishers' queue since it was verified;
+        // if anything else wrote to it meanwhile (a second download of
+        // the same file), it must not take the final name.
+        match part.metadata() {
+            Ok(m) if m.len() == len => {}
+            Ok(m) => {
+                return Outcome::Retry {
+                    reason: format!(
+                        "the partial file changed after it was verified ({len} → {} bytes); another download of the same file?",
+                        m.len()
+                    ),
+                    after: None,
+                };
+            }
+            Err(e) => return Outcome::Failed { reason: local("stat", &part_path, &e) },
         }
         drop(part);
         if let Err(e) = fs::rename(&part_path, &dest) {
@@ -402,15 +420,15 @@ fn finalize(
             }));
         }
     }
-    if let Some(expected) = task.expected_size {
-        let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
-        if len != expected {
-            discard(&part);
-            return Ok(Attempt::Over(Outcome::Retry {
-                reason: format!("got {len} bytes, expected {expected}"),
-                after: None,
-            }));
-        }
+    let len = part.metadata().map_err(|e| local("stat", part_path, &e))?.len();
+    if let Some(expected) = task.expected_size
+        && len != expected
+    {
+        discard(&part);
+        return Ok(Attempt::Over(Outcome::Retry {
+            reason: format!("got {len} bytes, expected {expected}"),
+            after: None,
+        }));
     }
     Ok(Attempt::Verified(Finish {
         part,
@@ -418,6 +436,7 @@ fn finalize(
         dest: task.dest.clone(),
         meta_path: meta_path.map(Path::to_path_buf),
         received,
+        len,
     }))
 }
 
@@ -539,6 +558,28 @@ mod tests {
         assert_eq!(parse_content_range("items 1-2/3"), None);
         assert_eq!(parse_content_range("bytes x-19/100"), None);
         assert_eq!(parse_unsatisfied_range("bytes */100"), Some(100));
+    }
+
+    #[test]
+    fn a_partial_changed_after_verification_keeps_no_final_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("a.bin");
+        let (part_path, _) = part_paths(&dest);
+        std::fs::write(&part_path, b"12345").expect("write");
+        let finish = |len: u64| Finish {
+            part: OpenOptions::new().read(true).write(true).open(&part_path).expect("open"),
+            part_path: part_path.clone(),
+            dest: dest.clone(),
+            meta_path: None,
+            received: 5,
+            len,
+        };
+        // Verified at 5 bytes, but another writer cut it to 3 since.
+        std::fs::write(&part_path, b"123").expect("truncate");
+        assert!(matches!(finish(5).complete(), Outcome::Retry { .. }));
+        assert!(!dest.exists() && part_path.exists());
+        assert!(matches!(finish(3).complete(), Outcome::Done { bytes: 5, already: false }));
+        assert_eq!(std::fs::read(&dest).expect("final"), b"123");
     }
 
     #[test]

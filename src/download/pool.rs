@@ -109,7 +109,9 @@ impl Drop for PanicGuard {
     fn drop(&mut self) {
         if thread::panicking() {
             self.broken.store(true, Ordering::Release);
-            let _ = self.fatal.send(format!("{} panicked; stopping", self.name));
+            // try_send: the supervisor stops reading after the first
+            // report, and a guard must never block a panicking thread.
+            let _ = self.fatal.try_send(format!("{} panicked; stopping", self.name));
         }
     }
 }

@@ -154,9 +154,15 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
     let join = thread::Builder::new().name(format!("job-{tid}")).spawn(move || {
         let report = args.report.clone();
         let (spool, claimed) = (args.spool.clone(), args.claimed.clone());
-        let end = match guarded(|| run(args, &rx, &thread_beat)) {
+        // The stop flag outlives a panic, so that the job's queued and
+        // running downloads stop with it.
+        let flags = Arc::new(JobFlags::default());
+        let end = match guarded(|| run(args, &rx, &thread_beat, Arc::clone(&flags))) {
             Ok(end) => end,
-            Err(why) => fail_after_panic(&spool, &claimed, &why),
+            Err(why) => {
+                flags.set_halted(true);
+                fail_after_panic(&spool, &claimed, &why)
+            }
         };
         let _ = report.send(end);
     })?;
@@ -311,7 +317,7 @@ struct Runner {
 }
 
 /// The thread body; returns the report.
-fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerReport {
+fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat, flags: Arc<JobFlags>) -> RunnerReport {
     let tid = args.claimed.tid;
     let state_dir = args.spool.state_dir(tid);
     let (store, progress) = match CheckpointStore::open(&state_dir) {
@@ -322,7 +328,7 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerRe
             return fail_early(&args, &reason);
         }
     };
-    let flags = Arc::new(JobFlags::default());
+    beat.beat();
     let (events_tx, events_rx) = bounded(args.window.max(1) * 2);
     let file_headers = args.walk.file_headers();
     let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags), args.archive.clone());
@@ -406,6 +412,7 @@ enum End {
 impl Runner {
     /// The main loop.
     fn main(mut self, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerReport {
+        beat.beat();
         if !self.progress.failed.is_empty() {
             // A restart (or `retry`) gives every failed item a new chance.
             self.record(Record::Reset);

@@ -117,7 +117,9 @@ impl Scanner {
             let settled = age >= self.settle && seen.since != now;
             if settled {
                 if seen.parses.is_none() {
-                    seen.parses = Some(!sig.irregular && sig.len <= self.max_bytes && parses_as_json(&path));
+                    seen.parses = Some(
+                        !sig.irregular && sig.len <= self.max_bytes && parses_as_json(&path, self.max_bytes),
+                    );
                 }
                 let parses = seen.parses == Some(true);
                 let oversized = sig.len > self.max_bytes;
@@ -193,11 +195,27 @@ fn list_dir(dir: &Path, in_root: bool, out: &mut Vec<(PathBuf, Option<Tid>, Sign
 }
 
 /// Returns true if and only if the file holds one complete JSON value.
-fn parses_as_json(path: &Path) -> bool {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok(),
-        Err(_) => false,
+///
+/// The file is opened without following a link and without blocking, and
+/// read only if the open file is a regular one: a FIFO swapped in after the
+/// directory listing must not block the watcher.
+fn parses_as_json(path: &Path, max_bytes: u64) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    let Ok(file) =
+        fs::OpenOptions::new().read(true).custom_flags(i32::try_from(flags.bits()).unwrap_or(0)).open(path)
+    else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
     }
+    let mut bytes = Vec::new();
+    if file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).is_err() {
+        return false;
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
 }
 
 #[cfg(test)]

@@ -165,11 +165,14 @@ fn name_hash(name: &str) -> u64 {
 /// `a.jpg` with tag `7` → `a-7.jpg`.
 fn with_suffix(name: &str, tag: &str) -> String {
     let suffix = format!("-{tag}");
+    // Only a short tail counts as an extension (as in
+    // `truncate_keeping_ext`); a long one is part of the stem, so the
+    // budget below can never go negative.
     let (stem, ext) = match name.rfind('.') {
-        Some(p) if p > 0 => (&name[..p], &name[p..]),
+        Some(p) if p > 0 && name.len() - p <= 16 => (&name[..p], &name[p..]),
         _ => (name, ""),
     };
-    let stem = truncate_keeping_ext(stem, MAX_COMPONENT_BYTES - suffix.len() - ext.len());
+    let stem = truncate_keeping_ext(stem, MAX_COMPONENT_BYTES.saturating_sub(suffix.len() + ext.len()));
     format!("{stem}{suffix}{ext}")
 }
 
@@ -307,6 +310,17 @@ mod tests {
             .collect();
         let (names, _) = pages(&mut walk(&urls), None);
         assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
+    }
+
+    #[test]
+    fn a_long_dotted_name_still_gets_a_suffix_that_fits() {
+        let url = format!("https://h/a.{}", "x".repeat(250));
+        let (names, _) = pages(&mut walk(&[url.clone(), url]), None);
+        assert_ne!(names[0], names[1]);
+        for n in &names {
+            assert!(n.len() <= MAX_COMPONENT_BYTES, "{}", n.len());
+        }
+        assert!(names[1].ends_with("-1"), "{}", names[1]);
     }
 
     #[test]
