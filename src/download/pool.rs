@@ -136,15 +136,19 @@ impl Pool {
         let finishers_n = size.max(1);
         let (finish_tx, finish_rx) = bounded::<FinishMsg>(size.max(1));
         let broken = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(Busy::default());
         let guard = |name: String| PanicGuard { fatal: fatal.clone(), broken: Arc::clone(&broken), name };
         let mut finishers = Vec::with_capacity(finishers_n);
         for n in 0..finishers_n {
             let rx = finish_rx.clone();
             let guard = guard(format!("download finisher {n}"));
+            let busy = Arc::clone(&busy);
             finishers.push(thread::Builder::new().name(format!("finish-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(FinishMsg::Finish(task, finish)) = rx.recv() {
-                    report(&task, finish.complete());
+                    let outcome = finish.complete();
+                    busy.release(&task.dest);
+                    report(&task, outcome);
                 }
             })?);
         }
@@ -154,17 +158,27 @@ impl Pool {
             let attempt = Arc::clone(&attempt);
             let finish_tx = finish_tx.clone();
             let guard = guard(format!("download worker {n}"));
+            let busy = Arc::clone(&busy);
             workers.push(thread::Builder::new().name(format!("download-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(WorkerMsg::Task(task)) = rx.recv() {
+                    if !busy.claim(&task) {
+                        report(&task, crate::download::Outcome::Interrupted);
+                        continue;
+                    }
                     match attempt(&task) {
-                        Attempt::Over(outcome) => report(&task, outcome),
+                        Attempt::Over(outcome) => {
+                            busy.release(&task.dest);
+                            report(&task, outcome);
+                        }
                         Attempt::Verified(finish) => {
                             if let Err(e) = finish_tx.send(FinishMsg::Finish(task, finish)) {
                                 // No finisher left (one panicked and the
                                 // pool is stopping): finish here instead.
                                 if let FinishMsg::Finish(task, finish) = e.into_inner() {
-                                    report(&task, finish.complete());
+                                    let outcome = finish.complete();
+                                    busy.release(&task.dest);
+                                    report(&task, outcome);
                                 }
                             }
                         }
@@ -208,6 +222,47 @@ impl Pool {
         for f in self.finishers.drain(..) {
             let _ = f.join();
         }
+    }
+}
+
+/// The destinations being written (downloaded, or waiting for their
+/// fsync and rename), so that two tasks for one file, from two jobs that
+/// share a folder, never write one `.part` at once: the second waits until
+/// the first has its final name, then finds the file complete.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Final paths held by a worker or finisher.
+    held: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    /// Signalled when a path is released.
+    freed: std::sync::Condvar,
+}
+
+impl Busy {
+    /// Takes the task's destination, waiting while another task holds it;
+    /// returns false when the task's job is halted meanwhile.
+    fn claim(&self, task: &DownloadTask) -> bool {
+        // A poisoned lock means a thread panicked and the pool is stopping;
+        // the set itself is still consistent (one insert or remove).
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if held.insert(task.dest.clone()) {
+                return true;
+            }
+            if task.flags.halted() {
+                return false;
+            }
+            held = self
+                .freed
+                .wait_timeout(held, std::time::Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Gives a destination back.
+    fn release(&self, dest: &std::path::Path) {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(dest);
+        self.freed.notify_all();
     }
 }
 
@@ -346,6 +401,35 @@ mod tests {
         pool.shutdown();
         assert!(t.elapsed() < Duration::from_secs(3));
         assert!(events.try_iter().count() < 10, "item 3 never reports");
+    }
+
+    #[test]
+    fn two_tasks_for_one_file_never_run_at_once() {
+        let (fatal_tx, _fatal_rx) = bounded(4);
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let (r, o) = (Arc::clone(&running), Arc::clone(&overlap));
+        let attempt: Arc<AttemptFn> = Arc::new(move |_: &DownloadTask| {
+            if r.fetch_add(1, Ordering::SeqCst) > 0 {
+                o.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            r.fetch_sub(1, Ordering::SeqCst);
+            Outcome::Done { bytes: 0, already: true }.into()
+        });
+        let pool = Pool::start_with(4, attempt, &fatal_tx).expect("pool");
+        let queue = pool.register(1, 16);
+        let (reply, events) = bounded(16);
+        for i in 0..6 {
+            let mut t = task(i, &reply);
+            t.dest = std::path::PathBuf::from("/nonexistent/same.bin");
+            queue.try_send(t).expect("room");
+        }
+        for _ in 0..6 {
+            events.recv_timeout(Duration::from_secs(5)).expect("every task reports");
+        }
+        assert!(!overlap.load(Ordering::SeqCst), "two attempts wrote one file at once");
+        pool.shutdown();
     }
 
     #[test]
