@@ -110,6 +110,22 @@ EOF
     die "could not start nginx"
 }
 
+# Creates the run's temp folder in $WORK (world-readable, so that nginx's
+# workers can serve from it) and, on exit, stops nginx and removes the
+# folder unless KEEP=1. Ctrl-C exits with 130 through the same cleanup.
+make_workdir() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/spoolfetch-$1.XXXXXX")
+    chmod 755 "$WORK"
+    trap cleanup_workdir EXIT
+    trap 'exit 130' INT TERM
+}
+
+# The EXIT trap of make_workdir.
+cleanup_workdir() {
+    stop_nginx
+    if [[ ${KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+
 stop_nginx() {
     if [[ -n $NGINX_PID ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill -TERM "$NGINX_PID" 2>/dev/null || true

@@ -35,14 +35,7 @@ done
 ensure_tools nginx:nginx-light curl:curl /usr/bin/time:time
 build_release
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spoolfetch-mem.XXXXXX")
-chmod 755 "$WORK"
-cleanup() {
-    stop_nginx
-    if [[ $KEEP == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir mem
 
 mkdir -p "$WORK/data"
 head -c "$SIZE_B" /dev/urandom >"$WORK/data/tiny.bin"

@@ -25,14 +25,7 @@ case $MODE in
 esac
 build_release
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spoolfetch-prof.XXXXXX")
-chmod 755 "$WORK"
-cleanup() {
-    stop_nginx
-    if [[ $KEEP == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir prof
 
 mkdir -p "$WORK/data" "$WORK/run/spool" "$WORK/run/save" && mkdir -m 700 "$WORK/run/statedir"
 if [[ $MODE == syscalls ]]; then

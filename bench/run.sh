@@ -54,14 +54,7 @@ fi
 if [[ " $TOOLS " == *" spoolfetch_nosync "* ]]; then ensure_tools eatmydata:eatmydata; fi
 build_release
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spoolfetch-bench.XXXXXX")
-chmod 755 "$WORK"
-cleanup() {
-    stop_nginx
-    if [[ $KEEP == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir bench
 
 # --- data -------------------------------------------------------------------
 log "generating $N files of $SIZE_KB KiB in $WORK/data"
