@@ -50,11 +50,13 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         item: 0,
         url: url.to_string(),
         dest: dest.to_path_buf(),
-        headers: Vec::new(),
+        headers: Vec::new().into(),
         expected_size: None,
         md5: None,
         inline: None,
         timeout: Duration::from_secs(2),
+        min_speed: 1024,
+        min_speed_time: Duration::from_secs(30),
         flags: Arc::new(JobFlags::default()),
         reply,
     }
@@ -170,7 +172,7 @@ fn task_headers_are_sent() {
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
     assert!(matches!(o, Outcome::Failed { .. }), "403 without the header: {o:?}");
     let mut t = task(&fs.url("/f"), &dest);
-    t.headers.push(("Referer".into(), "https://www.pixiv.net/".into()));
+    t.headers = vec![("Referer".into(), "https://www.pixiv.net/".into())].into();
     assert_eq!(fetch(&a, &t), Outcome::Done { bytes: 1000, already: false });
     assert_file(&dest, &body);
 }

@@ -103,6 +103,16 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Largest job file accepted, in bytes.
     pub max_job_bytes: u64,
+    /// Folders jobs may write into; empty means "the configured
+    /// `save_path` alone" (see [`Config::save_roots`]).
+    pub save_roots: Vec<PathBuf>,
+    /// A transfer slower than this many bytes per second over
+    /// `min_speed_time` is cut and retried later (curl's `--speed-limit`).
+    /// 0 turns the check off.
+    pub min_speed: u64,
+    /// The window over which `min_speed` is measured (curl's
+    /// `--speed-time`).
+    pub min_speed_time: Duration,
     /// Provider sections, already checked by their providers.
     pub sections: BTreeMap<String, Map<String, Value>>,
 }
@@ -145,6 +155,9 @@ const KEYS: &[&str] = &[
     "settle_ms",
     "shutdown_grace_secs",
     "max_job_bytes",
+    "save_roots",
+    "min_speed_bytes",
+    "min_speed_secs",
 ];
 
 /// Environment variables for top-level keys: (key, variable).
@@ -187,8 +200,17 @@ impl Config {
             settle: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(5),
             max_job_bytes: 64 << 20,
+            save_roots: Vec::new(),
+            min_speed: 1024,
+            min_speed_time: Duration::from_secs(30),
             sections: BTreeMap::new(),
         }
+    }
+
+    /// The folders jobs may write into: `save_roots` when configured,
+    /// else the configured `save_path` alone.
+    pub fn save_roots(&self) -> Vec<PathBuf> {
+        if self.save_roots.is_empty() { vec![self.save_path.clone()] } else { self.save_roots.clone() }
     }
 
     /// Returns a provider section (empty when not configured).
@@ -427,6 +449,24 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
         "max_job_bytes" => {
             cfg.max_job_bytes =
                 int_in(v, 1024, 1 << 34).ok_or_else(|| bad("bytes from 1024 to 17179869184"))?
+        }
+        "save_roots" => {
+            let Value::Array(items) = v else { return Err(bad("an array of folder paths")) };
+            let mut roots = Vec::with_capacity(items.len());
+            for item in items {
+                let p = nonempty_str(item).ok_or_else(|| {
+                    err(origin, format!("key `save_roots`: expected folder paths, got {}", show(item)))
+                })?;
+                roots.push(PathBuf::from(p));
+            }
+            cfg.save_roots = roots;
+        }
+        "min_speed_bytes" => {
+            cfg.min_speed = int_in(v, 0, 1 << 40).ok_or_else(|| bad("bytes per second (0 turns it off)"))?
+        }
+        "min_speed_secs" => {
+            cfg.min_speed_time =
+                Duration::from_secs(int_in(v, 1, 86_400).ok_or_else(|| bad("seconds from 1 to 86400"))?)
         }
         _ => return Err(err(origin, unknown_key(key, KEYS))),
     }

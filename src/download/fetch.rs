@@ -210,7 +210,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
         .method("GET")
         .uri(task.url.as_str())
         .header("Accept-Encoding", "identity");
-    for (k, v) in &task.headers {
+    for (k, v) in task.headers.iter() {
         builder = builder.header(k.as_str(), v.as_str());
     }
     if offset > 0 {

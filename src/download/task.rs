@@ -19,8 +19,10 @@ pub struct DownloadTask {
     pub url: String,
     /// The final path.
     pub dest: PathBuf,
-    /// Request headers (Referer, Authorization, …); never logged.
-    pub headers: Vec<(String, String)>,
+    /// Request headers (Referer, Authorization, …); never logged. Shared
+    /// by every task of a job that adds none of its own, so a large header
+    /// is held once per job, not once per file.
+    pub headers: Arc<[(String, String)]>,
     /// Size the API announced, if any.
     pub expected_size: Option<u64>,
     /// MD5 the API announced (hex), if any.
@@ -29,6 +31,11 @@ pub struct DownloadTask {
     pub inline: Option<String>,
     /// Connect and read timeout for this attempt (grows per round).
     pub timeout: Duration,
+    /// Below this many bytes per second over `min_speed_time` the
+    /// transfer is cut and retried later; 0 turns the check off.
+    pub min_speed: u64,
+    /// The window of the `min_speed` check.
+    pub min_speed_time: Duration,
     /// The job's stop flag and byte counter.
     pub flags: Arc<JobFlags>,
     /// Where the outcome goes (the job's runner).

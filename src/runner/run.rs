@@ -256,7 +256,7 @@ struct Runner {
     /// API handle for listers.
     api: Api,
     /// Headers for every file.
-    file_headers: Vec<(String, String)>,
+    file_headers: Arc<[(String, String)]>,
     /// Into the pool.
     queue: JobQueue,
     /// Reports from the pool.
@@ -330,7 +330,7 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat, flags: Arc<
     };
     beat.beat();
     let (events_tx, events_rx) = bounded(args.window.max(1) * 2);
-    let file_headers = args.walk.file_headers();
+    let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags), args.archive.clone());
     let (post_tx, post_rx) = bounded(64);
     let mut r = Runner {
@@ -820,8 +820,11 @@ impl Runner {
                 self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
                 continue;
             };
-            let mut headers = self.file_headers.clone();
-            headers.extend(item.headers.iter().cloned());
+            let headers = if item.headers.is_empty() {
+                Arc::clone(&self.file_headers)
+            } else {
+                self.file_headers.iter().chain(item.headers.iter()).cloned().collect()
+            };
             let task = DownloadTask {
                 job: self.tid,
                 item: i,
@@ -832,6 +835,8 @@ impl Runner {
                 md5: item.md5,
                 inline: item.inline,
                 timeout: self.timeout,
+                min_speed: self.config.min_speed,
+                min_speed_time: self.config.min_speed_time,
                 flags: Arc::clone(&self.flags),
                 reply: self.events_tx.clone(),
             };
