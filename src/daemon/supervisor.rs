@@ -141,7 +141,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     spool
         .ensure(&config.instance)
         .map_err(|e| DaemonError::Spool(format!("cannot set up spool {}: {e}", spool.root().display())))?;
-    let _lock = lock_instance(&spool, &config.instance)?;
+    let lock = lock_instance(&spool, &config.instance)?;
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
     let (fatal_tx, fatal_rx) = bounded::<String>(16);
@@ -213,6 +213,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     let mut last_scan = Instant::now();
     let scan_period = config.rescan.max(config.poll);
     let mut fatal: Option<String> = None;
+    let mut lost: Option<String> = None;
     let mut ready_sent = false;
     loop {
         select! {
@@ -231,7 +232,13 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                         break;
                     }
                 }
-                Ok(SpoolEvent::Error(e)) => log::warn!("{e}"),
+                Ok(SpoolEvent::Error(e)) => {
+                    if let Some(m) = layout_lost(&spool, &config.instance, &lock) {
+                        lost = Some(m);
+                        break;
+                    }
+                    log::warn!("{e}");
+                }
                 Err(_) => {
                     fatal = Some("the spool watcher stopped".into());
                     break;
@@ -260,6 +267,10 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 }
             },
             recv(ticker) -> _ => {
+                if let Some(m) = layout_lost(&spool, &config.instance, &lock) {
+                    lost = Some(m);
+                    break;
+                }
                 // Healthy: this loop runs, the watcher delivered a scan
                 // within its period (plus slack for a slow share), and
                 // every job thread's loop turned lately (it turns every
@@ -289,11 +300,37 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     // releases it.
     drop(spool_rx);
     watcher.stop();
-    let summary = sup.stop(&reports_rx);
-    match fatal {
-        Some(m) => Err(DaemonError::Fatal(m)),
-        None => Ok(summary),
+    if let Some(m) = &lost {
+        log::error!("{m}");
     }
+    let summary = sup.stop(&reports_rx);
+    match (fatal, lost) {
+        (Some(m), _) => Err(DaemonError::Fatal(m)),
+        (None, Some(m)) => Err(DaemonError::Spool(m)),
+        (None, None) => Ok(summary),
+    }
+}
+
+/// Why the spool this daemon serves is no longer the one it set up, if
+/// it is not: its root or this instance's work folder is gone, or the
+/// lock file it holds was removed or replaced (then a second daemon of
+/// the same instance could start). The daemon then stops rather than
+/// recreate the layout: a share that was unmounted must not silently
+/// become a fresh, empty spool.
+fn layout_lost(spool: &Spool, instance: &str, lock: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let root = spool.root();
+    if !root.is_dir() {
+        return Some(format!("the spool folder {} disappeared; stopping", root.display()));
+    }
+    let work = spool.work_dir(instance);
+    if !work.is_dir() {
+        return Some(format!("the work folder {} disappeared; stopping", work.display()));
+    }
+    let held = lock.metadata().ok()?;
+    let same =
+        std::fs::metadata(work.join(".lock")).is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+    (!same).then(|| format!("the instance lock {} was removed; stopping", work.join(".lock").display()))
 }
 
 /// Opens the download archive in `state_dir` (created 0700: it sits next
