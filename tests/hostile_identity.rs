@@ -191,27 +191,37 @@ fn sigterm_ends_the_daemon_while_the_http_library_spins() {
 
 /// Starts a daemon, removes `victim` (inside the spool) once it serves,
 /// and checks that it stops soon with one clear error.
-fn stops_when_removed(victim: &str) {
+fn stops_when_removed(victim: &str, says: &str) {
     let env = Env::new();
     let mut d = env.daemon(&[]);
     assert!(wait_until(Duration::from_secs(10), || d.log().contains("watching")), "{}", d.log());
     let path = if victim.is_empty() { env.spool.clone() } else { env.spool.join(victim) };
-    fs::remove_dir_all(&path).expect("remove");
+    if path.is_dir() {
+        fs::remove_dir_all(&path).expect("remove");
+    } else {
+        fs::remove_file(&path).expect("remove");
+    }
     let status = d.wait(Duration::from_secs(10)).unwrap_or_else(|| panic!("still running:\n{}", d.log()));
     let log = d.log();
     assert!(!status.success(), "{status:?}\n{log}");
     // Once in the log, once as the exit message.
-    assert_eq!(log.matches("disappeared; stopping").count(), 2, "{log}");
+    assert_eq!(log.matches(says).count(), 2, "{log}");
     let warnings = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).count();
     assert!(warnings <= 6, "the error repeats:\n{log}");
 }
 
 #[test]
 fn a_deleted_spool_stops_the_daemon_with_one_error() {
-    stops_when_removed("");
+    stops_when_removed("", "disappeared; stopping");
 }
 
 #[test]
 fn a_deleted_work_folder_stops_the_daemon_with_one_error() {
-    stops_when_removed("work");
+    stops_when_removed("work", "disappeared; stopping");
+}
+
+#[test]
+fn a_removed_instance_lock_stops_the_daemon_with_one_error() {
+    // Else a second daemon of the same instance could take a new lock.
+    stops_when_removed("work/a/.lock", "was removed; stopping");
 }
