@@ -12,6 +12,7 @@ mod daemon_ops;
 mod daemon_spool;
 mod download;
 mod hostile_e2e;
+mod hostile_identity;
 mod octoparse;
 mod pacing;
 mod pixiv;

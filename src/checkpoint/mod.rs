@@ -10,8 +10,10 @@
 //! last journal line (a crash mid-append) is ignored; replaying the
 //! journal over the snapshot gives exactly the state the runner had.
 
+mod identity;
 mod model;
 mod store;
 
+pub use identity::{Binding, IDENTITY_FILE, JobIdentity, bind_identity};
 pub use model::{Item, ItemState, OutputMark, PostStep, Progress, RangeSet, Record};
 pub use store::{CheckpointError, CheckpointStore};

@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::Read;
 
+use crate::checkpoint::JobIdentity;
 use crate::config::Config;
 use crate::job::{JobSpec, JobStatus, RejectReason, parse_job_bytes};
 use crate::providers::{PlanContext, Walk, find_job_type};
@@ -33,6 +34,8 @@ pub struct Intake {
     pub spec: JobSpec,
     /// Its walk.
     pub walk: Box<dyn Walk>,
+    /// Its TID and the digest of its file, which its checkpoint must carry.
+    pub identity: JobIdentity,
 }
 
 impl Intake {
@@ -60,6 +63,7 @@ impl Intake {
             .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
         let spec =
             parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &|t| find_job_type(t).is_some())?;
+        let identity = JobIdentity::new(claimed.tid, &bytes);
         // A large job file need not stay in memory next to its parsed form.
         drop(bytes);
         let (provider, _) = find_job_type(&spec.job_type)
@@ -75,7 +79,7 @@ impl Intake {
         // The walk has what it needs; a 100,000-URL job's parameters need
         // not stay in memory for the life of the job.
         spec.params = serde_json::Map::new();
-        Ok(Intake { spec, walk })
+        Ok(Intake { spec, walk, identity })
     }
 }
 

@@ -23,7 +23,7 @@ use crate::postprocess::PostWorker;
 use crate::runner::{self, RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport};
 use crate::spool::{
     Action, Claimed, ControlRequest, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, claim,
-    read_status, recover_own, remove_request, write_status,
+    read_status, recover_own, remove_request, tid_claimed, write_status,
 };
 
 /// A job thread whose loop has not turned for this long is stuck (it turns
@@ -121,6 +121,8 @@ struct Supervisor {
     reports_tx: Sender<RunnerReport>,
     /// TID allocation.
     tids: TidAllocator,
+    /// TIDs whose retry request waits for the job to end (logged once).
+    retry_held: HashSet<Tid>,
     /// Outcome counts.
     summary: Summary,
     /// The download archive (None when it cannot be opened: jobs still
@@ -139,7 +141,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     spool
         .ensure(&config.instance)
         .map_err(|e| DaemonError::Spool(format!("cannot set up spool {}: {e}", spool.root().display())))?;
-    let _lock = lock_instance(&spool, &config.instance)?;
+    let lock = lock_instance(&spool, &config.instance)?;
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
     let (fatal_tx, fatal_rx) = bounded::<String>(16);
@@ -171,6 +173,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         waiting: VecDeque::new(),
         reports_tx,
         tids: TidAllocator::default(),
+        retry_held: HashSet::new(),
         summary: Summary::default(),
         archive,
         post,
@@ -210,6 +213,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     let mut last_scan = Instant::now();
     let scan_period = config.rescan.max(config.poll);
     let mut fatal: Option<String> = None;
+    let mut lost: Option<String> = None;
     let mut ready_sent = false;
     loop {
         select! {
@@ -228,7 +232,13 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                         break;
                     }
                 }
-                Ok(SpoolEvent::Error(e)) => log::warn!("{e}"),
+                Ok(SpoolEvent::Error(e)) => {
+                    if let Some(m) = layout_lost(&spool, &config.instance, &lock) {
+                        lost = Some(m);
+                        break;
+                    }
+                    log::warn!("{e}");
+                }
                 Err(_) => {
                     fatal = Some("the spool watcher stopped".into());
                     break;
@@ -257,6 +267,10 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 }
             },
             recv(ticker) -> _ => {
+                if let Some(m) = layout_lost(&spool, &config.instance, &lock) {
+                    lost = Some(m);
+                    break;
+                }
                 // Healthy: this loop runs, the watcher delivered a scan
                 // within its period (plus slack for a slow share), and
                 // every job thread's loop turned lately (it turns every
@@ -286,11 +300,37 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     // releases it.
     drop(spool_rx);
     watcher.stop();
-    let summary = sup.stop(&reports_rx);
-    match fatal {
-        Some(m) => Err(DaemonError::Fatal(m)),
-        None => Ok(summary),
+    if let Some(m) = &lost {
+        log::error!("{m}");
     }
+    let summary = sup.stop(&reports_rx);
+    match (fatal, lost) {
+        (Some(m), _) => Err(DaemonError::Fatal(m)),
+        (None, Some(m)) => Err(DaemonError::Spool(m)),
+        (None, None) => Ok(summary),
+    }
+}
+
+/// Why the spool this daemon serves is no longer the one it set up, if
+/// it is not: its root or this instance's work folder is gone, or the
+/// lock file it holds was removed or replaced (then a second daemon of
+/// the same instance could start). The daemon then stops rather than
+/// recreate the layout: a share that was unmounted must not silently
+/// become a fresh, empty spool.
+fn layout_lost(spool: &Spool, instance: &str, lock: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let root = spool.root();
+    if !root.is_dir() {
+        return Some(format!("the spool folder {} disappeared; stopping", root.display()));
+    }
+    let work = spool.work_dir(instance);
+    if !work.is_dir() {
+        return Some(format!("the work folder {} disappeared; stopping", work.display()));
+    }
+    let held = lock.metadata().ok()?;
+    let same =
+        std::fs::metadata(work.join(".lock")).is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+    (!same).then(|| format!("the instance lock {} was removed; stopping", work.join(".lock").display()))
 }
 
 /// Opens the download archive in `state_dir` (created 0700: it sits next
@@ -385,6 +425,21 @@ impl Supervisor {
             if self.free_slots() == 0 {
                 break;
             }
+            if let Some(tid) = cand.retry_tid {
+                // A TID names one job: a retry request for a job that is
+                // still running, queued or paused (here or in another
+                // instance) waits in retry/ until that job has ended.
+                let busy = self.running.contains_key(&tid)
+                    || self.waiting.iter().any(|w| w.claimed.tid == tid)
+                    || tid_claimed(&self.spool, tid);
+                if busy {
+                    if self.retry_held.insert(tid) {
+                        log::info!("retry of job {tid} waits: that job is still active");
+                    }
+                    continue;
+                }
+                self.retry_held.remove(&tid);
+            }
             match claim(&self.spool, &self.config.instance, &cand, &mut self.tids) {
                 Ok(Some(c)) => {
                     watcher.forget(&cand.path);
@@ -404,6 +459,21 @@ impl Supervisor {
     fn admit(&mut self, claimed: Claimed, recovered: bool) {
         match Intake::read(&claimed, &self.config) {
             Ok(intake) => {
+                match crate::checkpoint::bind_identity(&self.spool.state_dir(claimed.tid), &intake.identity) {
+                    Ok(crate::checkpoint::Binding::SetAside(aside)) => log::warn!(
+                        "job {}: its state folder belonged to another job file (an edited job or a reused \
+                         TID); it was moved to {} and the job starts fresh",
+                        claimed.tid,
+                        aside.display()
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let why = format!("cannot write job state: {e}");
+                        reject_job(&self.spool, &claimed, &self.config, &why, Some(&intake.spec));
+                        self.summary.failed += 1;
+                        return;
+                    }
+                }
                 let paused = recovered
                     && read_status(&self.spool, claimed.tid)
                         .ok()
@@ -623,13 +693,23 @@ impl Supervisor {
                 self.ended(rep);
             }
         }
+        // Whatever a thread is stuck in, the process ends by `hard`: a
+        // thread still busy then is left behind (named in the log), and
+        // its job, still in work/, resumes from its checkpoint at the
+        // next start.
+        let hard = give_up.max(Instant::now() + Duration::from_secs(2));
         for (p, _) in self.pacers.values() {
             p.quit();
         }
         for (_, (_, j)) in self.pacers.drain() {
-            let _ = j.join();
+            let _ = crate::download::join_by(j, hard);
         }
-        self.pool.shutdown();
+        let agent = self.agent.clone();
+        self.pool.shutdown_by(cut_at, hard, move || {
+            if !cut {
+                agent.shutdown();
+            }
+        });
         if let Some((p, join)) = self.post.take() {
             // A conversion can take long; it writes to a temporary file and
             // renames, so it is safe to leave it behind at exit and redo it

@@ -15,5 +15,5 @@ mod pool;
 mod task;
 
 pub use fetch::{Attempt, Finish, PartMeta, fetch, fetch_staged, part_paths};
-pub use pool::{AttemptFn, JobQueue, Pool};
+pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};
 pub use task::{DownloadEvent, DownloadTask, Outcome};

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
@@ -205,24 +206,72 @@ impl Pool {
     }
 
     /// Stops the dispatcher and the workers after their current attempts,
-    /// then the finishers once they have finished every file handed to them.
-    pub fn shutdown(mut self) {
+    /// then the finishers once they have finished every file handed to them;
+    /// gives up on threads still busy after [`JOIN_BOUND`].
+    pub fn shutdown(self) {
+        let hard = Instant::now() + JOIN_BOUND;
+        self.shutdown_by(hard, hard, || {});
+    }
+
+    /// Like [`shutdown`](Self::shutdown), with deadlines: a worker still in
+    /// an attempt at `soft` makes `cut` run once (the supervisor cuts the
+    /// shared agent's connections then), and a thread still running at
+    /// `hard` is abandoned and named in the log. A worker can be stuck
+    /// where no flag is looked at (inside the HTTP library), and shutdown
+    /// must end all the same; its job's checkpoint and `.part` files stay
+    /// consistent, and the job resumes at the next start. Returns the
+    /// number of abandoned threads.
+    pub fn shutdown_by(mut self, soft: Instant, hard: Instant, cut: impl FnOnce()) -> usize {
         let _ = self.ctl.send(DispatchMsg::Quit);
-        if let Some(d) = self.dispatcher.take() {
-            let _ = d.join();
+        let mut abandoned = 0;
+        let mut cut = Some(cut);
+        let mut threads: Vec<JoinHandle<()>> = self.dispatcher.take().into_iter().collect();
+        threads.append(&mut self.workers);
+        for t in threads {
+            let t = match join_by(t, soft) {
+                Ok(()) => continue,
+                Err(t) => t,
+            };
+            if let Some(c) = cut.take() {
+                c();
+            }
+            if join_by(t, hard).is_err() {
+                abandoned += 1;
+            }
         }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        // Every worker has stopped, so every `Finish` is already queued, in
-        // front of these (the channel is FIFO).
+        // Every worker that stopped has queued its `Finish` in front of
+        // these (the channel is FIFO).
         for _ in 0..self.finishers.len() {
             let _ = self.finish.send(FinishMsg::Quit);
         }
+        let hard = hard.max(Instant::now() + Duration::from_secs(1));
         for f in self.finishers.drain(..) {
-            let _ = f.join();
+            if join_by(f, hard).is_err() {
+                abandoned += 1;
+            }
         }
+        abandoned
     }
+}
+
+/// How long [`Pool::shutdown`] waits for its threads.
+pub const JOIN_BOUND: Duration = Duration::from_secs(10);
+
+/// Joins `t` if it ends by `deadline`; otherwise logs its name and gives
+/// it back (dropping it detaches the thread).
+pub fn join_by(t: JoinHandle<()>, deadline: Instant) -> Result<(), JoinHandle<()>> {
+    while !t.is_finished() {
+        if Instant::now() >= deadline {
+            log::warn!(
+                "thread {} did not stop in time; leaving it behind",
+                t.thread().name().unwrap_or("(unnamed)")
+            );
+            return Err(t);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = t.join();
+    Ok(())
 }
 
 /// The destinations being written (downloaded, or waiting for their
@@ -403,6 +452,35 @@ mod tests {
         pool.shutdown();
         assert!(t.elapsed() < Duration::from_secs(3));
         assert!(events.try_iter().count() < 10, "item 3 never reports");
+    }
+
+    #[test]
+    fn shutdown_is_bounded_when_a_worker_never_returns() {
+        let (fatal_tx, _fatal_rx) = bounded(4);
+        let (started_tx, started_rx) = bounded::<()>(1);
+        // Blocks for good and never looks at a flag, like a read loop
+        // inside the HTTP library.
+        let attempt: Arc<AttemptFn> = Arc::new(move |_: &DownloadTask| {
+            let _ = started_tx.try_send(());
+            loop {
+                std::thread::park();
+            }
+        });
+        let pool = Pool::start_with(2, attempt, &fatal_tx).expect("pool");
+        let queue = pool.register(1, 4);
+        let (reply, _events) = bounded(4);
+        queue.try_send(task(0, &reply)).expect("room");
+        started_rx.recv_timeout(Duration::from_secs(5)).expect("the attempt starts");
+        let t = Instant::now();
+        let cut = Arc::new(AtomicBool::new(false));
+        let c = Arc::clone(&cut);
+        let abandoned =
+            pool.shutdown_by(t + Duration::from_millis(200), t + Duration::from_millis(600), move || {
+                c.store(true, Ordering::SeqCst);
+            });
+        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+        assert!(abandoned >= 1, "the stuck worker is left behind");
+        assert!(cut.load(Ordering::SeqCst), "connections are cut before giving up");
     }
 
     #[test]

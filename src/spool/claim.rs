@@ -56,7 +56,7 @@ impl TidAllocator {
         let dir = spool.tids_dir();
         let mut n = match self.next {
             Some(n) => n,
-            None => highest_tid(&dir)? + 1,
+            None => next_tid(highest_in_use(spool)?)?,
         };
         loop {
             match OpenOptions::new().write(true).create_new(true).open(dir.join(n.to_string())) {
@@ -69,26 +69,68 @@ impl TidAllocator {
                     f.sync_all()?;
                     fsync_dir(&dir)?;
                     self.reserved = Some(n);
-                    self.next = Some(n + 1);
+                    self.next = Some(next_tid(n)?);
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n = next_tid(n)?,
                 Err(e) => return Err(e),
             }
         }
     }
 }
 
-/// The highest TID reserved in `dir`, 0 when none.
+/// The TID after `n`; running out of TIDs is an error, never a wrap to
+/// an old number.
+fn next_tid(n: Tid) -> io::Result<Tid> {
+    n.checked_add(1).ok_or_else(|| io::Error::other("no TIDs left in this spool (the highest TID is in use)"))
+}
+
+/// The highest TID the spool knows of, 0 when none: reservations in
+/// `tids/`, and the TIDs of state folders and of claimed, retried, done and
+/// failed job files, so that a deleted `tids/` cannot hand out a TID that
+/// still names an old job.
+fn highest_in_use(spool: &Spool) -> io::Result<Tid> {
+    let mut max = highest_tid(&spool.tids_dir())?;
+    let mut dirs = vec![spool.state_root(), spool.retry_dir(), spool.done_dir(), spool.failed_dir()];
+    if let Ok(rd) = fs::read_dir(spool.work_root()) {
+        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for d in dirs {
+        match highest_tid(&d) {
+            Ok(n) => max = max.max(n),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(max)
+}
+
+/// The highest TID that starts an entry name in `dir` (`7`, `7.x.json`,
+/// `7.stale-1700000000`), 0 when none.
 fn highest_tid(dir: &Path) -> io::Result<Tid> {
     let mut max = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<Tid>().ok()) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let digits = name.split('.').next().unwrap_or(name);
+        if let Ok(n) = digits.parse::<Tid>() {
             max = max.max(n);
         }
     }
     Ok(max)
+}
+
+/// Returns true if and only if a job file of `tid` is claimed by some
+/// instance (its file sits in a `work/<instance>/` folder).
+pub fn tid_claimed(spool: &Spool, tid: Tid) -> bool {
+    let prefix = format!("{tid}.");
+    let Ok(instances) = fs::read_dir(spool.work_root()) else { return false };
+    instances.filter_map(Result::ok).any(|inst| {
+        fs::read_dir(inst.path()).is_ok_and(|rd| {
+            rd.filter_map(Result::ok).any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+        })
+    })
 }
 
 /// Tries to claim `candidate` for `instance`.
@@ -233,6 +275,25 @@ mod tests {
         assert!(failed.exists());
         let reason = fs::read_to_string(spool.failed_dir().join("2.y.json.reason")).expect("reason");
         assert_eq!(reason, "bad thing\n");
+    }
+
+    #[test]
+    fn allocator_skips_tids_named_elsewhere_and_never_wraps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("a").expect("ensure");
+        fs::create_dir_all(spool.state_dir(41)).expect("mkdir");
+        fs::write(spool.done_dir().join("12.x.json"), "{}").expect("write");
+        fs::write(dir.path().join("x.json"), "{}").expect("write");
+        let c = claim(&spool, "a", &candidate(dir.path().join("x.json"), None), &mut TidAllocator::default())
+            .expect("io")
+            .expect("claimed");
+        assert_eq!(c.tid, 42);
+
+        fs::write(spool.failed_dir().join(format!("{}.y.json", Tid::MAX)), "{}").expect("write");
+        fs::write(dir.path().join("y.json"), "{}").expect("write");
+        let r = claim(&spool, "a", &candidate(dir.path().join("y.json"), None), &mut TidAllocator::default());
+        assert!(r.is_err(), "must refuse rather than wrap: {r:?}");
     }
 
     #[test]

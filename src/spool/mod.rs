@@ -16,7 +16,7 @@ mod scan;
 mod status_store;
 mod watch;
 
-pub use claim::{Claimed, TidAllocator, claim, finish, recover_own, reject};
+pub use claim::{Claimed, TidAllocator, claim, finish, recover_own, reject, tid_claimed};
 pub use control::{Action, ControlRequest, read_requests, remove_request, write_request};
 pub use layout::{CONFIG_FILE_NAME, Spool};
 pub use scan::{Candidate, Scanner};

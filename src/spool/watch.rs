@@ -93,8 +93,11 @@ impl Watcher {
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
         let _ = self.tx.send(WatcherMsg::Quit);
+        // A scan stuck in a hung network filesystem must not hold up the
+        // daemon's exit.
         if let Some(j) = self.join.take() {
-            let _ = j.join();
+            let _ =
+                crate::download::join_by(j, std::time::Instant::now() + std::time::Duration::from_secs(5));
         }
     }
 }
