@@ -118,6 +118,16 @@ fn submit_writes_a_checked_job_atomically() {
     let out = env.cli(&["submit", "http.files", "urls=file:///etc/passwd"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only http and https"));
+    for h in [
+        r#"headers={"Content-Length":"5"}"#,
+        r#"headers={"accept-encoding":"gzip"}"#,
+        r#"headers={"RANGE":"bytes=0-"}"#,
+    ] {
+        let out = env.cli(&["submit", "http.files", "urls=https://example.org/a.jpg", h]);
+        assert_eq!(out.status.code(), Some(2), "{h}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is set by the HTTP client") && err.lines().count() == 1, "{h}: {err}");
+    }
     let out = env.cli(&["submit", "no.such.type"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known types: http.files"));
