@@ -102,6 +102,17 @@ pub fn parse_job_bytes(
         return Err(reject(format!("unknown job type {:?}", truncate_for_message(&job_type))));
     }
 
+    let raw_name = match obj.get("name") {
+        Some(Value::String(n)) => n.as_str(),
+        _ => stem,
+    };
+    // `.`, `..` and the like would all become the one folder `job`.
+    if !raw_name.is_empty() && raw_name.chars().all(|c| c == '.' || c == ' ') {
+        return Err(reject(format!(
+            "the job name {:?} is only dots; give the job a `name`",
+            truncate_for_message(raw_name)
+        )));
+    }
     let name = match obj.remove("name") {
         None => sanitize_component(stem, "job"),
         Some(Value::String(n)) if !n.trim().is_empty() => sanitize_component(&n, "job"),
@@ -270,6 +281,8 @@ mod tests {
             (b"{\0\"\0t\0", "UTF-16"),
             (b"{\"type\":\"a\0\"}", "NUL"),
             (b"\x89PNG\r\n\x1a\n", "not UTF-8"),
+            (b"{\"type\": \"http.files\", \"name\": \"..\"}", "only dots"),
+            (b"{\"type\": \"http.files\", \"name\": \".\"}", "only dots"),
         ];
         for (input, want) in cases {
             let e = parse(input).expect_err("must reject");
