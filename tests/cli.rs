@@ -118,6 +118,20 @@ fn submit_writes_a_checked_job_atomically() {
     let out = env.cli(&["submit", "http.files", "urls=file:///etc/passwd"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only http and https"));
+    for h in [
+        r#"headers={"Content-Length":"5"}"#,
+        r#"headers={"accept-encoding":"gzip"}"#,
+        r#"headers={"RANGE":"bytes=0-"}"#,
+    ] {
+        let out = env.cli(&["submit", "http.files", "urls=https://example.org/a.jpg", h]);
+        assert_eq!(out.status.code(), Some(2), "{h}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is set by the HTTP client") && err.lines().count() == 1, "{h}: {err}");
+    }
+    let out =
+        env.cli(&["submit", "http.files", "urls=https://example.org/a.jpg", "--save-path", "/etc/cron.d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("save_path /etc/cron.d is outside save_roots"));
     let out = env.cli(&["submit", "no.such.type"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known types: http.files"));
@@ -141,9 +155,13 @@ fn example_jobs_parse() {
         }
         let bytes = fs::read(&path).expect("read");
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let spec = spoolfetch::job::parse_job_bytes(&bytes, &stem, std::path::Path::new("/tmp"), &|t| {
-            spoolfetch::providers::find_job_type(t).is_some()
-        })
+        let spec = spoolfetch::job::parse_job_bytes(
+            &bytes,
+            &stem,
+            std::path::Path::new("/tmp"),
+            &[std::path::PathBuf::from("/tmp"), std::path::PathBuf::from("/srv/spoolfetch/downloads")],
+            &|t| spoolfetch::providers::find_job_type(t).is_some(),
+        )
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (provider, _) = spoolfetch::providers::find_job_type(&spec.job_type).expect("type");
         let mut cfg = spoolfetch::config::Config::default_for(&|_| None);

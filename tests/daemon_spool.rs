@@ -46,6 +46,21 @@ fn bad_job_files_go_to_failed_with_reasons_and_good_ones_complete() {
         ("huge", huge.into_bytes(), "limit is"),
         ("utf16", utf16, "UTF-16"),
         ("truncated", b"{\"type\": \"http.files\", \"urls\": [".to_vec(), "incomplete JSON"),
+        (
+            "content-length",
+            b"{\"type\": \"http.files\", \"urls\": [\"https://x/y\"], \"headers\": {\"Content-Length\": \"5\"}}".to_vec(),
+            "Content-Length is set by the HTTP client",
+        ),
+        (
+            "transfer-encoding",
+            b"{\"type\": \"http.files\", \"urls\": [\"https://x/y\"], \"headers\": {\"transfer-ENCODING\": \"chunked\"}}".to_vec(),
+            "transfer-ENCODING is set by the HTTP client",
+        ),
+        (
+            "host-header",
+            b"{\"type\": \"http.files\", \"urls\": [\"https://x/y\"], \"headers\": {\"HOST\": \"evil\"}}".to_vec(),
+            "HOST is set by the HTTP client",
+        ),
     ];
     env.config(json!({"max_job_bytes": 100_000, "settle_ms": 50}));
     for (name, body, _) in &cases {

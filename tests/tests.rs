@@ -13,6 +13,7 @@ mod daemon_spool;
 mod download;
 mod hostile_e2e;
 mod hostile_identity;
+mod hostile_input;
 mod octoparse;
 mod pacing;
 mod pixiv;

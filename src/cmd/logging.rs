@@ -2,6 +2,13 @@
 
 use std::io::Write;
 
+/// The message with control and format characters escaped: messages
+/// carry job names, file names, URLs and server text, and none of them
+/// may start a forged log line or drive the terminal.
+fn escaped(rec: &log::Record<'_>) -> String {
+    spoolfetch::naming::escape_display(&rec.args().to_string())
+}
+
 /// Sets up env_logger: `RUST_LOG` levels (default `info`), no timestamps
 /// under systemd (journald adds its own) and a syslog priority prefix
 /// there, so that `journalctl -p warning` works.
@@ -22,10 +29,14 @@ pub fn init() {
                 log::Level::Info => 6,
                 log::Level::Debug | log::Level::Trace => 7,
             };
-            writeln!(buf, "<{prio}>{}", rec.args())
+            writeln!(buf, "<{prio}>{}", escaped(rec))
         });
     } else {
-        b.format_timestamp_secs().format_target(false);
+        b.format(|buf, rec| {
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            writeln!(buf, "[{secs} {:<5}] {}", rec.level(), escaped(rec))
+        });
     }
     let _ = b.try_init();
 }

@@ -63,8 +63,10 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
 
     // Check it exactly as the daemon will, so mistakes surface now.
     let config = load_config(&a.spool.spool, &Overrides::default())?;
-    let spec = parse_job_bytes(&bytes, &name, &config.save_path, &|t| find_job_type(t).is_some())
-        .map_err(|e| usage(e.0))?;
+    let spec = parse_job_bytes(&bytes, &name, &config.save_path, &config.save_roots(), &|t| {
+        find_job_type(t).is_some()
+    })
+    .map_err(|e| usage(e.0))?;
     provider.plan(&spec, &PlanContext { config: &config }).map_err(|e| usage(e.0))?;
 
     let dir = &a.spool.spool;

@@ -61,8 +61,9 @@ impl Intake {
         fs::File::open(&claimed.path)
             .and_then(|f| f.take(config.max_job_bytes + 1).read_to_end(&mut bytes))
             .map_err(|e| RejectReason(format!("cannot read the job file: {e}")))?;
-        let spec =
-            parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &|t| find_job_type(t).is_some())?;
+        let spec = parse_job_bytes(&bytes, claimed.stem(), &config.save_path, &config.save_roots(), &|t| {
+            find_job_type(t).is_some()
+        })?;
         let identity = JobIdentity::new(claimed.tid, &bytes);
         // A large job file need not stay in memory next to its parsed form.
         drop(bytes);

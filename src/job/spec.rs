@@ -52,12 +52,14 @@ fn reject(msg: impl Into<String>) -> RejectReason {
 /// Parses the bytes of a job file.
 ///
 /// `stem` is the file's name without `.json` (the default TaskName);
-/// `default_save_path` is the configured `save_path`; `known_type` tells
+/// `default_save_path` is the configured `save_path`; a `save_path` the
+/// job names must resolve inside one of `save_roots`; `known_type` tells
 /// whether a type name belongs to a registered provider.
 pub fn parse_job_bytes(
     bytes: &[u8],
     stem: &str,
     default_save_path: &Path,
+    save_roots: &[PathBuf],
     known_type: &dyn Fn(&str) -> bool,
 ) -> Result<JobSpec, RejectReason> {
     if bytes.is_empty() {
@@ -100,6 +102,17 @@ pub fn parse_job_bytes(
         return Err(reject(format!("unknown job type {:?}", truncate_for_message(&job_type))));
     }
 
+    let raw_name = match obj.get("name") {
+        Some(Value::String(n)) => n.as_str(),
+        _ => stem,
+    };
+    // `.`, `..` and the like would all become the one folder `job`.
+    if !raw_name.is_empty() && raw_name.chars().all(|c| c == '.' || c == ' ') {
+        return Err(reject(format!(
+            "the job name {:?} is only dots; give the job a `name`",
+            truncate_for_message(raw_name)
+        )));
+    }
     let name = match obj.remove("name") {
         None => sanitize_component(stem, "job"),
         Some(Value::String(n)) if !n.trim().is_empty() => sanitize_component(&n, "job"),
@@ -110,7 +123,7 @@ pub fn parse_job_bytes(
 
     let save_path = match obj.remove("save_path") {
         None => default_save_path.to_path_buf(),
-        Some(Value::String(p)) if !p.trim().is_empty() => check_save_path(&p, default_save_path)?,
+        Some(Value::String(p)) if !p.trim().is_empty() => check_save_path(&p, default_save_path, save_roots)?,
         Some(other) => {
             return Err(reject(format!(
                 "key `save_path` must be a non-empty string, not {}",
@@ -133,7 +146,11 @@ pub fn parse_job_bytes(
 /// Refuses `..` in a job's save path: a job file must not be able to
 /// write outside the place its author named. A relative path is taken
 /// relative to the configured `save_path`.
-fn check_save_path(p: &str, default_save_path: &Path) -> Result<PathBuf, RejectReason> {
+fn check_save_path(
+    p: &str,
+    default_save_path: &Path,
+    save_roots: &[PathBuf],
+) -> Result<PathBuf, RejectReason> {
     if p.contains('\0') {
         return Err(reject("key `save_path` contains a NUL byte"));
     }
@@ -141,7 +158,42 @@ fn check_save_path(p: &str, default_save_path: &Path) -> Result<PathBuf, RejectR
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(reject("key `save_path` must not contain `..`"));
     }
-    Ok(if path.is_absolute() { path.to_path_buf() } else { default_save_path.join(path) })
+    let full = if path.is_absolute() { path.to_path_buf() } else { default_save_path.join(path) };
+    let resolved = resolve_existing_prefix(&full);
+    if !save_roots.iter().any(|r| resolved.starts_with(resolve_existing_prefix(r))) {
+        let roots: Vec<String> = save_roots.iter().map(|r| r.display().to_string()).collect();
+        return Err(reject(format!(
+            "save_path {} is outside save_roots ({})",
+            crate::naming::escape_display(&full.display().to_string()),
+            crate::naming::escape_display(&roots.join(", "))
+        )));
+    }
+    Ok(full)
+}
+
+/// The path with its longest existing prefix canonicalized (symbolic
+/// links followed) and the rest appended, so a link inside a root that
+/// points elsewhere resolves to where writes would really land.
+/// `Path::starts_with` then compares whole components, not string prefixes.
+fn resolve_existing_prefix(p: &Path) -> PathBuf {
+    let mut head = p.to_path_buf();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&head) {
+            let mut out = c;
+            for part in tail.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
+            (Some(name), Some(parent)) => {
+                tail.push(name);
+                head = parent.to_path_buf();
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
 }
 
 /// A one-line reason for a JSON syntax error, with its position.
@@ -199,7 +251,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &[u8]) -> Result<JobSpec, RejectReason> {
-        parse_job_bytes(s, "stem", Path::new("/srv/dl"), &|t| t == "http.files")
+        parse_job_bytes(s, "stem", Path::new("/srv/dl"), &[PathBuf::from("/srv/dl")], &|t| t == "http.files")
     }
 
     #[test]
@@ -229,6 +281,8 @@ mod tests {
             (b"{\0\"\0t\0", "UTF-16"),
             (b"{\"type\":\"a\0\"}", "NUL"),
             (b"\x89PNG\r\n\x1a\n", "not UTF-8"),
+            (b"{\"type\": \"http.files\", \"name\": \"..\"}", "only dots"),
+            (b"{\"type\": \"http.files\", \"name\": \".\"}", "only dots"),
         ];
         for (input, want) in cases {
             let e = parse(input).expect_err("must reject");
@@ -244,5 +298,28 @@ mod tests {
         assert_eq!(j.name, "___.._etc");
         let j = parse(br#"{"type":"http.files","save_path":"rel/dir"}"#).expect("ok");
         assert_eq!(j.save_path, Path::new("/srv/dl/rel/dir"));
+    }
+
+    #[test]
+    fn save_path_must_resolve_inside_save_roots() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("dl");
+        let second = dir.path().join("other");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
+        let roots = [root.clone(), second.clone()];
+        let check = |p: &str| check_save_path(p, &root, &roots);
+        let e = check("/etc/cron.d").expect_err("outside");
+        assert!(e.0.contains("save_path /etc/cron.d is outside save_roots ("), "{e}");
+        assert!(check("link/x").expect_err("link out").0.contains("outside save_roots"));
+        assert!(check(&root.join("link").display().to_string()).is_err());
+        // A sibling that shares the root's string prefix is not inside it.
+        assert!(check(&format!("{}2/x", root.display())).is_err());
+        assert_eq!(check("rel/dir").expect("relative"), root.join("rel/dir"));
+        assert!(check(&root.join("abs/new").display().to_string()).is_ok());
+        // A second root that does not exist yet.
+        assert!(check(&second.join("a/b").display().to_string()).is_ok());
     }
 }

@@ -6,6 +6,8 @@
 //! bytes that cannot climb out of its folder (no `/`, `\`, NUL, `.` or
 //! `..`) and is legal on the SMB shares our users save to.
 
+mod escape;
 mod sanitize;
 
+pub use escape::{escape_display, is_unsafe_char};
 pub use sanitize::{MAX_COMPONENT_BYTES, file_name_from_url, sanitize_component, truncate_keeping_ext};

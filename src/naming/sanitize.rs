@@ -9,7 +9,9 @@ pub const MAX_COMPONENT_BYTES: usize = 255 - ".".len() - ".part.meta".len();
 /// Turns arbitrary text into one safe path component.
 ///
 /// Characters that are path separators, control characters or reserved on
-/// Windows/SMB (`<>:"|?*`) become `_`. Leading dots become `_` so that the
+/// Windows/SMB (`<>:"|?*`) become `_`, and so do bidirectional overrides
+/// and invisible format characters that would disguise the name. Windows
+/// device names (`CON`, `nul.txt`, `COM1`) get a leading `_`. Leading dots become `_` so that the
 /// result is never hidden and never `.` or `..`. Trailing dots and spaces
 /// (which Windows strips, so SMB clients would see a different name) are
 /// removed. An empty result becomes `fallback`. The result is truncated to
@@ -19,12 +21,15 @@ pub fn sanitize_component(text: &str, fallback: &str) -> String {
         .chars()
         .map(|c| match c {
             '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
-            c if c.is_control() => '_',
+            c if crate::naming::is_unsafe_char(c) => '_',
             c => c,
         })
         .collect();
     let trimmed_len = out.trim_end_matches(['.', ' ']).len();
     out.truncate(trimmed_len);
+    if is_windows_reserved(&out) {
+        out.insert(0, '_');
+    }
     let leading_dots = out.chars().take_while(|&c| c == '.').count();
     if leading_dots > 0 {
         out.replace_range(..leading_dots, &"_".repeat(leading_dots));
@@ -33,6 +38,26 @@ pub fn sanitize_component(text: &str, fallback: &str) -> String {
         out = fallback.to_string();
     }
     truncate_keeping_ext(&out, MAX_COMPONENT_BYTES)
+}
+
+/// Whether Windows treats `name` as a device (`CON`, `nul.txt`,
+/// `Com1.tar.gz`, `LPT¹`): such a file cannot be opened through SMB or on
+/// Windows. The device name is the part before the first dot, with
+/// trailing spaces ignored, in any letter case. See
+/// https://learn.microsoft.com/windows/win32/fileio/naming-a-file
+fn is_windows_reserved(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or("").trim_end_matches(' ').to_ascii_uppercase();
+    if matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$") {
+        return true;
+    }
+    let (head, tail) = match stem.char_indices().nth(3) {
+        Some((i, _)) => stem.split_at(i),
+        None => return false,
+    };
+    let mut digits = tail.chars();
+    (head == "COM" || head == "LPT")
+        && matches!(digits.next(), Some('0'..='9' | '\u{b9}' | '\u{b2}' | '\u{b3}'))
+        && digits.next().is_none()
 }
 
 /// Truncates `name` to at most `max` bytes on a character boundary,
@@ -96,6 +121,33 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_devices_dots_and_format_characters() {
+        for (inp, want) in [
+            ("CON", "_CON"),
+            ("nul.txt", "_nul.txt"),
+            ("Aux.tar.gz", "_Aux.tar.gz"),
+            ("prn ", "_prn"),
+            ("com1", "_com1"),
+            ("LPT9.log", "_LPT9.log"),
+            ("COM\u{b9}", "_COM\u{b9}"),
+            ("lpt\u{b3}.x", "_lpt\u{b3}.x"),
+            ("CONOUT$", "_CONOUT$"),
+            ("console", "console"),
+            ("com10", "com10"),
+            ("nully.txt", "nully.txt"),
+            ("name. . ", "name"),
+        ] {
+            assert_eq!(sanitize_component(inp, "job"), want, "{inp:?}");
+        }
+        for c in
+            ['\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{2028}']
+        {
+            let out = sanitize_component(&format!("abc{c}gpj.exe"), "f");
+            assert_eq!(out, "abc_gpj.exe", "{c:?}");
+        }
+    }
 
     #[test]
     fn traversal_is_neutralized() {

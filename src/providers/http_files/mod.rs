@@ -211,18 +211,13 @@ fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), Rejec
                 let Value::String(v) = v else {
                     return Err(reject(format!("headers.{k} must be a string")));
                 };
-                let valid_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                if !valid_name {
-                    return Err(reject(format!("headers: {k:?} is not a valid header name")));
-                }
-                if v.contains(['\r', '\n', '\0']) {
-                    return Err(reject(format!("headers.{k} must not contain line breaks")));
-                }
+                crate::job::check_header(k, v)?;
                 headers.push((k.clone(), v.clone()));
             }
         }
         Some(_) => return Err(reject("key `headers` must be an object of header name → value".into())),
     }
+    crate::job::check_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok((out, headers))
 }
 
@@ -269,6 +264,7 @@ mod tests {
             (json!({}), "missing"),
             (json!({"urls": ["https://h/x"], "extra": 1}), "unknown key `extra`"),
             (json!({"urls": ["https://h/x"], "headers": {"X-A": "a\r\nB: c"}}), "line breaks"),
+            (json!({"urls": ["https://h/x"], "headers": {"content-LENGTH": "5"}}), "content-LENGTH is set by the HTTP client"),
             (json!({"urls": ["https://h/x"], "headers": {"Bad Name": "v"}}), "valid header name"),
         ];
         for (p, want) in bad {

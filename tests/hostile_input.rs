@@ -1,0 +1,15 @@
+//! Hostile job input through the real binary: names that would forge log lines.
+
+use std::time::Duration;
+
+use crate::util::Env;
+
+#[test]
+fn a_line_break_in_a_job_file_name_does_not_forge_a_log_line() {
+    let env = Env::new();
+    env.config(serde_json::json!({"settle_ms": 50}));
+    env.drop_raw("a\nb", b"{\"type\": \"http.files\", \"urls\": 3}");
+    let (_, log) = env.run_once(Duration::from_secs(60));
+    assert!(log.contains("a\\nb"), "the name is shown escaped\n{log}");
+    assert!(log.lines().all(|l| !l.starts_with('b')), "{log}");
+}
