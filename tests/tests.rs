@@ -11,6 +11,7 @@ mod daemon_files;
 mod daemon_ops;
 mod daemon_spool;
 mod download;
+mod hostile_transfer;
 mod octoparse;
 mod pacing;
 mod pixiv;
