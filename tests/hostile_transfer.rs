@@ -102,3 +102,46 @@ fn planted_fifo_at_part_does_not_hang() {
     assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
     assert_eq!(fs::read(&dest).expect("final"), want);
 }
+
+/// A file sent with `Content-Encoding: gzip` is saved as the gzip bytes,
+/// and a resume after a cut first answer counts those bytes.
+#[test]
+fn gzip_coded_file_is_saved_byte_for_byte_and_resumed() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::http::{Body, Response, Server};
+
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    enc.write_all(&body(2 * 1024 * 1024 + 99)).expect("encode");
+    let gz = Arc::new(enc.finish().expect("encode"));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (g, h) = (gz.clone(), hits.clone());
+    let server = Server::start(Arc::new(move |req| {
+        let first = h.fetch_add(1, Ordering::SeqCst) == 0;
+        let start = req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(g.len());
+        let resp = if start > 0 {
+            Response::new(206).header("Content-Range", &format!("bytes {start}-{}/{}", g.len() - 1, g.len()))
+        } else {
+            Response::new(200)
+        };
+        let resp = resp
+            .header("Content-Encoding", "gzip")
+            .header("ETag", "\"v1\"")
+            .with_body(Body::Bytes(g[start..].to_vec()));
+        if first { resp.truncate_after(1_500_000) } else { resp }
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("a.tar.gz");
+    let t = task(&format!("{}/a.tar.gz", server.base_url()), &dest);
+    let first = fetch(&agent(), &t);
+    assert!(matches!(first, Outcome::Retry { .. }), "{first:?}");
+    let second = fetch(&agent(), &t);
+    assert!(matches!(second, Outcome::Done { .. }), "{second:?}");
+    assert!(fs::read(&dest).expect("final") == *gz, "saved bytes differ from the gzip bytes sent");
+}
