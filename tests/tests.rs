@@ -14,6 +14,7 @@ mod download;
 mod hostile_e2e;
 mod hostile_identity;
 mod hostile_input;
+mod hostile_transfer;
 mod octoparse;
 mod pacing;
 mod pixiv;

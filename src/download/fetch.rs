@@ -17,7 +17,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::download::task::{DownloadTask, Outcome};
-use crate::durable::atomic_write;
+use crate::durable::{atomic_write, atomic_write_mode};
 
 /// Progress of a partial file, kept beside it as `.<name>.part.meta`, so
 /// that a restart can resume with Range. `durable` never exceeds the bytes
@@ -313,7 +313,8 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
     if keep_meta {
         // Written before any byte, so a crash at any point leaves
         // validators that match what the .part holds.
-        atomic_write(&meta_path, &meta_bytes(&meta)).map_err(|e| local("write", &meta_path, &e))?;
+        atomic_write_mode(&meta_path, &meta_bytes(&meta), 0o600)
+            .map_err(|e| local("write", &meta_path, &e))?;
     }
 
     let mut reader = resp.body_mut().as_reader();
@@ -372,7 +373,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
 /// `create_dir_all` (an `EEXIST` mkdir) per file, and `create_new` tells a
 /// fresh file from a partial one without a separate stat.
 fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
-    let create = || OpenOptions::new().read(true).write(true).create_new(true).open(part_path);
+    let create = || open_regular(part_path, true);
     let created = match create() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
@@ -382,14 +383,66 @@ fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
     };
     match created {
         Ok(f) => Ok((f, true)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(part_path)
-            .map(|f| (f, false))
-            .map_err(|e| local("open", part_path, &e)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match open_regular(part_path, false) {
+            Ok(f) => Ok((f, false)),
+            Err(e) if is_planted(&e) => {
+                // Someone who can write the download folder put a symbolic
+                // link, FIFO or device at our `.part` name: writing through it
+                // would truncate or fill its target. Unlinking removes only
+                // the entry itself, never what it points to.
+                log::warn!("removing a non-regular file at {}", part_path.display());
+                fs::remove_file(part_path).map_err(|e| local("remove", part_path, &e))?;
+                open_regular(part_path, true).map(|f| (f, true)).map_err(|e| local("open", part_path, &e))
+            }
+            Err(e) => Err(local("open", part_path, &e)),
+        },
         Err(e) => Err(local("open", part_path, &e)),
     }
+}
+
+/// Opens `path` for reading and writing without following a symbolic link
+/// at its last component and without blocking on a FIFO, and refuses
+/// anything that is not a regular file (checked on the open handle, so no
+/// swap between check and use is possible).
+fn open_regular(path: &Path, create_new: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create_new)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    ensure_regular(file)
+}
+
+/// Opens `path` read-only under the same rules as [`open_regular`].
+fn open_regular_read(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path)?;
+    ensure_regular(file)
+}
+
+/// Returns the file if its handle is a regular file, an error otherwise;
+/// the non-blocking flag an open needed for FIFOs is cleared again.
+fn ensure_regular(file: File) -> io::Result<File> {
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_REGULAR));
+    }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
+/// Message of the error [`ensure_regular`] returns.
+const NOT_REGULAR: &str = "not a regular file";
+
+/// Whether an open failed because the path is a symbolic link (`ELOOP`
+/// under `O_NOFOLLOW`) or some other non-regular file.
+fn is_planted(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+        || (e.kind() == io::ErrorKind::InvalidInput && e.to_string() == NOT_REGULAR)
 }
 
 /// Verifies a complete `.part` file; what remains is its fsync and rename.
@@ -451,7 +504,7 @@ fn checkpoint_part(part: &File, meta_path: &Path, meta: &mut PartMeta, offset: u
         return;
     }
     meta.durable = offset;
-    if let Err(e) = atomic_write(meta_path, &meta_bytes(meta)) {
+    if let Err(e) = atomic_write_mode(meta_path, &meta_bytes(meta), 0o600) {
         log::warn!("cannot record download progress in {}: {e}", meta_path.display());
     }
 }
@@ -469,12 +522,15 @@ fn meta_bytes(meta: &PartMeta) -> Vec<u8> {
 
 /// Reads a meta record; a damaged one counts as none.
 fn read_meta(path: &Path) -> Option<PartMeta> {
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
+    let mut bytes = Vec::new();
+    // A meta file is a few hundred bytes; a bigger one is not ours.
+    open_regular_read(path).ok()?.take(1 << 16).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Hex MD5 of a file.
 fn md5_of(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    let mut f = open_regular_read(path)?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; CHUNK];
     loop {

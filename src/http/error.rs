@@ -28,7 +28,7 @@ pub fn is_transient(err: &Error) -> bool {
         Error::Io(e) => io_is_transient(e),
         // A garbled or cut-off response (bad chunking, truncated headers)
         // is almost always a dropped connection or a flaky server.
-        Error::Protocol(_) | Error::Decompress(..) | Error::BodyStalled => true,
+        Error::Protocol(_) | Error::BodyStalled => true,
         Error::ConnectProxyFailed(reason) => proxy_failure_is_transient(reason),
         // Certificates, TLS and PEM setup, invalid URLs/requests, proxy
         // configuration, redirect and size policy: retrying cannot help.
@@ -61,9 +61,6 @@ pub fn describe(err: &Error) -> String {
         Error::ConnectionFailed => "connection failed".to_string(),
         Error::Io(e) => describe_io(e),
         Error::Protocol(e) => format!("malformed http response ({})", one_line(&e.to_string())),
-        Error::Decompress(kind, e) => {
-            format!("{kind} decompression failed ({})", describe_io(e))
-        }
         Error::BodyStalled => "response body stalled".to_string(),
         Error::ConnectProxyFailed(reason) => {
             format!("proxy connect failed ({})", one_line(reason))

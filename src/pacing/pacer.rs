@@ -353,6 +353,9 @@ fn execute(
     for (k, v) in &req.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
+    if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept-encoding")) {
+        builder = builder.header("Accept-Encoding", "gzip");
+    }
     let mut resp = match &req.body {
         Some(body) => {
             let request = builder.body(body.clone()).map_err(ureq::Error::Http)?;
@@ -371,7 +374,7 @@ fn execute(
         .iter()
         .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = resp.body_mut().with_config().limit(policy.max_body).read_to_vec()?;
+    let body = crate::pacing::request::read_api_body(&mut resp, policy.max_body)?;
     Ok(ApiResponse { status, headers, body })
 }
 

@@ -1,6 +1,7 @@
 //! What a provider asks the pacer for, and what it gets back.
 
 use std::fmt;
+use std::io;
 use std::time::{Duration, SystemTime};
 
 /// An API call, as data, so that the pacer can repeat it after a backoff.
@@ -148,9 +149,58 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Reads an API answer's body, at most `limit` bytes, and undoes a gzip
+/// content coding (RFC 9110 §8.4): ureq is built without its own decoder
+/// so that file downloads keep the bytes as sent, and API calls ask for
+/// gzip themselves. The limit holds for the encoded and the decoded size,
+/// so a small compressed body cannot expand without bound.
+pub(crate) fn read_api_body(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<Vec<u8>, ureq::Error> {
+    use std::io::Read;
+    let coding = resp
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let raw = resp.body_mut().with_config().limit(limit).read_to_vec()?;
+    if coding != "gzip" && coding != "x-gzip" {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidData, format!("gzip decoding failed: {e}")))
+        })?;
+    if out.len() as u64 > limit {
+        return Err(ureq::Error::BodyExceedsLimit(limit));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_api_bodies_are_decoded_within_the_limit() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&[b'a'; 10_000]).expect("encode");
+        let gz = enc.finish().expect("encode");
+        let answer = |body: Vec<u8>| {
+            ureq::http::Response::builder()
+                .header("Content-Encoding", "gzip")
+                .body(ureq::Body::builder().data(body))
+                .expect("response")
+        };
+        assert_eq!(read_api_body(&mut answer(gz.clone()), 20_000).expect("decoded"), vec![b'a'; 10_000]);
+        assert!(matches!(read_api_body(&mut answer(gz), 5_000), Err(ureq::Error::BodyExceedsLimit(5_000))));
+    }
 
     #[test]
     fn form_encoding() {

@@ -1,0 +1,147 @@
+//! Download attempts against hostile servers and planted files in the
+//! download folder: symbolic links, FIFOs, content codings, drips,
+//! redirects.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::unbounded;
+use spoolfetch::download::{DownloadTask, Outcome, fetch, part_paths};
+use spoolfetch::job::JobFlags;
+
+use crate::support::fileserver::FileServer;
+use crate::util::test_agent as agent;
+
+fn task(url: &str, dest: &Path) -> DownloadTask {
+    DownloadTask {
+        job: 1,
+        item: 0,
+        url: url.to_string(),
+        dest: dest.to_path_buf(),
+        headers: Vec::new().into(),
+        expected_size: None,
+        md5: None,
+        inline: None,
+        timeout: Duration::from_secs(5),
+        min_speed: 1024,
+        min_speed_time: Duration::from_secs(30),
+        flags: Arc::new(JobFlags::default()),
+        reply: unbounded().0,
+    }
+}
+
+fn body(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i.wrapping_mul(31) ^ (i >> 7)) as u8).collect()
+}
+
+/// Links at `.part` and `.part.meta` pointing at files outside the folder
+/// leave those files untouched, for a small and a resumable size.
+#[test]
+fn planted_links_at_part_and_meta_never_touch_their_target() {
+    for size in [10_000usize, 2 * 1024 * 1024 + 7] {
+        let server = FileServer::start();
+        let want = body(size);
+        server.add("/f", want.clone());
+        let victims = tempfile::tempdir().expect("tempdir");
+        let victim = victims.path().join("victim");
+        let victim_meta = victims.path().join("victim-meta");
+        fs::write(&victim, b"precious").expect("victim");
+        fs::write(&victim_meta, b"{\"durable\":3}").expect("victim meta");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out.bin");
+        let (part, meta) = part_paths(&dest);
+        symlink(&victim, &part).expect("plant part");
+        symlink(&victim_meta, &meta).expect("plant meta");
+        let out = fetch(&agent(), &task(&server.url("/f"), &dest));
+        assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+        assert_eq!(fs::read(&victim).expect("victim"), b"precious");
+        assert_eq!(fs::read(&victim_meta).expect("victim meta"), b"{\"durable\":3}");
+        assert!(fs::read(&dest).expect("final") == want, "final file differs (size {size})");
+        assert!(!fs::symlink_metadata(&dest).expect("final").file_type().is_symlink());
+    }
+}
+
+/// A link at the final name is not "already complete", even when its target
+/// has the announced size; the download replaces the link, not its target.
+#[test]
+fn planted_link_at_final_name_is_not_done() {
+    let server = FileServer::start();
+    let want = body(8);
+    server.add("/f", want.clone());
+    let victims = tempfile::tempdir().expect("tempdir");
+    let victim = victims.path().join("victim");
+    fs::write(&victim, b"precious").expect("victim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("out.bin");
+    symlink(&victim, &dest).expect("plant final");
+    let mut t = task(&server.url("/f"), &dest);
+    t.expected_size = Some(8);
+    let out = fetch(&agent(), &t);
+    assert_eq!(out, Outcome::Done { bytes: 8, already: false });
+    assert_eq!(fs::read(&victim).expect("victim"), b"precious");
+    assert_eq!(fs::read(&dest).expect("final"), want);
+}
+
+/// A FIFO at the `.part` name neither hangs the worker nor gets written.
+#[test]
+fn planted_fifo_at_part_does_not_hang() {
+    let server = FileServer::start();
+    let want = body(5000);
+    server.add("/f", want.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("out.bin");
+    let (part, meta) = part_paths(&dest);
+    rustix::fs::mkfifoat(rustix::fs::CWD, &part, rustix::fs::Mode::from_raw_mode(0o600)).expect("fifo");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &meta, rustix::fs::Mode::from_raw_mode(0o600)).expect("fifo");
+    let started = Instant::now();
+    let out = fetch(&agent(), &task(&server.url("/f"), &dest));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+    assert_eq!(fs::read(&dest).expect("final"), want);
+}
+
+/// A file sent with `Content-Encoding: gzip` is saved as the gzip bytes,
+/// and a resume after a cut first answer counts those bytes.
+#[test]
+fn gzip_coded_file_is_saved_byte_for_byte_and_resumed() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::http::{Body, Response, Server};
+
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    enc.write_all(&body(2 * 1024 * 1024 + 99)).expect("encode");
+    let gz = Arc::new(enc.finish().expect("encode"));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (g, h) = (gz.clone(), hits.clone());
+    let server = Server::start(Arc::new(move |req| {
+        let first = h.fetch_add(1, Ordering::SeqCst) == 0;
+        let start = req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(g.len());
+        let resp = if start > 0 {
+            Response::new(206).header("Content-Range", &format!("bytes {start}-{}/{}", g.len() - 1, g.len()))
+        } else {
+            Response::new(200)
+        };
+        let resp = resp
+            .header("Content-Encoding", "gzip")
+            .header("ETag", "\"v1\"")
+            .with_body(Body::Bytes(g[start..].to_vec()));
+        if first { resp.truncate_after(1_500_000) } else { resp }
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("a.tar.gz");
+    let t = task(&format!("{}/a.tar.gz", server.base_url()), &dest);
+    let first = fetch(&agent(), &t);
+    assert!(matches!(first, Outcome::Retry { .. }), "{first:?}");
+    let second = fetch(&agent(), &t);
+    assert!(matches!(second, Outcome::Done { .. }), "{second:?}");
+    assert!(fs::read(&dest).expect("final") == *gz, "saved bytes differ from the gzip bytes sent");
+}
