@@ -89,6 +89,41 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes, in `dir` only (not below it), the temporaries `atomic_write`
+/// leaves when a process dies mid-write: regular files named
+/// `.<name>.<pid>.<rand>.tmp` whose pid is no live process. Our own pid
+/// counts as live, so a write in flight is never touched. Returns how
+/// many were removed.
+pub fn remove_orphaned_temporaries(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(orphan_pid) else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // `file_type` does not follow links: only a regular file goes.
+        if entry.file_type()?.is_file() && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The pid in a temporary's name `.<name>.<pid>.<rand>.tmp`, if it is one.
+fn orphan_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let rand = parts.next()?;
+    let pid = parts.next()?;
+    let target = parts.next()?;
+    if target.is_empty() || rand.is_empty() || !rand.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 /// Returns the directory a path lives in, `.` for a bare file name.
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -118,5 +153,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("nope").join("x.json");
         assert!(atomic_write(&p, b"x").is_err());
+    }
+
+    #[test]
+    fn orphaned_temporaries_of_dead_processes_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dead = dir.path().join(".state.json.999999999.12345.tmp");
+        let mine = dir.path().join(format!(".state.json.{}.7.tmp", std::process::id()));
+        let other = dir.path().join("state.json.999999999.1.tmp");
+        for p in [&dead, &mine, &other] {
+            fs::write(p, b"x").expect("write");
+        }
+        assert_eq!(remove_orphaned_temporaries(dir.path()).expect("sweep"), 1);
+        assert!(!dead.exists() && mine.exists() && other.exists());
     }
 }

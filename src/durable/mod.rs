@@ -8,4 +8,6 @@
 
 mod atomic;
 
-pub use atomic::{append_synced, atomic_write, atomic_write_mode, fsync_dir, sync_and_rename};
+pub use atomic::{
+    append_synced, atomic_write, atomic_write_mode, fsync_dir, remove_orphaned_temporaries, sync_and_rename,
+};
