@@ -105,6 +105,11 @@ fn submit_writes_a_checked_job_atomically() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(path.ends_with("pics.json"), "{path}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "job files may hold tokens");
+    }
     let job: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
     assert_eq!(job["type"], "http.files");
     assert_eq!(job["urls"].as_array().map(Vec::len), Some(2));

@@ -1,5 +1,6 @@
 //! `spoolfetch status`.
 
+use spoolfetch::naming::escape_display;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -56,17 +57,16 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
 /// `grep` and `awk` see a job as one line.
 fn print_line(s: &JobStatus) {
     let progress = format!("{}/{}", s.now, s.total);
-    let error =
-        s.error.as_deref().map(|e| format!("  error: {}", e.replace(['\n', '\r'], " "))).unwrap_or_default();
+    let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
     println!(
         "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{error}",
         s.tid,
         cut(&s.name, 20),
         cut(&s.job_type, 16),
-        s.stage,
+        escape_display(&s.stage.to_string()),
         s.state.as_str(),
         progress,
-        s.save_path
+        escape_display(&s.save_path.to_string())
     );
 }
 
@@ -82,8 +82,9 @@ fn unclaimed(spool: &Spool) -> Vec<String> {
     names
 }
 
-/// Shortens text for a column.
+/// Escapes untrusted text and shortens it for a column.
 fn cut(s: &str, n: usize) -> String {
+    let s = &escape_display(s);
     if s.chars().count() <= n {
         s.to_string()
     } else {

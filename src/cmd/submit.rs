@@ -75,7 +75,14 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     let tmp = dir.join(format!(".{base}.{}.json.tmp", std::process::id()));
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A job file may hold tokens in its headers: only its owner reads it.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
