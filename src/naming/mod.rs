@@ -10,4 +10,6 @@ mod escape;
 mod sanitize;
 
 pub use escape::{escape_display, is_unsafe_char};
-pub use sanitize::{MAX_COMPONENT_BYTES, file_name_from_url, sanitize_component, truncate_keeping_ext};
+pub use sanitize::{
+    MAX_COMPONENT_BYTES, file_name_from_url, percent_decode_lossy, sanitize_component, truncate_keeping_ext,
+};

@@ -96,6 +96,10 @@ pub fn file_name_from_url(url: &str, fallback: &str) -> String {
 
 /// Decodes `%XX` escapes; invalid escapes are kept as they are and invalid
 /// UTF-8 is replaced, because a file name only needs to be safe, not exact.
+pub fn percent_decode_lossy(s: &str) -> String {
+    percent_decode(s)
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
