@@ -32,9 +32,8 @@ fn slow_drips_cannot_hold_the_pool_at_the_defaults() {
     let env = Env::new();
     let mut daemon = env.daemon(&[]);
     env.drop_job("slow", &json!({"type": "http.files", "urls": slow}));
-    let started = wait_until(Duration::from_secs(20), || {
-        (0..4).all(|i| server.hits(&format!("/slow/{i}.bin")) >= 1)
-    });
+    let started =
+        wait_until(Duration::from_secs(20), || (0..4).all(|i| server.hits(&format!("/slow/{i}.bin")) >= 1));
     assert!(started, "the slow transfers did not start\n{}", daemon.log());
     let t = Instant::now();
     env.drop_job("fast", &json!({"type": "http.files", "urls": fast}));

@@ -322,6 +322,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
     let mut received = 0u64;
     let mut since_sync = 0u64;
     let mut last_sync = Instant::now();
+    let mut speed = SpeedWatch::new(task);
     loop {
         if task.flags.halted() {
             checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
@@ -340,6 +341,11 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
             }
         };
         part.write_all(&buf[..n]).map_err(|e| local("write", &part_path, &e))?;
+        if let Some(reason) = speed.too_slow(received + n as u64) {
+            offset += n as u64;
+            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
+            return Ok(Attempt::Over(Outcome::Retry { reason, after: None }));
+        }
         offset += n as u64;
         received += n as u64;
         since_sync += n as u64;
@@ -363,6 +369,83 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
     // looking for one beside every fresh small file is a wasted unlink.
     let meta_to_remove = (keep_meta || !fresh).then_some(meta_path.as_path());
     finalize(task, part, &part_path, meta_to_remove, received)
+}
+
+/// curl's `--speed-limit`/`--speed-time` for one transfer: a transfer
+/// whose average over a window of `min_speed_time` stays below
+/// `min_speed` is cut (the partial is kept and resumed later), so a server
+/// that drips a byte a second cannot hold a download thread for days. The
+/// read timeout alone only catches a complete stall.
+struct SpeedWatch {
+    /// Bytes per second; 0 turns the check off.
+    min: u64,
+    /// The window.
+    window: Duration,
+    /// The longest a single read may block (the read timeout); a longer gap
+    /// between two turns means the process itself was stopped (SIGSTOP, a
+    /// suspended VM), which must not count against the server.
+    max_gap: Duration,
+    /// Start of the current window and the bytes received before it.
+    start: Instant,
+    start_bytes: u64,
+    /// The previous turn.
+    last: Instant,
+}
+
+impl SpeedWatch {
+    fn new(task: &DownloadTask) -> SpeedWatch {
+        let now = Instant::now();
+        SpeedWatch {
+            min: task.min_speed,
+            window: task.min_speed_time,
+            max_gap: task.min_speed_time + task.timeout,
+            start: now,
+            start_bytes: 0,
+            last: now,
+        }
+    }
+
+    /// Given the bytes received so far, returns the reason to cut the
+    /// transfer, if it is too slow.
+    fn too_slow(&mut self, received: u64) -> Option<String> {
+        if self.min == 0 || self.window.is_zero() {
+            return None;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.last) > self.max_gap {
+            // The clock ran while we could not: start the window again.
+            self.start = now;
+            self.start_bytes = received;
+        }
+        self.last = now;
+        let spent = now.duration_since(self.start);
+        if spent < self.window {
+            return None;
+        }
+        let got = received - self.start_bytes;
+        let want = (self.min as f64 * spent.as_secs_f64()) as u64;
+        if got < want {
+            return Some(format!(
+                "slower than {}/s for {} s ({} bytes in {:.0} s); will retry",
+                human_bytes(self.min),
+                self.window.as_secs(),
+                got,
+                spent.as_secs_f64()
+            ));
+        }
+        self.start = now;
+        self.start_bytes = received;
+        None
+    }
+}
+
+/// `1024` → `1.0 KiB`, for reasons.
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
 }
 
 /// Opens the `.part` file, creating it (and its folder) when needed.
@@ -636,6 +719,40 @@ mod tests {
         assert!(!dest.exists() && part_path.exists());
         assert!(matches!(finish(3).complete(), Outcome::Done { bytes: 5, already: false }));
         assert_eq!(std::fs::read(&dest).expect("final"), b"123");
+    }
+
+    #[test]
+    fn speed_watch_cuts_slow_transfers_and_forgives_a_stopped_process() {
+        let watch = |min: u64, window_ms: u64| {
+            let now = Instant::now();
+            SpeedWatch {
+                min,
+                window: Duration::from_millis(window_ms),
+                max_gap: Duration::from_millis(window_ms * 4),
+                start: now,
+                start_bytes: 0,
+                last: now,
+            }
+        };
+        // 10 bytes in a window of 50 ms is far below 1 KiB/s.
+        let mut w = watch(1024, 50);
+        assert!(w.too_slow(5).is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        let reason = w.too_slow(10).expect("cut");
+        assert!(reason.contains("slower than 1.0 KiB/s"), "{reason}");
+        // Fast enough: the window starts again.
+        let mut w = watch(10, 50);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(w.too_slow(1000).is_none());
+        // Off.
+        let mut w = watch(0, 50);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(w.too_slow(0).is_none());
+        // A gap longer than a read can block (the process was stopped)
+        // restarts the window instead of cutting.
+        let mut w = watch(1024, 20);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(w.too_slow(1).is_none());
     }
 
     #[test]
