@@ -3,25 +3,11 @@
 use crate::config::SectionSpec;
 use crate::providers::api::{JobTypeInfo, Provider};
 
-/// Declares the provider modules and the list in one place, so that adding
-/// a provider is one folder plus one entry here.
-macro_rules! providers {
-    ($($module:ident :: $provider:ident = $path:literal),* $(,)?) => {
-        $(
-            #[path = $path]
-            pub mod $module;
-        )*
-        /// Every provider, in the order job types are documented.
-        pub static PROVIDERS: &[&dyn Provider] = &[$(&$module::$provider),*];
-    };
-}
-
-providers! {
-    http_files::HttpFiles = "http_files/mod.rs",
-    pixiv::Pixiv = "pixiv/mod.rs",
-    octoparse::Octoparse = "octoparse/mod.rs",
-    demo::Demo = "demo/mod.rs",
-}
+/// Every provider, in the order job types are documented. Adding a
+/// provider is its folder, its `mod` line in `providers/mod.rs` and one
+/// entry here.
+pub static PROVIDERS: &[&dyn Provider] =
+    &[&super::http_files::HttpFiles, &super::pixiv::Pixiv, &super::octoparse::Octoparse, &super::demo::Demo];
 
 /// Finds the provider and documentation of a job type.
 pub fn find_job_type(name: &str) -> Option<(&'static dyn Provider, &'static JobTypeInfo)> {

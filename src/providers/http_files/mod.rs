@@ -12,8 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::checkpoint::Item;
 use crate::job::{JobSpec, RejectReason};
-use crate::naming::{file_name_from_url, truncate_keeping_ext, MAX_COMPONENT_BYTES};
-use crate::providers::{Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError};
+use crate::naming::{MAX_COMPONENT_BYTES, file_name_from_url, truncate_keeping_ext};
+use crate::providers::{
+    Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
+};
 
 /// The provider.
 #[derive(Debug)]
@@ -24,8 +26,18 @@ static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
     name: "http.files",
     summary: "download a list of http/https URLs",
     params: &[
-        ParamInfo { name: "urls", kind: ParamKind::List, required: true, doc: "array of http:// or https:// URLs" },
-        ParamInfo { name: "headers", kind: ParamKind::Object, required: false, doc: "object of extra request headers, sent with every URL" },
+        ParamInfo {
+            name: "urls",
+            kind: ParamKind::List,
+            required: true,
+            doc: "array of http:// or https:// URLs",
+        },
+        ParamInfo {
+            name: "headers",
+            kind: ParamKind::Object,
+            required: false,
+            doc: "object of extra request headers, sent with every URL",
+        },
     ],
 }];
 
@@ -184,7 +196,9 @@ fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), Rejec
     let reject = |s: String| RejectReason(s);
     for key in params.keys() {
         if key != "urls" && key != "headers" {
-            return Err(reject(format!("unknown key `{key}` for http.files (it takes `urls` and `headers`)")));
+            return Err(reject(format!(
+                "unknown key `{key}` for http.files (it takes `urls` and `headers`)"
+            )));
         }
     }
     let urls = match params.get("urls") {
@@ -224,9 +238,11 @@ fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), Rejec
 /// Accepts only absolute http and https URLs with a host.
 fn check_url(s: &str) -> Result<(), String> {
     if let Some((scheme, _)) = s.split_once("://")
-        && !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-            return Err(format!("only http and https URLs are accepted, not {scheme}://"));
-        }
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
+        return Err(format!("only http and https URLs are accepted, not {scheme}://"));
+    }
     let uri: ureq::http::Uri = s.parse().map_err(|_| "not a valid URL".to_string())?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -264,7 +280,10 @@ mod tests {
             (json!({}), "missing"),
             (json!({"urls": ["https://h/x"], "extra": 1}), "unknown key `extra`"),
             (json!({"urls": ["https://h/x"], "headers": {"X-A": "a\r\nB: c"}}), "line breaks"),
-            (json!({"urls": ["https://h/x"], "headers": {"content-LENGTH": "5"}}), "content-LENGTH is set by the HTTP client"),
+            (
+                json!({"urls": ["https://h/x"], "headers": {"content-LENGTH": "5"}}),
+                "content-LENGTH is set by the HTTP client",
+            ),
             (json!({"urls": ["https://h/x"], "headers": {"Bad Name": "v"}}), "valid header name"),
         ];
         for (p, want) in bad {
@@ -321,14 +340,22 @@ mod tests {
 
     #[test]
     fn a_suffixed_name_never_takes_a_name_in_use() {
-        let urls: Vec<String> =
-            ["https://h/cover.jpg", "https://h/cover-2.jpg", "https://g/cover.jpg", "https://h/COVER-2-2.JPG", "https://k/Cover.jpg"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let urls: Vec<String> = [
+            "https://h/cover.jpg",
+            "https://h/cover-2.jpg",
+            "https://g/cover.jpg",
+            "https://h/COVER-2-2.JPG",
+            "https://k/Cover.jpg",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let (names, _) = pages(&mut walk(&urls), None);
         // Case never separates two names: they would be one file on SMB.
-        assert_eq!(names, vec!["cover.jpg", "cover-2.jpg", "cover-2-2.jpg", "COVER-2-2-3.JPG", "Cover-4.jpg"]);
+        assert_eq!(
+            names,
+            vec!["cover.jpg", "cover-2.jpg", "cover-2-2.jpg", "COVER-2-2-3.JPG", "Cover-4.jpg"]
+        );
     }
 
     #[test]

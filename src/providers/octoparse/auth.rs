@@ -88,7 +88,11 @@ impl Session {
     /// The shared session of an account.
     pub fn shared(settings: &Settings) -> Arc<Session> {
         let map = SESSIONS.get_or_init(|| Mutex::new(HashMap::new()));
-        let key = (settings.state_dir.clone(), settings.base_url.clone(), settings.username.clone().unwrap_or_default());
+        let key = (
+            settings.state_dir.clone(),
+            settings.base_url.clone(),
+            settings.username.clone().unwrap_or_default(),
+        );
         let mut m = match map.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -117,23 +121,33 @@ impl Session {
     pub fn access(&self, api: &Api) -> Result<(String, u64), WalkError> {
         let mut st = self.lock();
         if let (Some(a), Some(at)) = (&st.access, st.refresh_at)
-            && Instant::now() < at {
-                return Ok((a.clone(), st.generation));
-            }
-        let (Some(user), Some(pass)) = (self.settings.username.clone(), self.settings.password.clone()) else {
+            && Instant::now() < at
+        {
+            return Ok((a.clone(), st.generation));
+        }
+        let (Some(user), Some(pass)) = (self.settings.username.clone(), self.settings.password.clone())
+        else {
             return Err(WalkError::Invalid(
                 "Octoparse needs octoparse.username and octoparse.password in the configuration".into(),
             ));
         };
         let url = format!("{}/token", self.settings.base_url);
         if let Some(rt) = st.refresh.take() {
-            let req = ApiRequest::post_form(url.clone(), &[("refresh_token", &rt), ("grant_type", "refresh_token")]);
+            let req = ApiRequest::post_form(
+                url.clone(),
+                &[("refresh_token", &rt), ("grant_type", "refresh_token")],
+            );
             match grant(api, req)? {
                 Ok(body) => return self.accept(&mut st, &user, body),
-                Err(why) => log::info!("octoparse: the refresh token was refused ({why}); logging in with the password"),
+                Err(why) => log::info!(
+                    "octoparse: the refresh token was refused ({why}); logging in with the password"
+                ),
             }
         }
-        let req = ApiRequest::post_form(url, &[("username", &user), ("password", &pass), ("grant_type", "password")]);
+        let req = ApiRequest::post_form(
+            url,
+            &[("username", &user), ("password", &pass), ("grant_type", "password")],
+        );
         match grant(api, req)? {
             Ok(body) => self.accept(&mut st, &user, body),
             Err(why) => Err(WalkError::Invalid(format!("Octoparse login failed: {why}"))),
@@ -147,13 +161,20 @@ impl Session {
             WalkError::Invalid("Octoparse answered the login without an access_token".into())
         })?;
         if let Some(rt) = &body.refresh_token {
-            let stored = StoredToken { refresh_token: rt.clone(), username: user.to_string(), saved: crate::job::unix_now() };
+            let stored = StoredToken {
+                refresh_token: rt.clone(),
+                username: user.to_string(),
+                saved: crate::job::unix_now(),
+            };
             let path = token_path(&self.settings.state_dir, &self.settings.base_url, user);
             let saved = std::fs::create_dir_all(&self.settings.state_dir)
                 .and_then(|()| serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other))
                 .and_then(|b| atomic_write_mode(&path, &b, 0o600));
             if let Err(e) = saved {
-                return Err(WalkError::Invalid(format!("cannot save the Octoparse refresh token in {}: {e}", path.display())));
+                return Err(WalkError::Invalid(format!(
+                    "cannot save the Octoparse refresh token in {}: {e}",
+                    path.display()
+                )));
             }
         }
         let ttl = body.expires_in.unwrap_or(86_399);
@@ -177,7 +198,10 @@ impl Session {
 fn grant(api: &Api, req: ApiRequest) -> Result<Result<TokenBody, String>, WalkError> {
     let resp: ApiResponse = api.call(req).map_err(|e| match e {
         ApiError::Interrupted | ApiError::ShuttingDown => WalkError::Api(e),
-        other => WalkError::Wait { reason: format!("cannot reach the Octoparse login: {other}"), retry_in: Duration::from_secs(30) },
+        other => WalkError::Wait {
+            reason: format!("cannot reach the Octoparse login: {other}"),
+            retry_in: Duration::from_secs(30),
+        },
     })?;
     let body: TokenBody = serde_json::from_slice(&resp.body).unwrap_or_default();
     if resp.is_success() && body.access_token.is_some() {

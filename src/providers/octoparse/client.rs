@@ -15,7 +15,8 @@ use crate::providers::{Api, WalkError};
 /// The pacer's reading: 429 (`quota_exceeded`) is a rate limit; 5xx and
 /// `server_error`/`service_unavailable` (also inside a 200) are passing.
 pub fn classify(resp: &ApiResponse) -> Verdict {
-    let retry_after = resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
+    let retry_after =
+        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
     if resp.status == 429 {
         return Verdict::RateLimited(retry_after);
     }
@@ -127,7 +128,13 @@ mod tests {
 
     #[test]
     fn messages_are_clear() {
-        assert_eq!(explain("taskid_error", ""), "Octoparse taskid_error: the task id is wrong or the task belongs to another account");
-        assert_eq!(explain("export_pagesize_error", "Size range from 1 to 1000"), "Octoparse export_pagesize_error: Size range from 1 to 1000");
+        assert_eq!(
+            explain("taskid_error", ""),
+            "Octoparse taskid_error: the task id is wrong or the task belongs to another account"
+        );
+        assert_eq!(
+            explain("export_pagesize_error", "Size range from 1 to 1000"),
+            "Octoparse export_pagesize_error: Size range from 1 to 1000"
+        );
     }
 }

@@ -17,15 +17,29 @@ pub struct Octoparse;
 
 /// The job types.
 static TYPES: &[JobTypeInfo] = &[
-    JobTypeInfo { name: "octoparse.tasks", summary: "task groups and their tasks as tasks.json", params: &[] },
+    JobTypeInfo {
+        name: "octoparse.tasks",
+        summary: "task groups and their tasks as tasks.json",
+        params: &[],
+    },
     JobTypeInfo {
         name: "octoparse.export",
         summary: "a task's data as JSON Lines or CSV (all rows by offset, or only new rows, marked exported)",
         params: &[
             ParamInfo { name: "task_id", kind: ParamKind::String, required: true, doc: "the task id" },
             ParamInfo { name: "mode", kind: ParamKind::String, required: false, doc: "all (default) or new" },
-            ParamInfo { name: "format", kind: ParamKind::String, required: false, doc: "jsonl (default) or csv" },
-            ParamInfo { name: "size", kind: ParamKind::Integer, required: false, doc: "rows per request, 1-1000 (default 1000)" },
+            ParamInfo {
+                name: "format",
+                kind: ParamKind::String,
+                required: false,
+                doc: "jsonl (default) or csv",
+            },
+            ParamInfo {
+                name: "size",
+                kind: ParamKind::Integer,
+                required: false,
+                doc: "rows per request, 1-1000 (default 1000)",
+            },
         ],
     },
     JobTypeInfo {
@@ -50,7 +64,10 @@ impl Provider for Octoparse {
     fn config_section(&self) -> Option<SectionSpec> {
         Some(SectionSpec {
             name: "octoparse",
-            env: &[("username", "SPOOLFETCH_OCTOPARSE_USERNAME"), ("password", "SPOOLFETCH_OCTOPARSE_PASSWORD")],
+            env: &[
+                ("username", "SPOOLFETCH_OCTOPARSE_USERNAME"),
+                ("password", "SPOOLFETCH_OCTOPARSE_PASSWORD"),
+            ],
             validate: validate_section,
         })
     }

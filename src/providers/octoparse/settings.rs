@@ -36,8 +36,13 @@ pub fn validate_section(m: &Map<String, Value>) -> Result<(), String> {
         };
         if !ok {
             return Err(match k.as_str() {
-                "requests_per_sec" => "key `requests_per_sec` must be a number above 0 and at most 20 (the server allows 20/s)".into(),
-                "burst" => "key `burst` must be a number from 1 to 100 (the server's bucket holds 100)".into(),
+                "requests_per_sec" => {
+                    "key `requests_per_sec` must be a number above 0 and at most 20 (the server allows 20/s)"
+                        .into()
+                }
+                "burst" => {
+                    "key `burst` must be a number from 1 to 100 (the server's bucket holds 100)".into()
+                }
                 _ => format!("key `{k}` must be a non-empty string"),
             });
         }

@@ -84,7 +84,11 @@ fn number(v: Option<&Value>) -> Option<i64> {
 impl Walk for OctoWalk {
     fn account(&self) -> Option<AccountSpec> {
         Some(AccountSpec {
-            key: format!("octoparse:{}:{}", self.settings.base_url, self.settings.username.as_deref().unwrap_or("")),
+            key: format!(
+                "octoparse:{}:{}",
+                self.settings.base_url,
+                self.settings.username.as_deref().unwrap_or("")
+            ),
             rate_limit_base: Duration::from_secs(1),
             classify,
             bucket: Some((self.settings.rate, self.settings.burst)),
@@ -98,7 +102,11 @@ impl Walk for OctoWalk {
     }
 
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {
-        let client = Client { api: api.clone(), session: Arc::clone(&self.session), settings: Arc::clone(&self.settings) };
+        let client = Client {
+            api: api.clone(),
+            session: Arc::clone(&self.session),
+            settings: Arc::clone(&self.settings),
+        };
         match self.source.clone() {
             Source::Tasks => {
                 let groups = client.call("GET", "api/taskgroup", &[])?;
@@ -130,7 +138,11 @@ impl Walk for OctoWalk {
                 let data = client.call(
                     "GET",
                     "api/alldata/GetDataOfTaskByOffset",
-                    &[("taskId".into(), task_id.clone()), ("offset".into(), offset.to_string()), ("size".into(), size.to_string())],
+                    &[
+                        ("taskId".into(), task_id.clone()),
+                        ("offset".into(), offset.to_string()),
+                        ("size".into(), size.to_string()),
+                    ],
                 )?;
                 let batch = rows(&data)?;
                 let rest = number(data.get("restTotal")).unwrap_or(0);
@@ -138,15 +150,26 @@ impl Walk for OctoWalk {
                 let next = match (rest > 0, next_offset) {
                     (true, Some(o)) if o > offset || batch.is_empty() => {
                         if batch.is_empty() && o <= offset {
-                            return Err(WalkError::Invalid("Octoparse returned no rows and no progress; stopping to avoid a loop".into()));
+                            return Err(WalkError::Invalid(
+                                "Octoparse returned no rows and no progress; stopping to avoid a loop".into(),
+                            ));
                         }
                         Some(json!({ "offset": o }))
                     }
-                    (true, _) => return Err(WalkError::Invalid("Octoparse returned an offset that does not advance".into())),
+                    (true, _) => {
+                        return Err(WalkError::Invalid(
+                            "Octoparse returned an offset that does not advance".into(),
+                        ));
+                    }
                     (false, _) => None,
                 };
                 let total = number(data.get("total")).and_then(|t| u64::try_from(t).ok());
-                Ok(Page { items: Vec::new(), next, total, records: Some(Records { file: file_name(&task_id, format), format, rows: batch }) })
+                Ok(Page {
+                    items: Vec::new(),
+                    next,
+                    total,
+                    records: Some(Records { file: file_name(&task_id, format), format, rows: batch }),
+                })
             }
             Source::ExportNew { task_id, size, format } => {
                 let state = cursor.and_then(|c| c.get("state")).and_then(Value::as_str).unwrap_or("fetch");
@@ -155,7 +178,12 @@ impl Walk for OctoWalk {
                     // The batch handed out by the last `gettop` is durable in
                     // the output file; only now is it marked exported.
                     client.call("POST", "api/notexportdata/update", &[("taskId".into(), task_id.clone())])?;
-                    return Ok(Page { items: Vec::new(), next: Some(json!({"state": "fetch", "done": done})), total: None, records: None });
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: Some(json!({"state": "fetch", "done": done})),
+                        total: None,
+                        records: None,
+                    });
                 }
                 let data = client.call(
                     "GET",
@@ -164,7 +192,12 @@ impl Walk for OctoWalk {
                 )?;
                 let batch = rows(&data)?;
                 if batch.is_empty() {
-                    return Ok(Page { items: Vec::new(), next: None, total: u64::try_from(done).ok(), records: None });
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                        total: u64::try_from(done).ok(),
+                        records: None,
+                    });
                 }
                 let unexported = number(data.get("total")).unwrap_or(batch.len() as i64);
                 let n = batch.len() as i64;

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
+use super::settings::Settings;
 use crate::durable::atomic_write_mode;
 use crate::pacing::{ApiError, ApiRequest, ApiResponse};
 use crate::providers::WalkError;
-use super::settings::Settings;
 
 /// The official app's client id (public, the same in every client).
 pub const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
@@ -198,7 +198,10 @@ struct TokenFields {
 /// Reads a token answer.
 pub fn parse_grant(resp: &ApiResponse) -> Result<Grant, AuthError> {
     let body: TokenBody = serde_json::from_slice(&resp.body).map_err(|_| {
-        AuthError::Unavailable(format!("HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)", resp.status))
+        AuthError::Unavailable(format!(
+            "HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)",
+            resp.status
+        ))
     })?;
     if !resp.is_success() || body.error.is_some() {
         let message = body
@@ -262,7 +265,12 @@ fn md5_hex(s: &str) -> String {
 }
 
 /// Saves a refresh token durably and privately.
-pub fn store_token(state_dir: &Path, refresh_token: &str, user_id: u64, config_token: Option<&str>) -> std::io::Result<()> {
+pub fn store_token(
+    state_dir: &Path,
+    refresh_token: &str,
+    user_id: u64,
+    config_token: Option<&str>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
     let t = StoredToken {
         refresh_token: refresh_token.to_string(),
@@ -285,7 +293,9 @@ fn initial_token(settings: &Settings) -> Option<String> {
     let stored = load_token(&settings.state_dir);
     match (&settings.refresh_token, stored) {
         (None, Some(s)) => Some(s.refresh_token),
-        (Some(c), Some(s)) if s.config_md5.as_deref() == Some(md5_hex(c).as_str()) || s.config_md5.is_none() => {
+        (Some(c), Some(s))
+            if s.config_md5.as_deref() == Some(md5_hex(c).as_str()) || s.config_md5.is_none() =>
+        {
             Some(s.refresh_token)
         }
         (Some(c), _) => Some(c.clone()),
@@ -377,20 +387,27 @@ impl Session {
         if stamp.is_some() && stamp != st.stamp {
             // `spoolfetch pixiv refresh` (or another daemon) stored a token.
             if let Some(t) = load_token(&self.settings.state_dir)
-                && st.refresh.as_deref() != Some(t.refresh_token.as_str()) {
-                    log::info!("pixiv: using the refresh token stored in {}", token_path(&self.settings.state_dir).display());
-                    st.refresh = Some(t.refresh_token);
-                    st.access = None;
-                    st.rejected = None;
-                }
+                && st.refresh.as_deref() != Some(t.refresh_token.as_str())
+            {
+                log::info!(
+                    "pixiv: using the refresh token stored in {}",
+                    token_path(&self.settings.state_dir).display()
+                );
+                st.refresh = Some(t.refresh_token);
+                st.access = None;
+                st.rejected = None;
+            }
             st.stamp = stamp;
         }
         if let (Some(a), Some(exp)) = (&st.access, st.expires_at)
-            && Instant::now() + REFRESH_EARLY < exp {
-                return Ok((a.clone(), st.generation));
-            }
+            && Instant::now() + REFRESH_EARLY < exp
+        {
+            return Ok((a.clone(), st.generation));
+        }
         let Some(refresh) = st.refresh.clone() else {
-            return Err(park("no Pixiv refresh token is configured; set pixiv.refresh_token or run `spoolfetch pixiv login`"));
+            return Err(park(
+                "no Pixiv refresh token is configured; set pixiv.refresh_token or run `spoolfetch pixiv login`",
+            ));
         };
         if let Some(why) = &st.rejected {
             return Err(park(why));
@@ -398,14 +415,24 @@ impl Session {
         let resp = match ex.exchange(refresh_request(&self.settings, &refresh)) {
             Ok(r) => r,
             Err(e @ (ApiError::Interrupted | ApiError::ShuttingDown)) => return Err(WalkError::Api(e)),
-            Err(e) => return Err(WalkError::Wait { reason: AuthError::Unavailable(e.to_string()).to_string(), retry_in: Duration::from_secs(60) }),
+            Err(e) => {
+                return Err(WalkError::Wait {
+                    reason: AuthError::Unavailable(e.to_string()).to_string(),
+                    retry_in: Duration::from_secs(60),
+                });
+            }
         };
         match parse_grant(&resp) {
             Ok(g) => {
                 // Saved before use: if we crashed after using a rotated
                 // token without saving it, the old one would be dead and
                 // the new one lost.
-                if let Err(e) = store_token(&self.settings.state_dir, &g.refresh_token, g.user_id, self.settings.refresh_token.as_deref()) {
+                if let Err(e) = store_token(
+                    &self.settings.state_dir,
+                    &g.refresh_token,
+                    g.user_id,
+                    self.settings.refresh_token.as_deref(),
+                ) {
                     return Err(WalkError::Invalid(format!(
                         "cannot save the new Pixiv refresh token in {}: {e}",
                         self.settings.state_dir.display()
@@ -431,7 +458,9 @@ impl Session {
                 st.rejected = Some(why.clone());
                 Err(park(&why))
             }
-            Err(e @ AuthError::Unavailable(_)) => Err(WalkError::Wait { reason: e.to_string(), retry_in: Duration::from_secs(60) }),
+            Err(e @ AuthError::Unavailable(_)) => {
+                Err(WalkError::Wait { reason: e.to_string(), retry_in: Duration::from_secs(60) })
+            }
         }
     }
 
@@ -469,7 +498,9 @@ pub fn pkce_challenge(verifier: &str) -> String {
 
 /// The browser URL of the PKCE login.
 pub fn login_url(challenge: &str) -> String {
-    format!("https://app-api.pixiv.net/web/v1/login?code_challenge={challenge}&code_challenge_method=S256&client=pixiv-android")
+    format!(
+        "https://app-api.pixiv.net/web/v1/login?code_challenge={challenge}&code_challenge_method=S256&client=pixiv-android"
+    )
 }
 
 /// Base64url without padding (RFC 4648 §5).
@@ -508,7 +539,10 @@ mod tests {
     fn pkce_challenge_matches_a_reference() {
         // Reference value from Python: base64.urlsafe_b64encode(
         // hashlib.sha256(verifier).digest()) without the padding.
-        assert_eq!(pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU-p1r_mW1gZ-Q1n1iY"), "zwMFrE5B40bpSkzU3Ejf0EJdZs2lI3ByGpVqiI6JrWc");
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU-p1r_mW1gZ-Q1n1iY"),
+            "zwMFrE5B40bpSkzU3Ejf0EJdZs2lI3ByGpVqiI6JrWc"
+        );
         assert_eq!(base64url(b"f"), "Zg");
         assert_eq!(base64url(b"fo"), "Zm8");
         assert_eq!(base64url(b"foo"), "Zm9v");
@@ -525,7 +559,11 @@ mod tests {
         };
         let g = parse_grant(&ok).expect("grant");
         assert_eq!((g.access_token.as_str(), g.refresh_token.as_str(), g.user_id), ("A", "R", 123));
-        let top_only = ApiResponse { status: 200, headers: vec![], body: br#"{"access_token":"B","refresh_token":"S","expires_in":60}"#.to_vec() };
+        let top_only = ApiResponse {
+            status: 200,
+            headers: vec![],
+            body: br#"{"access_token":"B","refresh_token":"S","expires_in":60}"#.to_vec(),
+        };
         assert_eq!(parse_grant(&top_only).expect("top").access_token, "B");
         let bad = ApiResponse {
             status: 400,

@@ -6,11 +6,11 @@ use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use crate::http::encode_query;
-use crate::pacing::{ApiError, ApiRequest, ApiResponse, Verdict};
 use super::auth::{Session, app_headers};
 use super::model::ErrorBody;
 use super::settings::Settings;
+use crate::http::encode_query;
+use crate::pacing::{ApiError, ApiRequest, ApiResponse, Verdict};
 use crate::providers::{Api, WalkError};
 
 /// The Referer the image host requires (research §7.2).
@@ -49,7 +49,8 @@ impl CallError {
 /// a rate limit whatever the status (research §3, §8); a non-JSON error
 /// page (Cloudflare, a proxy) and 5xx are passing failures.
 pub fn classify(resp: &ApiResponse) -> Verdict {
-    let retry_after = resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
+    let retry_after =
+        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
     if resp.status == 429 {
         return Verdict::RateLimited(retry_after);
     }
@@ -59,14 +60,21 @@ pub fn classify(resp: &ApiResponse) -> Verdict {
     // Any JSON body is Pixiv talking (the OAuth endpoint's errors have
     // another shape than the API's envelope).
     match serde_json::from_slice::<serde_json::Value>(&resp.body) {
-        Ok(v) if v.pointer("/error/message").and_then(|m| m.as_str()).is_some_and(|m| m.to_ascii_lowercase().contains("rate limit")) => {
+        Ok(v)
+            if v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit")) =>
+        {
             Verdict::RateLimited(retry_after)
         }
         Ok(_) if resp.status >= 500 => Verdict::Retry(format!("HTTP {}", resp.status)),
         Ok(_) => Verdict::Accept,
         // The OAuth endpoint answers errors as JSON too; anything else is
         // not Pixiv talking.
-        Err(_) => Verdict::Retry(format!("HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)", resp.status)),
+        Err(_) => Verdict::Retry(format!(
+            "HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)",
+            resp.status
+        )),
     }
 }
 
@@ -136,7 +144,8 @@ mod tests {
 
     #[test]
     fn rate_limit_is_read_from_the_body() {
-        let rl = r#"{"error":{"user_message":"","message":"Rate Limit","reason":"","user_message_details":{}}}"#;
+        let rl =
+            r#"{"error":{"user_message":"","message":"Rate Limit","reason":"","user_message_details":{}}}"#;
         let oauth = r#"{"has_error":true,"errors":{"system":{"message":"Invalid refresh token","code":1508}},"error":"invalid_grant"}"#;
         assert_eq!(classify(&resp(400, oauth)), Verdict::Accept, "the caller reads OAuth errors");
         assert_eq!(classify(&resp(403, rl)), Verdict::RateLimited(None));

@@ -19,8 +19,8 @@ mod walks;
 mod works;
 
 pub use auth::{
-    Exchange, Grant, StoredToken, code_request, load_token, login_url, parse_grant, pkce_pair, refresh_request,
-    store_token, token_path,
+    Exchange, Grant, StoredToken, code_request, load_token, login_url, parse_grant, pkce_pair,
+    refresh_request, store_token, token_path,
 };
 pub use provider::Pixiv;
 pub use settings::{Settings, settings};

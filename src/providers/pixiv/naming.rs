@@ -10,8 +10,19 @@
 use crate::naming::{MAX_COMPONENT_BYTES, sanitize_component};
 
 /// Fields a template may use.
-pub const FIELDS: &[&str] =
-    &["id", "page", "num", "title", "user_id", "user_name", "user_account", "date", "ext", "type", "original"];
+pub const FIELDS: &[&str] = &[
+    "id",
+    "page",
+    "num",
+    "title",
+    "user_id",
+    "user_name",
+    "user_account",
+    "date",
+    "ext",
+    "type",
+    "original",
+];
 
 /// Fields whose text may be cut to make a name fit.
 const FREE_TEXT: &[&str] = &["title", "user_name", "user_account"];
@@ -64,7 +75,9 @@ pub fn check_template(t: &str) -> Result<(), String> {
         return Err("key `template` has unbalanced braces".into());
     }
     if !has_id {
-        return Err("key `template` must contain {id} or {original} so that every file gets its own name".into());
+        return Err(
+            "key `template` must contain {id} or {original} so that every file gets its own name".into()
+        );
     }
     Ok(())
 }
@@ -82,7 +95,8 @@ pub fn render(template: &str, f: &Fields) -> String {
                     return sanitize_component(&s, &f.id.to_string());
                 }
                 let over = s.len() - MAX_COMPONENT_BYTES;
-                let longest = [&f.title, &f.user_name, &f.user_account].iter().map(|s| s.len()).max().unwrap_or(0);
+                let longest =
+                    [&f.title, &f.user_name, &f.user_account].iter().map(|s| s.len()).max().unwrap_or(0);
                 limit = longest.min(limit).saturating_sub(over.max(8));
             }
         })
@@ -169,7 +183,10 @@ mod tests {
 
     #[test]
     fn templates_render_safely() {
-        assert_eq!(render("{user_id}/{id}_p{page} {title}.{ext}", &fields()), "27517/126839540_p2 アイドル_プリキュア.jpg");
+        assert_eq!(
+            render("{user_id}/{id}_p{page} {title}.{ext}", &fields()),
+            "27517/126839540_p2 アイドル_プリキュア.jpg"
+        );
         assert_eq!(render("{original}.{ext}", &fields()), "126839540_p2.jpg");
         let mut long = fields();
         long.title = "長".repeat(200);
@@ -190,6 +207,9 @@ mod tests {
 
     #[test]
     fn url_names() {
-        assert_eq!(url_name("https://i.pximg.net/img-original/img/2025/02/03/00/03/17/126839540_p0.PNG"), ("126839540_p0".into(), "png".into()));
+        assert_eq!(
+            url_name("https://i.pximg.net/img-original/img/2025/02/03/00/03/17/126839540_p0.PNG"),
+            ("126839540_p0".into(), "png".into())
+        );
     }
 }

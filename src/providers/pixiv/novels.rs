@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::checkpoint::Item;
 use super::client::{CallError, Client};
 use super::model::{IllustDetail, Novel};
 use super::naming::{Fields, render, url_name};
 use super::settings::Options;
 use super::works::{filtered_novel, page_urls};
+use crate::checkpoint::Item;
 
 /// Pulls the `novel: {…}` object out of the webview HTML. The JSON sits on
 /// one line followed by `,\n` and `isOwnWork` (pixivpy and gallery-dl rely
@@ -87,7 +87,9 @@ pub fn novel_items(n: &Novel, o: &Options, client: &Client) -> Result<Vec<Item>,
     )?;
     let html = String::from_utf8_lossy(&resp.body);
     let Some(web) = extract_webview_json(&html) else {
-        return Err(CallError::Api("the novel page did not contain the novel (has Pixiv changed its page?)".into()));
+        return Err(CallError::Api(
+            "the novel page did not contain the novel (has Pixiv changed its page?)".into(),
+        ));
     };
     let text = web.get("text").and_then(Value::as_str).unwrap_or("").to_string();
     let mut items = vec![Item {
@@ -129,14 +131,15 @@ pub fn novel_items(n: &Novel, o: &Options, client: &Client) -> Result<Vec<Item>,
         });
     }
     for (illust, page) in pixiv {
-        let d: IllustDetail = match client.get("/v1/illust/detail", &[("illust_id".into(), illust.to_string())]) {
-            Ok(d) => d,
-            Err(CallError::Walk(e)) => return Err(CallError::Walk(e)),
-            Err(e) => {
-                log::warn!("pixiv: novel {}: embedded work {illust} is not available: {e:?}", n.id);
-                continue;
-            }
-        };
+        let d: IllustDetail =
+            match client.get("/v1/illust/detail", &[("illust_id".into(), illust.to_string())]) {
+                Ok(d) => d,
+                Err(CallError::Walk(e)) => return Err(CallError::Walk(e)),
+                Err(e) => {
+                    log::warn!("pixiv: novel {}: embedded work {illust} is not available: {e:?}", n.id);
+                    continue;
+                }
+            };
         let Some(url) = page_urls(&d.illust).get(page as usize).cloned() else { continue };
         let (_, ext) = url_name(&url);
         items.push(Item {

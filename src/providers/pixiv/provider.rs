@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::config::SectionSpec;
-use crate::job::{JobSpec, RejectReason};
 use super::auth::Session;
 use super::settings::{OPTION_KEYS, is_date, settings, take_options, validate_section};
 use super::walks::{PixivWalk, Source};
+use crate::config::SectionSpec;
+use crate::job::{JobSpec, RejectReason};
 use crate::providers::{JobTypeInfo, ParamInfo, ParamKind, PlanContext, Provider, Walk};
 
 /// The provider.
@@ -49,8 +49,18 @@ static TYPES: &[JobTypeInfo] = &[
         summary: "search results; beyond 5,000 by moving the date window",
         params: &[
             p("word", ParamKind::String, true, "search words (space-separated)"),
-            p("search_target", ParamKind::String, false, "partial_match_for_tags (default), exact_match_for_tags, title_and_caption, keyword"),
-            p("sort", ParamKind::String, false, "date_desc (default), date_asc, popular_desc, popular_male_desc, popular_female_desc"),
+            p(
+                "search_target",
+                ParamKind::String,
+                false,
+                "partial_match_for_tags (default), exact_match_for_tags, title_and_caption, keyword",
+            ),
+            p(
+                "sort",
+                ParamKind::String,
+                false,
+                "date_desc (default), date_asc, popular_desc, popular_male_desc, popular_female_desc",
+            ),
             p("duration", ParamKind::String, false, "within_last_day, within_last_week, within_last_month"),
             p("start_date", ParamKind::String, false, "YYYY-MM-DD"),
             p("end_date", ParamKind::String, false, "YYYY-MM-DD"),
@@ -132,7 +142,9 @@ impl Provider for Pixiv {
 fn id(params: &mut Map<String, Value>, key: &str) -> Result<Option<u64>, RejectReason> {
     match params.remove(key) {
         None => Ok(None),
-        Some(v) => parse_id(&v).map(Some).ok_or_else(|| RejectReason(format!("key `{key}` must be a positive integer id"))),
+        Some(v) => parse_id(&v)
+            .map(Some)
+            .ok_or_else(|| RejectReason(format!("key `{key}` must be a positive integer id"))),
     }
 }
 
@@ -161,7 +173,11 @@ fn ids(params: &mut Map<String, Value>, key: &str) -> Result<Option<Vec<u64>>, R
 }
 
 /// Takes a string from a fixed set.
-fn choice(params: &mut Map<String, Value>, key: &str, allowed: &[&str]) -> Result<Option<String>, RejectReason> {
+fn choice(
+    params: &mut Map<String, Value>,
+    key: &str,
+    allowed: &[&str],
+) -> Result<Option<String>, RejectReason> {
     match params.remove(key) {
         None => Ok(None),
         Some(Value::String(s)) if allowed.is_empty() || allowed.contains(&s.as_str()) => Ok(Some(s)),
@@ -197,7 +213,11 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             let uid = id(params, "user_id")?.ok_or_else(|| missing("user_id"))?;
             // No `type`: the only call that returns illust, manga and
             // ugoira together (research §5.3).
-            Source::List { path: "/v1/user/illusts", query: vec![("user_id".into(), uid.to_string())], user_check: Some(uid) }
+            Source::List {
+                path: "/v1/user/illusts",
+                query: vec![("user_id".into(), uid.to_string())],
+                user_check: Some(uid),
+            }
         }
         "pixiv.bookmarks" => Source::Bookmarks {
             user_id: id(params, "user_id")?.unwrap_or(0),
@@ -205,21 +225,39 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             tag: choice(params, "tag", &[])?,
         },
         "pixiv.search" => {
-            let word = choice(params, "word", &[])?.filter(|w| !w.trim().is_empty()).ok_or_else(|| missing("word"))?;
+            let word = choice(params, "word", &[])?
+                .filter(|w| !w.trim().is_empty())
+                .ok_or_else(|| missing("word"))?;
             let mut q = vec![
                 ("word".to_string(), word),
                 (
                     "search_target".into(),
-                    choice(params, "search_target", &["partial_match_for_tags", "exact_match_for_tags", "title_and_caption", "keyword"])?
-                        .unwrap_or_else(|| "partial_match_for_tags".into()),
+                    choice(
+                        params,
+                        "search_target",
+                        &["partial_match_for_tags", "exact_match_for_tags", "title_and_caption", "keyword"],
+                    )?
+                    .unwrap_or_else(|| "partial_match_for_tags".into()),
                 ),
                 (
                     "sort".into(),
-                    choice(params, "sort", &["date_desc", "date_asc", "popular_desc", "popular_male_desc", "popular_female_desc"])?
-                        .unwrap_or_else(|| "date_desc".into()),
+                    choice(
+                        params,
+                        "sort",
+                        &[
+                            "date_desc",
+                            "date_asc",
+                            "popular_desc",
+                            "popular_male_desc",
+                            "popular_female_desc",
+                        ],
+                    )?
+                    .unwrap_or_else(|| "date_desc".into()),
                 ),
             ];
-            if let Some(d) = choice(params, "duration", &["within_last_day", "within_last_week", "within_last_month"])? {
+            if let Some(d) =
+                choice(params, "duration", &["within_last_day", "within_last_week", "within_last_month"])?
+            {
                 q.push(("duration".into(), d));
             }
             for k in ["start_date", "end_date"] {
@@ -228,13 +266,17 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
                 }
             }
             if let Some(v) = params.remove("search_ai_type") {
-                let n = v.as_u64().filter(|n| *n <= 1).ok_or_else(|| RejectReason("key `search_ai_type` must be 0 or 1".into()))?;
+                let n = v
+                    .as_u64()
+                    .filter(|n| *n <= 1)
+                    .ok_or_else(|| RejectReason("key `search_ai_type` must be 0 or 1".into()))?;
                 q.push(("search_ai_type".into(), n.to_string()));
             }
             Source::Search { query: q }
         }
         "pixiv.ranking" => {
-            let mode = choice(params, "mode", &[])?.filter(|m| !m.is_empty()).ok_or_else(|| missing("mode"))?;
+            let mode =
+                choice(params, "mode", &[])?.filter(|m| !m.is_empty()).ok_or_else(|| missing("mode"))?;
             let mut q = vec![("mode".to_string(), mode)];
             if let Some(d) = date(params, "date")? {
                 q.push(("date".into(), d));
@@ -242,12 +284,17 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             Source::List { path: "/v1/illust/ranking", query: q, user_check: None }
         }
         "pixiv.follow" => {
-            let r = choice(params, "restrict", &["public", "private", "all"])?.unwrap_or_else(|| "all".into());
+            let r =
+                choice(params, "restrict", &["public", "private", "all"])?.unwrap_or_else(|| "all".into());
             Source::List { path: "/v2/illust/follow", query: vec![("restrict".into(), r)], user_check: None }
         }
         "pixiv.series" => {
             let sid = id(params, "series_id")?.ok_or_else(|| missing("series_id"))?;
-            Source::List { path: "/v1/illust/series", query: vec![("illust_series_id".into(), sid.to_string())], user_check: None }
+            Source::List {
+                path: "/v1/illust/series",
+                query: vec![("illust_series_id".into(), sid.to_string())],
+                user_check: None,
+            }
         }
         "pixiv.novel" => {
             let mut list = ids(params, "novel_ids")?.unwrap_or_default();
@@ -257,7 +304,11 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             match (list.is_empty(), id(params, "user_id")?) {
                 (false, None) => Source::Novels { ids: list },
                 (true, Some(uid)) => Source::UserNovels { user_id: uid },
-                (false, Some(_)) => return Err(RejectReason("give either `novel_id`/`novel_ids` or `user_id`, not both".into())),
+                (false, Some(_)) => {
+                    return Err(RejectReason(
+                        "give either `novel_id`/`novel_ids` or `user_id`, not both".into(),
+                    ));
+                }
                 (true, None) => return Err(RejectReason("key `novel_id` or `user_id` is missing".into())),
             }
         }
@@ -273,7 +324,8 @@ mod tests {
     fn plan(v: Value) -> Result<Box<dyn Walk>, RejectReason> {
         let Value::Object(mut m) = v else { return Err(RejectReason("not an object".into())) };
         let job_type = m.remove("type").and_then(|t| t.as_str().map(str::to_string)).unwrap_or_default();
-        let spec = JobSpec { job_type, name: "n".into(), save_path: "/tmp".into(), max_items: None, params: m };
+        let spec =
+            JobSpec { job_type, name: "n".into(), save_path: "/tmp".into(), max_items: None, params: m };
         let cfg = crate::config::Config::default_for(&|_| None);
         Pixiv.plan(&spec, &PlanContext { config: &cfg })
     }

@@ -81,7 +81,9 @@ pub fn settings(config: &Config) -> Settings {
         image_host: s("image_host").map(|h| origin(Some(h), "")),
         api_url: origin(s("api_url"), "https://app-api.pixiv.net"),
         oauth_url: origin(s("oauth_url"), "https://oauth.secure.pixiv.net"),
-        rate_limit_base: Duration::from_secs_f64(m.get("rate_limit_secs").and_then(Value::as_f64).unwrap_or(60.0)),
+        rate_limit_base: Duration::from_secs_f64(
+            m.get("rate_limit_secs").and_then(Value::as_f64).unwrap_or(60.0),
+        ),
         accept_language: s("accept_language").unwrap_or_else(|| "en-us".into()),
         defaults: Options {
             template: s("template"),
@@ -171,7 +173,10 @@ pub fn take_options(params: &mut Map<String, Value>, defaults: &Options) -> Resu
     let mut o = defaults.clone();
     let bad = |k: &str, what: &str| RejectReason(format!("key `{k}` must be {what}"));
     if let Some(v) = params.remove("template") {
-        let t = v.as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| bad("template", "a non-empty string"))?;
+        let t = v
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| bad("template", "a non-empty string"))?;
         super::naming::check_template(t).map_err(RejectReason)?;
         o.template = Some(t.to_string());
     }
@@ -182,7 +187,10 @@ pub fn take_options(params: &mut Map<String, Value>, defaults: &Options) -> Resu
         o.sidecar = v.as_bool().ok_or_else(|| bad("sidecar", "true or false"))?;
     }
     if let Some(v) = params.remove("ugoira_format") {
-        let f = v.as_str().filter(|s| UGOIRA_FORMATS.contains(s)).ok_or_else(|| bad("ugoira_format", "zip, gif, apng or webp"))?;
+        let f = v
+            .as_str()
+            .filter(|s| UGOIRA_FORMATS.contains(s))
+            .ok_or_else(|| bad("ugoira_format", "zip, gif, apng or webp"))?;
         o.ugoira_format = f.to_string();
     }
     if let Some(v) = params.remove("types") {
@@ -201,9 +209,13 @@ pub fn take_options(params: &mut Map<String, Value>, defaults: &Options) -> Resu
         };
     }
     if let Some(v) = params.remove("x_restrict") {
-        let list: Option<Vec<u8>> = v.as_array().map(|a| a.iter().filter_map(|n| n.as_u64()).filter(|n| *n <= 2).map(|n| n as u8).collect());
+        let list: Option<Vec<u8>> = v
+            .as_array()
+            .map(|a| a.iter().filter_map(|n| n.as_u64()).filter(|n| *n <= 2).map(|n| n as u8).collect());
         match list {
-            Some(l) if l.len() == v.as_array().map_or(0, Vec::len) && !l.is_empty() => o.filter.x_restrict = l,
+            Some(l) if l.len() == v.as_array().map_or(0, Vec::len) && !l.is_empty() => {
+                o.filter.x_restrict = l
+            }
             _ => return Err(bad("x_restrict", "an array of 0 (all ages), 1 (R-18), 2 (R-18G)")),
         }
     }
@@ -230,7 +242,10 @@ pub fn take_options(params: &mut Map<String, Value>, defaults: &Options) -> Resu
         o.archive = v.as_bool().ok_or_else(|| bad("archive", "true or false"))?;
     }
     if let Some(v) = params.remove("stop_after_seen") {
-        let n = v.as_u64().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| bad("stop_after_seen", "a positive integer"))?;
+        let n = v
+            .as_u64()
+            .filter(|n| (1..=100_000).contains(n))
+            .ok_or_else(|| bad("stop_after_seen", "a positive integer"))?;
         o.stop_after_seen = Some(n as u32);
     }
     Ok(o)
@@ -262,7 +277,8 @@ mod tests {
     #[test]
     fn options_parse_and_reject() {
         let mut p = match json!({"types": ["illust", "ugoira"], "ai": "exclude", "x_restrict": [0], "min_bookmarks": 100,
-                                  "date_from": "2024-01-01", "tags_exclude": "R-18", "stop_after_seen": 5, "user_id": 3}) {
+                                  "date_from": "2024-01-01", "tags_exclude": "R-18", "stop_after_seen": 5, "user_id": 3})
+        {
             Value::Object(m) => m,
             _ => Map::new(),
         };
@@ -272,9 +288,18 @@ mod tests {
         assert_eq!(o.filter.ai, AiFilter::Exclude);
         assert_eq!(o.stop_after_seen, Some(5));
         assert_eq!(p.len(), 1, "only the type's own key stays");
-        for bad in [json!({"types": ["novel"]}), json!({"ai": "maybe"}), json!({"x_restrict": [3]}), json!({"date_from": "2024/01/01"}),
-                    json!({"ugoira_format": "mp4"}), json!({"template": "{nope}"})] {
-            let mut m = match bad.clone() { Value::Object(m) => m, _ => Map::new() };
+        for bad in [
+            json!({"types": ["novel"]}),
+            json!({"ai": "maybe"}),
+            json!({"x_restrict": [3]}),
+            json!({"date_from": "2024/01/01"}),
+            json!({"ugoira_format": "mp4"}),
+            json!({"template": "{nope}"}),
+        ] {
+            let mut m = match bad.clone() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
             assert!(take_options(&mut m, &Options::default()).is_err(), "{bad}");
         }
     }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::checkpoint::Item;
-use crate::http::query_pairs;
 use super::auth::Session;
 use super::client::{CallError, Client, REFERER, classify};
 use super::model::{Illust, IllustDetail, IllustList, Novel, NovelDetail, NovelList};
 use super::novels::novel_items;
 use super::settings::{Options, Settings};
 use super::works::{skip_item, work_items};
+use crate::checkpoint::Item;
+use crate::http::query_pairs;
 use crate::providers::{AccountSpec, Api, Page, Walk, WalkError};
 
 /// A query string as decoded pairs.
@@ -114,7 +114,10 @@ impl PixivWalk {
             }
             out.extend(items);
             if self.options.stop_after_seen.is_some_and(|n| self.seen_streak >= n) {
-                log::info!("pixiv: {} archived works in a row; ending the listing (stop_after_seen)", self.seen_streak);
+                log::info!(
+                    "pixiv: {} archived works in a row; ending the listing (stop_after_seen)",
+                    self.seen_streak
+                );
                 return Ok((out, true));
             }
         }
@@ -122,7 +125,12 @@ impl PixivWalk {
     }
 
     /// One page of an `illusts` list: its items and the next page's query.
-    fn list_page(&mut self, path: &str, query: Query, client: &Client) -> Result<(Vec<Item>, Option<Query>), WalkError> {
+    fn list_page(
+        &mut self,
+        path: &str,
+        query: Query,
+        client: &Client,
+    ) -> Result<(Vec<Item>, Option<Query>), WalkError> {
         let list: IllustList = client.get(path, &query).map_err(|e| e.into_walk(path))?;
         let (items, stop) = self.page_items(&list.illusts, client)?;
         let next = list.next_url.filter(|u| !u.is_empty()).map(|u| query_pairs(&u)).filter(|_| !stop);
@@ -132,7 +140,12 @@ impl PixivWalk {
 
 /// An item that records an API error for one work.
 fn fail_item(id: u64, message: &str) -> Item {
-    Item { key: format!("{id}_error"), path: format!("{id}.error"), fail: Some(format!("work {id}: {message}")), ..Item::default() }
+    Item {
+        key: format!("{id}_error"),
+        path: format!("{id}.error"),
+        fail: Some(format!("work {id}: {message}")),
+        ..Item::default()
+    }
 }
 
 /// The `{"q": …}` cursor of a query.
@@ -142,7 +155,11 @@ fn query_cursor(q: &[(String, String)]) -> Value {
 
 /// Reads a `{"q": …}` cursor.
 fn cursor_query(c: &Value) -> Option<Vec<(String, String)>> {
-    c.get("q")?.as_array()?.iter().map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string()))).collect()
+    c.get("q")?
+        .as_array()?
+        .iter()
+        .map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string())))
+        .collect()
 }
 
 /// Reads a `{"i": n}` cursor.
@@ -182,7 +199,12 @@ fn shift_date(date: &str, days: i64) -> Option<String> {
 
 impl Walk for PixivWalk {
     fn account(&self) -> Option<AccountSpec> {
-        Some(AccountSpec { key: "pixiv".into(), rate_limit_base: self.settings.rate_limit_base, classify, bucket: None })
+        Some(AccountSpec {
+            key: "pixiv".into(),
+            rate_limit_base: self.settings.rate_limit_base,
+            classify,
+            bucket: None,
+        })
     }
 
     fn file_headers(&self) -> Vec<(String, String)> {
@@ -197,7 +219,8 @@ impl Walk for PixivWalk {
                 let Some(&id) = ids.get(i) else { return Ok(Page::default()) };
                 let next = (i + 1 < ids.len()).then(|| json!({ "i": i + 1 }));
                 let total = Some(ids.len() as u64);
-                let detail = client.get::<IllustDetail>("/v1/illust/detail", &[("illust_id".into(), id.to_string())]);
+                let detail =
+                    client.get::<IllustDetail>("/v1/illust/detail", &[("illust_id".into(), id.to_string())]);
                 let items = match detail {
                     Ok(d) if info_only => vec![info_item(&d.illust)],
                     Ok(d) => self.page_items(std::slice::from_ref(&d.illust), &client)?.0,
@@ -226,7 +249,8 @@ impl Walk for PixivWalk {
                     }
                 }
                 let (items, stop) = self.page_items(&list.illusts, &client)?;
-                let next = list.next_url.filter(|u| !u.is_empty() && !stop).map(|u| query_cursor(&query_pairs(&u)));
+                let next =
+                    list.next_url.filter(|u| !u.is_empty() && !stop).map(|u| query_cursor(&query_pairs(&u)));
                 Ok(Page { items, next, total: None, records: None })
             }
             Source::Bookmarks { user_id, restrict, tag } => {
@@ -239,7 +263,8 @@ impl Walk for PixivWalk {
                         } else {
                             user_id
                         };
-                        let mut q = vec![("user_id".to_string(), uid.to_string()), ("restrict".into(), restrict)];
+                        let mut q =
+                            vec![("user_id".to_string(), uid.to_string()), ("restrict".into(), restrict)];
                         if let Some(t) = tag {
                             q.push(("tag".into(), t));
                         }
@@ -251,7 +276,8 @@ impl Walk for PixivWalk {
             }
             Source::Search { query } => {
                 let q = cursor.and_then(cursor_query).unwrap_or(query);
-                let list: IllustList = client.get("/v1/search/illust", &q).map_err(|e| e.into_walk("search"))?;
+                let list: IllustList =
+                    client.get("/v1/search/illust", &q).map_err(|e| e.into_walk("search"))?;
                 let last_date = list.illusts.last().map(|w| w.create_date.clone());
                 let (items, stop) = self.page_items(&list.illusts, &client)?;
                 let mut next = list.next_url.filter(|u| !u.is_empty() && !stop).map(|u| query_pairs(&u));
@@ -260,7 +286,9 @@ impl Walk for PixivWalk {
                     if offset > OFFSET_CAP {
                         next = move_window(n, last_date.as_deref());
                         if next.is_none() {
-                            log::info!("pixiv: search reached Pixiv's 5,000-result limit (sort by date to go further)");
+                            log::info!(
+                                "pixiv: search reached Pixiv's 5,000-result limit (sort by date to go further)"
+                            );
                         }
                     }
                 }
@@ -270,7 +298,9 @@ impl Walk for PixivWalk {
                 let i = cursor_index(cursor);
                 let Some(&id) = ids.get(i) else { return Ok(Page::default()) };
                 let next = (i + 1 < ids.len()).then(|| json!({ "i": i + 1 }));
-                let items = match client.get::<NovelDetail>("/v2/novel/detail", &[("novel_id".into(), id.to_string())]) {
+                let items = match client
+                    .get::<NovelDetail>("/v2/novel/detail", &[("novel_id".into(), id.to_string())])
+                {
                     Ok(d) => self.novel_page(&[d.novel], &client)?,
                     Err(CallError::NotFound(m)) => vec![skip_item(id, &format!("gone: {m}"))],
                     Err(CallError::Api(m)) => vec![fail_item(id, &m)],
@@ -279,8 +309,11 @@ impl Walk for PixivWalk {
                 Ok(Page { items, next, total: Some(ids.len() as u64), records: None })
             }
             Source::UserNovels { user_id } => {
-                let q = cursor.and_then(cursor_query).unwrap_or_else(|| vec![("user_id".into(), user_id.to_string())]);
-                let list: NovelList = client.get("/v1/user/novels", &q).map_err(|e| e.into_walk("user novels"))?;
+                let q = cursor
+                    .and_then(cursor_query)
+                    .unwrap_or_else(|| vec![("user_id".into(), user_id.to_string())]);
+                let list: NovelList =
+                    client.get("/v1/user/novels", &q).map_err(|e| e.into_walk("user novels"))?;
                 let items = self.novel_page(&list.novels, &client)?;
                 let next = list.next_url.filter(|u| !u.is_empty()).map(|u| query_cursor(&query_pairs(&u)));
                 Ok(Page { items, next, total: None, records: None })
@@ -349,7 +382,11 @@ mod tests {
 
     #[test]
     fn windows_move() {
-        let q = vec![("word".to_string(), "cat".to_string()), ("sort".into(), "date_desc".into()), ("offset".into(), "5010".into())];
+        let q = vec![
+            ("word".to_string(), "cat".to_string()),
+            ("sort".into(), "date_desc".into()),
+            ("offset".into(), "5010".into()),
+        ];
         let n = move_window(&q, Some("2024-05-06T10:00:00+09:00")).expect("moved");
         assert_eq!(get(&n, "end_date"), Some("2024-05-07"));
         assert_eq!(get(&n, "offset"), None);

@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use crate::checkpoint::{Item, PostStep};
 use super::client::{CallError, Client};
 use super::model::{Illust, UgoiraResponse};
 use super::naming::{Fields, render, url_name};
 use super::settings::{AiFilter, Filter, Options};
+use crate::checkpoint::{Item, PostStep};
 
 /// Placeholder images Pixiv substitutes for works it will not show.
 const LIMIT_MARK: &str = "/common/images/limit_";
@@ -48,7 +48,12 @@ pub fn filtered(w: &Illust, f: &Filter) -> Option<String> {
     if f.date_from.as_deref().is_some_and(|d| date < d) || f.date_to.as_deref().is_some_and(|d| date > d) {
         return Some(format!("filtered: date {date}"));
     }
-    let has = |t: &str| w.tags.iter().any(|x| x.name.eq_ignore_ascii_case(t) || x.translated_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)));
+    let has = |t: &str| {
+        w.tags.iter().any(|x| {
+            x.name.eq_ignore_ascii_case(t)
+                || x.translated_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t))
+        })
+    };
     if !f.tags_include.is_empty() && !f.tags_include.iter().any(|t| has(t)) {
         return Some("filtered: no included tag".into());
     }
@@ -78,7 +83,12 @@ pub fn filtered_novel(n: &super::model::Novel, f: &Filter) -> Option<String> {
 
 /// A skipped work, as one item that records the reason.
 pub fn skip_item(id: u64, reason: &str) -> Item {
-    Item { key: format!("{id}_skip"), path: format!("{id}.skipped"), skip: Some(reason.to_string()), ..Item::default() }
+    Item {
+        key: format!("{id}_skip"),
+        path: format!("{id}.skipped"),
+        skip: Some(reason.to_string()),
+        ..Item::default()
+    }
 }
 
 /// The original URLs of a work's pages (one-page works use
@@ -149,7 +159,8 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
     let host = client.settings.image_host.as_deref();
     let mut items = Vec::new();
     if w.kind == "ugoira" {
-        let meta: UgoiraResponse = client.get("/v1/ugoira/metadata", &[("illust_id".into(), w.id.to_string())])?;
+        let meta: UgoiraResponse =
+            client.get("/v1/ugoira/metadata", &[("illust_id".into(), w.id.to_string())])?;
         let medium = meta.ugoira_metadata.zip_urls.medium.unwrap_or_default();
         if medium.is_empty() {
             return Ok(vec![skip_item(w.id, "ugoira without a zip URL")]);
@@ -158,12 +169,15 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
         let zip = medium.replace("_ugoira600x600", "_ugoira1920x1080");
         let f = fields(w, 0, &zip);
         let path = path_for(o, &f);
-        let frames: Vec<(String, u32)> = meta.ugoira_metadata.frames.iter().map(|fr| (fr.file.clone(), fr.delay)).collect();
-        let post = (o.ugoira_format != "zip").then(|| Box::new(PostStep::Ugoira {
-            frames: frames.clone(),
-            format: o.ugoira_format.clone(),
-            out: with_ext(&path, &o.ugoira_format),
-        }));
+        let frames: Vec<(String, u32)> =
+            meta.ugoira_metadata.frames.iter().map(|fr| (fr.file.clone(), fr.delay)).collect();
+        let post = (o.ugoira_format != "zip").then(|| {
+            Box::new(PostStep::Ugoira {
+                frames: frames.clone(),
+                format: o.ugoira_format.clone(),
+                out: with_ext(&path, &o.ugoira_format),
+            })
+        });
         let frames_json = json!({ "id": w.id, "frames": meta.ugoira_metadata.frames });
         items.push(Item {
             key: format!("{}_ugoira", w.id),
@@ -194,11 +208,17 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
     }
     if o.sidecar {
         let f = fields(w, 0, &first);
-        let mut meta_path = path_for(o, &Fields { original: w.id.to_string(), ext: "json".into(), page: 0, ..f });
+        let mut meta_path =
+            path_for(o, &Fields { original: w.id.to_string(), ext: "json".into(), page: 0, ..f });
         if o.template.is_some() {
             meta_path = with_ext(&meta_path, "json");
         }
-        items.push(Item { key: format!("{}_json", w.id), path: meta_path, inline: Some(sidecar(w, &items)), ..Item::default() });
+        items.push(Item {
+            key: format!("{}_json", w.id),
+            path: meta_path,
+            inline: Some(sidecar(w, &items)),
+            ..Item::default()
+        });
     }
     Ok(items)
 }
@@ -206,7 +226,11 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
 /// The JSON sidecar of a work.
 pub fn sidecar(w: &Illust, items: &[Item]) -> String {
     let files: Vec<&str> = items.iter().filter(|i| !i.url.is_empty()).map(|i| i.path.as_str()).collect();
-    let frames = items.iter().find(|i| i.key.ends_with("_frames")).and_then(|i| i.inline.as_deref()).and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    let frames = items
+        .iter()
+        .find(|i| i.key.ends_with("_frames"))
+        .and_then(|i| i.inline.as_deref())
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
     let v = json!({
         "id": w.id,
         "title": w.title,
@@ -245,15 +269,25 @@ mod tests {
             create_date: "2024-05-06T10:00:00+09:00".into(),
             total_bookmarks: 50,
             illust_ai_type: 1,
-            meta_single_page: MetaSinglePage { original_image_url: Some("https://i.pximg.net/img-original/img/2024/05/06/10/00/00/5_p0.png".into()) },
+            meta_single_page: MetaSinglePage {
+                original_image_url: Some(
+                    "https://i.pximg.net/img-original/img/2024/05/06/10/00/00/5_p0.png".into(),
+                ),
+            },
             ..Illust::default()
         }
     }
 
     #[test]
     fn placeholders_are_recognised() {
-        assert!(placeholder_reason("https://s.pximg.net/common/images/limit_sanity_level_360.png").is_some_and(|r| r.contains("sanity")));
-        assert!(placeholder_reason("http://127.0.0.1:9/common/images/limit_unknown_360.png").is_some_and(|r| r.contains("deleted")));
+        assert!(
+            placeholder_reason("https://s.pximg.net/common/images/limit_sanity_level_360.png")
+                .is_some_and(|r| r.contains("sanity"))
+        );
+        assert!(
+            placeholder_reason("http://127.0.0.1:9/common/images/limit_unknown_360.png")
+                .is_some_and(|r| r.contains("deleted"))
+        );
         assert_eq!(placeholder_reason("https://i.pximg.net/img-original/img/x_p0.jpg"), None);
     }
 
@@ -285,6 +319,9 @@ mod tests {
         let o = Options { by_user: true, template: Some("{id} {title}.{ext}".into()), ..o };
         assert_eq!(path_for(&o, &fields(&w, 0, &url)), "9/5 .png");
         assert_eq!(with_ext("9/5_ugoira1920x1080.zip", "gif"), "9/5_ugoira1920x1080.gif");
-        assert_eq!(rehost("https://i.pximg.net/img-original/x.jpg", Some("https://i.pixiv.re")), "https://i.pixiv.re/img-original/x.jpg");
+        assert_eq!(
+            rehost("https://i.pximg.net/img-original/x.jpg", Some("https://i.pixiv.re")),
+            "https://i.pixiv.re/img-original/x.jpg"
+        );
     }
 }
