@@ -7,6 +7,7 @@ mod util;
 
 mod cli;
 mod daemon_crash;
+mod daemon_disk;
 mod daemon_files;
 mod daemon_ops;
 mod daemon_spool;

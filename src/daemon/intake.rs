@@ -10,7 +10,7 @@ use crate::checkpoint::JobIdentity;
 use crate::config::Config;
 use crate::job::{JobSpec, JobStatus, RejectReason, parse_job_bytes};
 use crate::providers::{PlanContext, Walk, find_job_type};
-use crate::spool::{Claimed, Spool, reject};
+use crate::spool::{Claimed, Ending, Spool, reject};
 
 /// Why a claimed job cannot run, and what of it was read before the
 /// problem showed (for its status).
@@ -86,8 +86,15 @@ impl Intake {
 
 /// Ends a job that cannot run: a failed status and the file in `failed/`
 /// with the reason. The status names the job's type and save path when
-/// they were read (`spec`).
-pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &str, spec: Option<&JobSpec>) {
+/// they were read (`spec`). Returns the end when the disk did not take it.
+#[must_use = "an end that is not on disk must be settled later"]
+pub fn reject_job(
+    spool: &Spool,
+    claimed: &Claimed,
+    config: &Config,
+    reason: &str,
+    spec: Option<&JobSpec>,
+) -> Option<Ending> {
     let status = match spec {
         Some(s) => JobStatus::claimed(
             claimed.tid,
@@ -99,5 +106,5 @@ pub fn reject_job(spool: &Spool, claimed: &Claimed, config: &Config, reason: &st
         ),
         None => JobStatus::claimed(claimed.tid, claimed.stem(), "", "", &config.instance, &claimed.original),
     };
-    reject(spool, claimed, status, reason);
+    reject(spool, claimed, status, reason)
 }

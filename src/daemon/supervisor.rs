@@ -22,7 +22,7 @@ use crate::pacing::{AccountPolicy, Pacer, default_classify};
 use crate::postprocess::PostWorker;
 use crate::runner::{self, RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport};
 use crate::spool::{
-    Action, Claimed, ControlRequest, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, claim,
+    Action, Claimed, ControlRequest, Ending, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, claim,
     read_status, recover_own, remove_request, tid_claimed, write_status,
 };
 
@@ -132,6 +132,9 @@ struct Supervisor {
     post: Option<(PostWorker, JoinHandle<()>)>,
     /// `run --once`.
     once: bool,
+    /// Ended jobs whose final status or move the disk did not take yet;
+    /// written again every second until it does.
+    endings: Vec<Ending>,
 }
 
 /// Runs the daemon until a signal (or, with `once`, until no work is left).
@@ -178,6 +181,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         archive,
         post,
         once: opts.once,
+        endings: Vec::new(),
     };
     let mut notifier = Notifier::new();
 
@@ -285,6 +289,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 }
                 let healthy = last_scan.elapsed() < scan_period + Duration::from_secs(10) && stuck.is_none();
                 notifier.watchdog(healthy);
+                sup.settle_endings();
                 notifier.status(&format!(
                     "{} running, {} paused, {} waiting",
                     sup.running.len() - sup.paused.len(),
@@ -431,6 +436,7 @@ impl Supervisor {
                 // instance) waits in retry/ until that job has ended.
                 let busy = self.running.contains_key(&tid)
                     || self.waiting.iter().any(|w| w.claimed.tid == tid)
+                    || self.endings.iter().any(|e| e.claimed.tid == tid)
                     || tid_claimed(&self.spool, tid);
                 if busy {
                     if self.retry_held.insert(tid) {
@@ -469,7 +475,8 @@ impl Supervisor {
                     Ok(_) => {}
                     Err(e) => {
                         let why = format!("cannot write job state: {e}");
-                        reject_job(&self.spool, &claimed, &self.config, &why, Some(&intake.spec));
+                        let end = reject_job(&self.spool, &claimed, &self.config, &why, Some(&intake.spec));
+                        self.endings.extend(end);
                         self.summary.failed += 1;
                         return;
                     }
@@ -484,7 +491,14 @@ impl Supervisor {
                 self.start_waiting();
             }
             Err(rejected) => {
-                reject_job(&self.spool, &claimed, &self.config, &rejected.reason.0, rejected.spec.as_deref());
+                let end = reject_job(
+                    &self.spool,
+                    &claimed,
+                    &self.config,
+                    &rejected.reason.0,
+                    rejected.spec.as_deref(),
+                );
+                self.endings.extend(end);
                 self.summary.failed += 1;
             }
         }
@@ -553,7 +567,8 @@ impl Supervisor {
             }
             Err(e) => {
                 let why = format!("cannot start a thread: {e}");
-                reject_job(&self.spool, &w.claimed, &self.config, &why, None)
+                let end = reject_job(&self.spool, &w.claimed, &self.config, &why, None);
+                self.endings.extend(end);
             }
         }
     }
@@ -636,15 +651,40 @@ impl Supervisor {
     /// Ends a job cancelled before it started.
     fn cancel_waiting(&mut self, w: &Waiting) {
         let reason = "cancelled by request before it started";
-        if let Ok(Some(mut s)) = read_status(&self.spool, w.claimed.tid) {
-            s.state = JobState::Cancelled;
-            s.error = Some(reason.into());
-            let _ = write_status(&self.spool, &s);
-        }
-        if let Err(e) = crate::spool::finish(&self.spool, &w.claimed, Some(reason)) {
-            log::error!("job {}: cannot move the job file: {e}", w.claimed.tid);
-        }
+        let mut status = read_status(&self.spool, w.claimed.tid).ok().flatten().unwrap_or_else(|| {
+            crate::job::JobStatus::claimed(
+                w.claimed.tid,
+                &w.intake.spec.name,
+                &w.intake.spec.job_type,
+                &w.intake.spec.save_path.display().to_string(),
+                &self.config.instance,
+                &w.claimed.original,
+            )
+        });
+        status.state = JobState::Cancelled;
+        status.error = Some(reason.into());
+        self.endings.extend(Ending::new(w.claimed.clone(), status).settle_or_keep(&self.spool));
         self.summary.cancelled += 1;
+    }
+
+    /// Writes the ends the disk did not take before (a full disk that has
+    /// room again); each one that is on disk now is dropped.
+    fn settle_endings(&mut self) {
+        let spool = &self.spool;
+        self.endings.retain_mut(|end| match end.settle(spool) {
+            Ok(()) => {
+                log::info!(
+                    "job {}: its end ({}) is recorded now",
+                    end.claimed.tid,
+                    end.status.state.as_str()
+                );
+                false
+            }
+            Err(e) => {
+                log::debug!("job {}: its end still cannot be recorded: {e}", end.claimed.tid);
+                true
+            }
+        });
     }
 
     /// Records the end of a runner.
@@ -652,6 +692,7 @@ impl Supervisor {
         if let Some(h) = self.running.remove(&rep.tid) {
             h.join();
         }
+        self.endings.extend(rep.unsettled);
         self.paused.remove(&rep.tid);
         match rep.state {
             JobState::Done => self.summary.done += 1,
@@ -698,6 +739,9 @@ impl Supervisor {
         // its job, still in work/, resumes from its checkpoint at the
         // next start.
         let hard = give_up.max(Instant::now() + Duration::from_secs(2));
+        // A last chance for ends the disk did not take; what is still
+        // not on disk is in work/ and resumes at the next start.
+        self.settle_endings();
         for (p, _) in self.pacers.values() {
             p.quit();
         }

@@ -22,7 +22,7 @@ use crate::postprocess::{PostEvent, PostTask, PostWorker};
 use crate::providers::{Api, Walk};
 use crate::runner::lister::{Lister, ListerEvent};
 use crate::runner::output;
-use crate::spool::{Claimed, Spool, finish, reject, write_status};
+use crate::spool::{Claimed, Ending, Spool, reject, write_status};
 
 /// Commands a runner accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub enum RunnerMsg {
 }
 
 /// What a runner tells the supervisor when its thread ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunnerReport {
     /// The job.
     pub tid: Tid,
@@ -48,6 +48,9 @@ pub struct RunnerReport {
     pub state: JobState,
     /// The reason of a failure.
     pub error: Option<String>,
+    /// The job's end when the disk did not take it (its final status or
+    /// the move of its file): the supervisor writes it later.
+    pub unsettled: Option<Ending>,
 }
 
 /// Everything a runner needs.
@@ -191,8 +194,8 @@ fn fail_after_panic(spool: &Spool, claimed: &Claimed, why: &str) -> RunnerReport
         .ok()
         .flatten()
         .unwrap_or_else(|| JobStatus::claimed(claimed.tid, claimed.stem(), "", "", "", &claimed.original));
-    crate::spool::reject(spool, claimed, status, &reason);
-    RunnerReport { tid: claimed.tid, state: JobState::Failed, error: Some(reason) }
+    let unsettled = crate::spool::reject(spool, claimed, status, &reason);
+    RunnerReport { tid: claimed.tid, state: JobState::Failed, error: Some(reason), unsettled }
 }
 
 /// What the runner is doing.
@@ -314,6 +317,10 @@ struct Runner {
     waiting: Option<String>,
     /// `run --once`: stop instead of waiting.
     once: bool,
+    /// The job's own state could not be written: the checkpoint store is
+    /// not written to again (a failed append may have left part of a
+    /// record, which only the next open may cut), and the job is failing.
+    state_broken: bool,
 }
 
 /// The thread body; returns the report.
@@ -375,6 +382,7 @@ fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat, flags: Arc<
         post_backlog: VecDeque::new(),
         waiting: None,
         once: args.once,
+        state_broken: false,
     };
     r.timeout = r.round_timeout();
     r.main(rx, beat)
@@ -390,8 +398,13 @@ fn fail_early(args: &RunnerArgs, reason: &str) -> RunnerReport {
         &args.config.instance,
         &args.claimed.original,
     );
-    reject(&args.spool, &args.claimed, status, reason);
-    RunnerReport { tid: args.claimed.tid, state: JobState::Failed, error: Some(reason.to_string()) }
+    let unsettled = reject(&args.spool, &args.claimed, status, reason);
+    RunnerReport {
+        tid: args.claimed.tid,
+        state: JobState::Failed,
+        error: Some(reason.to_string()),
+        unsettled,
+    }
 }
 
 /// How a runner's main loop ended.
@@ -974,9 +987,25 @@ impl Runner {
     /// Makes completed files' folders and queued records durable; a
     /// failure here means progress cannot be recorded, so the job fails.
     fn commit_or_fail(&mut self) {
-        if let Err(e) = self.commit() {
-            self.fail(e);
+        if self.state_broken {
+            return;
         }
+        if let Err(e) = self.commit() {
+            self.state_failed(&e);
+        }
+    }
+
+    /// The job's own state cannot be written (a full or failing disk):
+    /// the job stops, keeping its files and its last durable checkpoint,
+    /// and fails with a reason that says how to continue it.
+    fn state_failed(&mut self, what: &str) {
+        if !self.state_broken {
+            // This reason wins over an earlier one: it is what the user
+            // must act on before `retry` can help.
+            self.failure = None;
+        }
+        self.state_broken = true;
+        self.fail(state_reason(self.tid, what));
     }
 
     /// The group commit: fsync the folders of completed files (and, once,
@@ -1060,22 +1089,36 @@ impl Runner {
         }
     }
 
-    /// Rewrites the status file.
+    /// Rewrites the status file. A status that cannot be written is the
+    /// job's state failing to be written: the job stops.
     fn write_status(&mut self) {
+        self.last_status = Instant::now();
+        self.status_dirty = false;
+        if self.state_broken {
+            // The final status says why; until then nothing is written.
+            return;
+        }
         let error = self.failure.clone().or_else(|| self.waiting.as_ref().map(|w| format!("waiting: {w}")));
         let s = self.status(self.live_state(), error);
         if let Err(e) = write_status(&self.spool, &s) {
-            log::warn!("job {}: cannot write status: {e}", self.tid);
+            self.state_failed(&format!("status {}: {e}", self.spool.state_dir(self.tid).display()));
         }
-        self.last_status = Instant::now();
-        self.status_dirty = false;
     }
 
     /// Writes the final checkpoint and status and moves the job file.
-    fn finish(mut self, end: End) -> RunnerReport {
+    fn finish(mut self, mut end: End) -> RunnerReport {
         // Whatever happens next, the records so far become durable first.
-        if let Err(e) = self.commit() {
-            log::error!("job {}: {e}", self.tid);
+        if !self.state_broken
+            && let Err(e) = self.commit()
+        {
+            self.state_broken = true;
+            let reason = state_reason(self.tid, &e);
+            log::error!("job {}: {reason}", self.tid);
+            if matches!(end, End::Done) {
+                // Done but not recorded as done: `retry` finds the files
+                // complete and records them.
+                end = End::Failed(reason);
+            }
         }
         let (state, reason) = match &end {
             End::Done => (JobState::Done, None),
@@ -1088,13 +1131,15 @@ impl Runner {
             End::Parked(why) => (JobState::Queued, Some(why.clone())),
         };
         let status = self.status(state, reason.clone());
-        if let Err(e) = write_status(&self.spool, &status) {
-            log::warn!("job {}: cannot write status: {e}", self.tid);
-        }
-        if !matches!(end, End::Stopped | End::Parked(_))
-            && let Err(e) = finish(&self.spool, &self.claimed, reason.as_deref())
-        {
-            log::error!("job {}: cannot move the job file out of work/: {e}", self.tid);
+        let mut unsettled = None;
+        if matches!(end, End::Stopped | End::Parked(_)) {
+            // The job stays in work/ and resumes at the next start, which
+            // writes its status again.
+            if let Err(e) = write_status(&self.spool, &status) {
+                log::warn!("job {}: cannot write status: {e}", self.tid);
+            }
+        } else {
+            unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
         }
         let secs = self.started.elapsed().as_secs_f64();
         match &end {
@@ -1117,8 +1162,16 @@ impl Runner {
                 self.spec.name
             ),
         }
-        RunnerReport { tid: self.tid, state, error: reason }
+        RunnerReport { tid: self.tid, state, error: reason, unsettled }
     }
+}
+
+/// The reason of a job stopped because its own state cannot be written.
+fn state_reason(tid: Tid, what: &str) -> String {
+    format!(
+        "cannot write the job's state ({what}); the job stopped and keeps its files; `spoolfetch retry {tid}` \
+         continues it once the disk has room"
+    )
 }
 
 #[cfg(test)]
@@ -1138,7 +1191,7 @@ mod tests {
     fn a_runner_panic_fails_only_its_job() {
         assert_eq!(guarded(|| panic!("boom {}", 7)).expect_err("panicked"), "boom 7");
         assert_eq!(guarded(|| std::panic::panic_any(3u8)).expect_err("panicked"), "unknown panic");
-        let ok = RunnerReport { tid: 5, state: JobState::Done, error: None };
+        let ok = RunnerReport { tid: 5, state: JobState::Done, error: None, unsettled: None };
         assert_eq!(guarded(|| ok).expect("no panic").state, JobState::Done);
 
         let dir = tempfile::tempdir().expect("tempdir");

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::durable::{atomic_write, fsync_dir};
 use crate::job::{JobState, JobStatus, Tid};
+use crate::spool::ending::Ending;
 use crate::spool::layout::Spool;
 use crate::spool::scan::Candidate;
 
@@ -214,7 +215,11 @@ pub fn finish(spool: &Spool, job: &Claimed, reason: Option<&str>) -> io::Result<
         // not keep a stale reason in failed/.
         let _ = fs::remove_file(spool.failed_dir().join(format!("{file_name}.reason")));
     }
-    fs::rename(&job.path, &target)?;
+    // A move that happened before a later step failed is not redone: an
+    // end settled again after a full disk must not fail on its own rename.
+    if fs::symlink_metadata(&job.path).is_ok() || fs::symlink_metadata(&target).is_err() {
+        fs::rename(&job.path, &target)?;
+    }
     fsync_dir(&dir)?;
     if let Some(parent) = job.path.parent() {
         fsync_dir(parent)?;
@@ -224,19 +229,14 @@ pub fn finish(spool: &Spool, job: &Claimed, reason: Option<&str>) -> io::Result<
 
 /// Ends a claimed job that cannot run (a bad job file, a damaged
 /// checkpoint): its status says failed with `reason`, and its file goes to
-/// `failed/` with the reason beside it.
-pub fn reject(spool: &Spool, job: &Claimed, mut status: JobStatus, reason: &str) {
+/// `failed/` with the reason beside it. Returns the end when the disk did
+/// not take it, for the caller to settle later.
+#[must_use = "an end that is not on disk must be settled later"]
+pub fn reject(spool: &Spool, job: &Claimed, mut status: JobStatus, reason: &str) -> Option<Ending> {
     log::warn!("job {} ({}) rejected: {reason}", job.tid, job.original);
     status.state = JobState::Failed;
-    status.running = false;
     status.error = Some(reason.to_string());
-    status.updated = crate::job::unix_now();
-    if let Err(e) = crate::spool::write_status(spool, &status) {
-        log::warn!("job {}: cannot write status: {e}", job.tid);
-    }
-    if let Err(e) = finish(spool, job, Some(reason)) {
-        log::error!("job {}: cannot move the job file to failed/: {e}", job.tid);
-    }
+    Ending::new(job.clone(), status).settle_or_keep(spool)
 }
 
 #[cfg(test)]

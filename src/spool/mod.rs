@@ -11,6 +11,7 @@
 
 mod claim;
 mod control;
+mod ending;
 mod layout;
 mod scan;
 mod status_store;
@@ -18,7 +19,8 @@ mod watch;
 
 pub use claim::{Claimed, TidAllocator, claim, finish, recover_own, reject, tid_claimed};
 pub use control::{Action, ControlRequest, read_requests, remove_request, write_request};
+pub use ending::Ending;
 pub use layout::{CONFIG_FILE_NAME, Spool};
 pub use scan::{Candidate, Scanner};
-pub use status_store::{list_statuses, read_status, write_status};
+pub use status_store::{is_out_of_space, list_statuses, read_status, write_status};
 pub use watch::{SpoolEvent, WatchTiming, Watcher, WatcherMsg, detect_network_fs};
