@@ -9,6 +9,7 @@ mod cli;
 mod daemon_crash;
 mod daemon_disk;
 mod daemon_files;
+mod daemon_leftovers;
 mod daemon_ops;
 mod daemon_spool;
 mod download;

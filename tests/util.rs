@@ -184,6 +184,11 @@ impl Daemon {
         let _ = rustix::process::kill_process(pid, sig);
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Returns true while the process has not exited.
     pub fn running(&mut self) -> bool {
         if self.exited.is_none()

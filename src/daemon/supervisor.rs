@@ -145,6 +145,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         .ensure(&config.instance)
         .map_err(|e| DaemonError::Spool(format!("cannot set up spool {}: {e}", spool.root().display())))?;
     let lock = lock_instance(&spool, &config.instance)?;
+    sweep_state(&spool, &config);
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| DaemonError::Network(e.to_string()))?;
     let (fatal_tx, fatal_rx) = bounded::<String>(16);
@@ -336,6 +337,27 @@ fn layout_lost(spool: &Spool, instance: &str, lock: &File) -> Option<String> {
     let same =
         std::fs::metadata(work.join(".lock")).is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
     (!same).then(|| format!("the instance lock {} was removed; stopping", work.join(".lock").display()))
+}
+
+/// Removes the temporaries that killed processes left in the spool's
+/// state folders (a status, a checkpoint snapshot, a reason, a control
+/// request written at the moment of a `kill -9`) and in `state_dir`
+/// (which holds tokens). Only the daemon's own temporary names of dead
+/// processes go; the job files and every other name stay.
+fn sweep_state(spool: &Spool, config: &Config) {
+    let mut n = crate::durable::remove_orphaned_temporaries_below(&spool.state_root(), 1);
+    for dir in [
+        spool.control_dir(),
+        spool.failed_dir(),
+        spool.done_dir(),
+        spool.retry_dir(),
+        config.state_dir.clone(),
+    ] {
+        n += crate::durable::remove_orphaned_temporaries(&dir).unwrap_or(0);
+    }
+    if n > 0 {
+        log::info!("removed {n} temporary file(s) left in the spool by an interrupted run");
+    }
 }
 
 /// Opens the download archive in `state_dir` (created 0700: it sits next

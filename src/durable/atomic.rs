@@ -90,10 +90,11 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Removes, in `dir` only (not below it), the temporaries `atomic_write`
-/// leaves when a process dies mid-write: regular files named
-/// `.<name>.<pid>.<rand>.tmp` whose pid is no live process. Our own pid
-/// counts as live, so a write in flight is never touched. Returns how
-/// many were removed.
+/// (and the converter's output) leaves when a process dies mid-write:
+/// regular files named `.<name>.<pid>.<rand>.tmp`, `<rand>` decimal or
+/// hexadecimal, whose pid is no live process. Our own pid counts as
+/// live, so a write in flight is never touched, and no other name is
+/// ever removed. Returns how many were removed.
 pub fn remove_orphaned_temporaries(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
@@ -111,6 +112,24 @@ pub fn remove_orphaned_temporaries(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// [`remove_orphaned_temporaries`] in `dir` and every folder below it, at
+/// most `depth` levels down; symbolic links are not followed. Folders that
+/// cannot be read are passed over. Returns how many were removed.
+pub fn remove_orphaned_temporaries_below(dir: &Path, depth: usize) -> usize {
+    let mut removed = remove_orphaned_temporaries(dir).unwrap_or(0);
+    if depth == 0 {
+        return removed;
+    }
+    let Ok(rd) = fs::read_dir(dir) else { return removed };
+    for entry in rd.flatten() {
+        // `file_type` does not follow links: a linked folder is not entered.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            removed += remove_orphaned_temporaries_below(&entry.path(), depth - 1);
+        }
+    }
+    removed
+}
+
 /// The pid in a temporary's name `.<name>.<pid>.<rand>.tmp`, if it is one.
 fn orphan_pid(name: &str) -> Option<u32> {
     let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
@@ -118,7 +137,7 @@ fn orphan_pid(name: &str) -> Option<u32> {
     let rand = parts.next()?;
     let pid = parts.next()?;
     let target = parts.next()?;
-    if target.is_empty() || rand.is_empty() || !rand.bytes().all(|b| b.is_ascii_digit()) {
+    if target.is_empty() || rand.is_empty() || !rand.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     pid.parse().ok()
@@ -161,10 +180,24 @@ mod tests {
         let dead = dir.path().join(".state.json.999999999.12345.tmp");
         let mine = dir.path().join(format!(".state.json.{}.7.tmp", std::process::id()));
         let other = dir.path().join("state.json.999999999.1.tmp");
-        for p in [&dead, &mine, &other] {
+        let user = dir.path().join(".notes.999999999.draft.tmp");
+        for p in [&dead, &mine, &other, &user] {
             fs::write(p, b"x").expect("write");
         }
         assert_eq!(remove_orphaned_temporaries(dir.path()).expect("sweep"), 1);
-        assert!(!dead.exists() && mine.exists() && other.exists());
+        assert!(!dead.exists() && mine.exists() && other.exists() && user.exists());
+
+        // Below the folder too (the converter names its temporaries in
+        // hexadecimal), but never through a symbolic link.
+        let sub = dir.path().join("a").join("b");
+        fs::create_dir_all(&sub).expect("mkdir");
+        let deep = sub.join(".clip.mp4.999999999.00c0ffee.tmp");
+        fs::write(&deep, b"x").expect("write");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let beyond = outside.path().join(".x.999999999.1.tmp");
+        fs::write(&beyond, b"x").expect("write");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+        assert_eq!(remove_orphaned_temporaries_below(dir.path(), 8), 1);
+        assert!(!deep.exists() && beyond.exists());
     }
 }

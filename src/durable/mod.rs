@@ -9,5 +9,6 @@
 mod atomic;
 
 pub use atomic::{
-    append_synced, atomic_write, atomic_write_mode, fsync_dir, remove_orphaned_temporaries, sync_and_rename,
+    append_synced, atomic_write, atomic_write_mode, fsync_dir, remove_orphaned_temporaries,
+    remove_orphaned_temporaries_below, sync_and_rename,
 };

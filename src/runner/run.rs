@@ -426,6 +426,7 @@ impl Runner {
     /// The main loop.
     fn main(mut self, rx: &Receiver<RunnerMsg>, beat: &Heartbeat) -> RunnerReport {
         beat.beat();
+        self.sweep_temporaries();
         if !self.progress.failed.is_empty() {
             // A restart (or `retry`) gives every failed item a new chance.
             self.record(Record::Reset);
@@ -1141,6 +1142,10 @@ impl Runner {
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
         }
+        if matches!(end, End::Cancelled) {
+            self.remove_empty_partials();
+        }
+        self.sweep_temporaries();
         let secs = self.started.elapsed().as_secs_f64();
         match &end {
             End::Done => log::info!(
@@ -1165,6 +1170,37 @@ impl Runner {
         RunnerReport { tid: self.tid, state, error: reason, unsettled }
     }
 }
+
+impl Runner {
+    /// Removes the temporaries that processes killed mid-write (`kill -9`,
+    /// a power cut) left in the job's folders; they may hold URLs with
+    /// their tokens. Only the daemon's own temporary names of dead
+    /// processes go.
+    fn sweep_temporaries(&self) {
+        let n = crate::durable::remove_orphaned_temporaries_below(&self.spec.job_dir(), SWEEP_DEPTH);
+        if n > 0 {
+            log::info!("job {}: removed {n} temporary file(s) left by an interrupted run", self.tid);
+        }
+    }
+
+    /// Removes the empty partial files (and their metadata) of the job's
+    /// unfinished items: a cancelled job keeps what it downloaded, not
+    /// placeholders. A partial with bytes in it stays for a `retry`.
+    fn remove_empty_partials(&self) {
+        for item in self.progress.items.values() {
+            let Some(dest) = self.dest_of(item) else { continue };
+            let (part, meta) = crate::download::part_paths(&dest);
+            if std::fs::symlink_metadata(&part).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(&meta);
+            }
+        }
+    }
+}
+
+/// How deep below a job's folder the sweep for temporaries looks (item
+/// paths put files in subfolders, a few levels at most).
+const SWEEP_DEPTH: usize = 8;
 
 /// The reason of a job stopped because its own state cannot be written.
 fn state_reason(tid: Tid, what: &str) -> String {
