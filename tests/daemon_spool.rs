@@ -318,3 +318,35 @@ fn a_job_cancelled_while_paused_runs_again_after_retry() {
         assert_file(&env.job_dir("pc").join(format!("q{i:02}.bin")), &bytes(i, 20_000));
     }
 }
+
+#[test]
+fn what_the_daemon_keeps_of_a_job_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let server = FileServer::start();
+    server.add("/a.bin", bytes(1, 1000));
+    let env = Env::new();
+    // Dropped the usual way, readable by everybody (umask 022).
+    let ok = env.drop_job("ok", &json!({"type": "http.files", "urls": [server.url("/a.bin")]}));
+    fs::set_permissions(&ok, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    let bad = env.drop_raw("bad", br#"{"type": "http.files", "urls": "not a list"}"#);
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o664)).expect("chmod");
+    // The run reports the rejected job in its exit status.
+    let (_, log) = env.run_once(Duration::from_secs(30));
+    assert!(log.contains("rejected"), "{log}");
+    assert_eq!(mode(&env.spool.join("done/1.ok.json")), 0o600);
+    assert_eq!(mode(&env.spool.join("failed/2.bad.json")), 0o600);
+    assert_eq!(mode(&env.spool.join("failed/2.bad.json.reason")), 0o600);
+    for tid in [1, 2] {
+        let state = env.spool.join(format!("state/{tid}"));
+        assert_eq!(mode(&state), 0o700, "{}", state.display());
+        for e in fs::read_dir(&state).expect("list").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("journal.") {
+                assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+            }
+        }
+    }
+}

@@ -487,7 +487,12 @@ impl Supervisor {
     fn admit(&mut self, claimed: Claimed, recovered: bool) {
         match Intake::read(&claimed, &self.config) {
             Ok(intake) => {
-                match crate::checkpoint::bind_identity(&self.spool.state_dir(claimed.tid), &intake.identity) {
+                // The identity is bound in a private folder (it may have
+                // been recreated after its old content was set aside).
+                let bound =
+                    crate::checkpoint::bind_identity(&self.spool.state_dir(claimed.tid), &intake.identity)
+                        .and_then(|b| self.spool.ensure_state_dir(claimed.tid).map(|_| b));
+                match bound {
                     Ok(crate::checkpoint::Binding::SetAside(aside)) => log::warn!(
                         "job {}: its state folder belonged to another job file (an edited job or a reused \
                          TID); it was moved to {} and the job starts fresh",

@@ -1,21 +1,25 @@
 //! The temp → fsync → rename → fsync-directory recipe.
 //!
-//! See `research/reliability.md` §3.1. Rust's `File` drop ignores close
-//! errors and NFS reports deferred write errors only at fsync or close, so
-//! every function here calls `sync_all` explicitly and returns its error.
-//! An fsync error is never retried: the data it covered is treated as lost.
+//! Rust's `File` drop ignores close errors, and NFS reports deferred write
+//! errors only at fsync or close, so every function here calls `sync_all`
+//! explicitly and returns its error. An fsync error is never retried: after
+//! a failed fsync Linux may already have dropped the dirty pages it
+//! covered, so the data is treated as lost.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically and durably.
+/// Writes `bytes` to `path` atomically and durably, readable and
+/// writable by the owner only (mode 0600): what the daemon keeps (job
+/// state, reasons, tokens) may hold URLs with their credentials. A file
+/// meant for others uses [`atomic_write_mode`].
 ///
 /// The temporary file is a dotfile in the same directory (so that the
 /// spool scanner ignores it and the rename stays within one filesystem)
 /// and is removed again if any step fails.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    atomic_write_mode(path, bytes, 0o644)
+    atomic_write_mode(path, bytes, 0o600)
 }
 
 /// [`atomic_write`] with the file created with permission bits `mode`
@@ -162,6 +166,9 @@ mod tests {
         atomic_write(&p, b"one").expect("first write");
         atomic_write(&p, b"two").expect("second write");
         assert_eq!(fs::read(&p).expect("read"), b"two");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "state files are the owner's only");
         let names: Vec<_> =
             fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names.len(), 1, "temp files left behind: {names:?}");

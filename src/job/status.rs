@@ -43,8 +43,9 @@ impl JobState {
     }
 }
 
-/// The status object (CONTRACT.md "A status object"), written by the
-/// job's owner to `state/<tid>/status.json` and read by `status`.
+/// The status object, written by the job's owner to
+/// `state/<tid>/status.json` and read by `spoolfetch status` (its JSON
+/// form is what `status --json` prints, one object per job).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
     /// TID.

@@ -327,10 +327,14 @@ struct Runner {
 fn run(args: RunnerArgs, rx: &Receiver<RunnerMsg>, beat: &Heartbeat, flags: Arc<JobFlags>) -> RunnerReport {
     let tid = args.claimed.tid;
     let state_dir = args.spool.state_dir(tid);
-    let (store, progress) = match CheckpointStore::open(&state_dir) {
+    let opened = args
+        .spool
+        .ensure_state_dir(tid)
+        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))
+        .and_then(|_| CheckpointStore::open(&state_dir).map_err(|e| e.to_string()));
+    let (store, progress) = match opened {
         Ok(x) => x,
-        Err(e) => {
-            let reason = e.to_string();
+        Err(reason) => {
             log::error!("job {tid}: {reason}");
             return fail_early(&args, &reason);
         }

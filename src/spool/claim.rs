@@ -2,9 +2,12 @@
 //!
 //! A claim is one `rename(2)` of the dropped file into this instance's
 //! work folder; on every filesystem we support only one rename of a given
-//! source name can succeed, so only one daemon ever runs a job. See
-//! `research/reliability.md` §1.4 for the NFS retransmission case handled
-//! in [`claim`].
+//! source name can succeed, so only one daemon ever runs a job. On NFS a
+//! retransmitted rename whose first reply was lost answers `ENOENT`
+//! although it succeeded; [`claim`] checks the target for that case.
+//! A claimed job file is made readable by its owner only (mode 0600),
+//! and keeps that mode through `done/`, `failed/` and `retry/`: it may
+//! hold tokens and headers.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -172,11 +175,29 @@ pub fn claim(
     if candidate.retry_tid.is_none() {
         tids.reserved = None;
     }
+    make_private(&target);
     fsync_dir(&spool.work_dir(instance))?;
     if let Some(parent) = candidate.path.parent() {
         fsync_dir(parent)?;
     }
     Ok(Some(Claimed { tid, path: target, original }))
+}
+
+/// Makes a claimed job file readable by its owner only. The file is
+/// opened without following a link and only a regular file is changed:
+/// a planted link's target is never touched (intake then rejects the
+/// link). A file owned by another user stays as it is; that is logged.
+fn make_private(path: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let Ok(file) = OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path) else { return };
+    let Ok(meta) = file.metadata() else { return };
+    if !meta.is_file() || meta.permissions().mode() & 0o077 == 0 {
+        return;
+    }
+    if let Err(e) = file.set_permissions(fs::Permissions::from_mode(0o600)) {
+        log::warn!("cannot make {} private (mode 0600): {e}", path.display());
+    }
 }
 
 /// Lists the jobs left in this instance's work folder by an earlier run.
@@ -189,6 +210,8 @@ pub fn recover_own(spool: &Spool, instance: &str) -> io::Result<Vec<Claimed>> {
             continue;
         }
         if let Some((tid, original)) = Spool::parse_claimed_name(&name) {
+            // Claimed by an older version, which left the mode as dropped.
+            make_private(&entry.path());
             out.push(Claimed { tid, path: entry.path(), original: original.to_string() });
         }
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::durable::atomic_write;
+use crate::durable::atomic_write_mode;
 use crate::job::Tid;
 use crate::spool::layout::Spool;
 
@@ -51,7 +51,9 @@ pub fn write_request(spool: &Spool, tid: Tid, action: Action) -> io::Result<Path
     let path = spool.control_dir().join(format!("{tid}.json"));
     fs::create_dir_all(spool.control_dir())?;
     let body = serde_json::to_vec(&RequestFile { action }).map_err(io::Error::other)?;
-    atomic_write(&path, &body)?;
+    // A request holds no secret, and the daemon that applies it may run
+    // as another user than the command that wrote it.
+    atomic_write_mode(&path, &body, 0o644)?;
     Ok(path)
 }
 

@@ -54,6 +54,30 @@ impl Spool {
         self.root.join("state").join(tid.to_string())
     }
 
+    /// Creates a job's state folder readable by the owner only (mode
+    /// 0700), or makes an existing one so (one created by an older
+    /// version, or recreated after its old content was set aside): its
+    /// checkpoint holds the job's URLs and headers. Returns its path.
+    pub fn ensure_state_dir(&self, tid: Tid) -> io::Result<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let dir = self.state_dir(tid);
+        std::fs::create_dir_all(self.state_root())?;
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let meta = std::fs::symlink_metadata(&dir)?;
+                if !meta.is_dir() {
+                    return Err(io::Error::other(format!("{} is not a folder", dir.display())));
+                }
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(dir)
+    }
+
     /// Parent of every job's state folder.
     pub fn state_root(&self) -> PathBuf {
         self.root.join("state")

@@ -5,7 +5,10 @@
 //! inode) stayed the same for at least `settle` across two scans, and it
 //! parses as JSON. A file that never parses but stays unchanged for much
 //! longer is handed over too, so that it ends in `failed/` with a reason
-//! instead of lingering. See `research/reliability.md` §1.3.
+//! instead of lingering. A writer that does not use write-then-rename
+//! (an SMB client, `cp` onto a share) shows a file that grows or is
+//! rewritten in place; the settle time and the inode in the signature
+//! catch both.
 
 use std::collections::HashMap;
 use std::fs;

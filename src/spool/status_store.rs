@@ -22,8 +22,7 @@ const STATUS_BLOCK: usize = 4096;
 /// a longer status, with its reason, still fits, the file never has to
 /// be cut, and a reader sees the old or the new status, whole.
 pub fn write_status(spool: &Spool, status: &JobStatus) -> io::Result<()> {
-    let dir = spool.state_dir(status.tid);
-    fs::create_dir_all(&dir)?;
+    let dir = spool.ensure_state_dir(status.tid)?;
     let mut body = serde_json::to_vec_pretty(status).map_err(io::Error::other)?;
     let padded = (body.len() + 1).div_ceil(STATUS_BLOCK) * STATUS_BLOCK;
     body.resize(padded - 1, b' ');
