@@ -7,9 +7,21 @@
 //! its file's folder was fsynced; the job file leaves `work/` only after
 //! the final checkpoint and status are durable; pause, cancel and shutdown
 //! keep every completed file and every durable partial.
+//!
+//! One module per seam: `handle` (the thread, its commands and report),
+//! `run` (the life cycle), `schedule` (downloads and retry rounds),
+//! `commit` (group commit and archive), `listing` (the walk, with `lister`
+//! its thread and `output` the record files), `post` (post steps) and
+//! `status` (the status file).
 
+mod commit;
+mod handle;
 mod lister;
+mod listing;
 mod output;
+mod post;
 mod run;
+mod schedule;
+mod status;
 
-pub use run::{RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};
+pub use handle::{RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};

@@ -1,0 +1,164 @@
+//! The listing and record output, as the runner drives them.
+//!
+//! Owns the provider's walk (or the lister thread that holds it while it
+//! lists), what the listing waits for, and the pacing of pages against
+//! the downloads. Invariants: a page's items and its cursor are journaled
+//! together, after the page's records are durable in their output file,
+//! so a restart never walks a journaled page again and never writes a row
+//! twice; the listing stays at most [`LIST_AHEAD`] unfinished items ahead
+//! of the downloads.
+
+use crate::checkpoint::{Item, Record};
+use crate::providers::{Api, Walk};
+use crate::runner::lister::{Lister, ListerEvent};
+use crate::runner::output;
+use crate::runner::run::{Mode, Runner};
+
+/// The listing stays at most this many unfinished items ahead of the
+/// downloads: past it, the runner leaves the next page in the lister's
+/// channel until downloads catch up. A 100,000-URL job then holds a few
+/// pages of planned items in memory, not all of them (and its checkpoint
+/// snapshot stays as small); a paced API listing, a few dozen items a
+/// page, never gets that far ahead.
+const LIST_AHEAD: usize = 4_000;
+
+/// The job's listing.
+pub(super) struct Listing {
+    /// The walk, while no lister holds it.
+    pub(super) walk: Option<Box<dyn Walk>>,
+    /// The lister, while listing.
+    pub(super) lister: Option<Lister>,
+    /// Start a lister again as soon as the walk comes back.
+    pub(super) relist: bool,
+    /// API handle for listers.
+    pub(super) api: Api,
+    /// What the listing waits for, when it waits.
+    pub(super) waiting: Option<String>,
+}
+
+impl Listing {
+    /// A listing of `walk` not started yet.
+    pub(super) fn new(walk: Box<dyn Walk>, api: Api) -> Listing {
+        Listing { walk: Some(walk), lister: None, relist: false, api, waiting: None }
+    }
+
+    /// Stops the lister, if one runs, and does not start another.
+    pub(super) fn stop(&mut self) {
+        if let Some(l) = &self.lister {
+            l.stop();
+        }
+        self.relist = false;
+    }
+}
+
+impl Runner {
+    /// Returns true if and only if the next page must wait because the
+    /// listing is [`LIST_AHEAD`] items ahead of the downloads. Only while
+    /// running: a pausing, stopping or failing job takes its pages at once,
+    /// so that its lister can hand the walk back.
+    pub(super) fn listing_held(&self) -> bool {
+        self.mode == Mode::Running
+            && self.listing.lister.is_some()
+            && self.progress.items.len().saturating_sub(self.progress.failed.len()) >= LIST_AHEAD
+    }
+
+    /// Starts (or restarts) the lister if the listing is not complete.
+    pub(super) fn start_listing(&mut self) {
+        if self.progress.listing_done || self.listing.lister.is_some() {
+            return;
+        }
+        let Some(walk) = self.listing.walk.take() else {
+            // The walk is still with a stopping lister; start when it is
+            // back.
+            self.listing.relist = true;
+            return;
+        };
+        match Lister::start(
+            walk,
+            self.progress.cursor.clone(),
+            self.listing.api.clone(),
+            &self.tid.to_string(),
+        ) {
+            Ok(l) => self.listing.lister = Some(l),
+            Err(e) => self.fail(format!("cannot start the listing thread: {e}")),
+        }
+    }
+
+    /// Handles a lister event.
+    pub(super) fn on_lister(&mut self, ev: ListerEvent) {
+        match ev {
+            ListerEvent::Page(page) => {
+                let mut items = self.progress.filter_new(page.items);
+                let mut end = page.next.is_none();
+                if let Some(max) = self.spec.max_items {
+                    let room = max.saturating_sub(self.progress.found);
+                    if items.len() as u64 >= room {
+                        items.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+                        end = true;
+                    }
+                }
+                let first = self.progress.found;
+                let count = items.len() as u64;
+                let cursor = if end { None } else { page.next };
+                self.listing.waiting = None;
+                let mut output = None;
+                if let Some(recs) = &page.records {
+                    let Some(file) = self.dest_of(&Item { path: recs.file.clone(), ..Item::default() })
+                    else {
+                        self.fail(format!("unsafe output path {:?}", recs.file));
+                        return;
+                    };
+                    // The rows are durable before the cursor that follows
+                    // them is journaled.
+                    match output::append(&file, recs, self.progress.outputs.get(&recs.file)) {
+                        Ok(mark) => output = Some(mark),
+                        Err(e) => {
+                            self.fail(e);
+                            return;
+                        }
+                    }
+                }
+                self.record(Record::Found { items, cursor, end, total: page.total, output });
+                let ready = self.triage((first..first + count).collect());
+                // A page is rare and cheap to commit at once; a later crash
+                // then never walks it again.
+                self.commit_or_fail();
+                if matches!(self.mode, Mode::Running | Mode::Paused) {
+                    self.sched.ready.extend(ready);
+                }
+                if let Some(l) = &self.listing.lister {
+                    l.ack();
+                }
+                if end && let Some(l) = self.listing.lister.take() {
+                    l.stop();
+                }
+            }
+            ListerEvent::Finished(walk) => {
+                self.listing.lister = None;
+                self.listing.walk = Some(walk);
+            }
+            ListerEvent::Waiting(reason) => {
+                if self.listing.waiting.as_deref() != Some(reason.as_str()) {
+                    log::warn!("job {}: waiting: {reason}", self.tid);
+                }
+                self.listing.waiting = Some(reason);
+                self.status_file.dirty = true;
+                if self.once {
+                    // A cron run must end: stop listing, let what is listed
+                    // finish, and leave the job queued for the next run.
+                    self.listing.stop();
+                }
+            }
+            ListerEvent::Stopped(walk, err) => {
+                self.listing.lister = None;
+                self.listing.walk = Some(walk);
+                if let Some(e) = err {
+                    self.fail(format!("listing failed: {e}"));
+                } else if self.listing.relist && self.mode == Mode::Running {
+                    self.listing.relist = false;
+                    self.start_listing();
+                }
+            }
+        }
+    }
+}

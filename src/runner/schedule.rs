@@ -1,0 +1,268 @@
+//! Download scheduling and retry rounds.
+//!
+//! Owns the job's side of the download pool: the items ready to go, the
+//! ones waiting for their retry time, the ones in flight and their
+//! attempts in this round, and the round's timeout. Invariants: at most
+//! `window` tasks of the job are in the pool at once; an item is in at
+//! most one of ready, delayed and in flight; a round ends only when no
+//! item of it is left anywhere, and another round starts only for files
+//! that failed for now (not for good) while rounds are left.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::checkpoint::Record;
+use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
+use crate::http::display_url;
+use crate::pacing::{backoff_delay, cap_retry_after};
+use crate::runner::run::{End, Mode, Runner};
+
+/// The job's downloads.
+pub(super) struct Schedule {
+    /// Headers for every file.
+    pub(super) file_headers: Arc<[(String, String)]>,
+    /// Into the pool.
+    pub(super) queue: JobQueue,
+    /// Reports from the pool.
+    pub(super) events_tx: Sender<DownloadEvent>,
+    /// Reports from the pool.
+    pub(super) events_rx: Receiver<DownloadEvent>,
+    /// Most tasks in flight.
+    pub(super) window: usize,
+    /// Items ready to dispatch.
+    pub(super) ready: VecDeque<u64>,
+    /// Items waiting for a retry time.
+    pub(super) delayed: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Items being attempted.
+    pub(super) inflight: HashSet<u64>,
+    /// Attempts per item in the current round.
+    pub(super) attempts: HashMap<u64, u32>,
+    /// Current per-request timeout (grows per round with `timeout_increment`).
+    pub(super) timeout: Duration,
+}
+
+impl Schedule {
+    /// Nothing scheduled yet; `window` tasks at most in the pool.
+    pub(super) fn new(queue: JobQueue, window: usize, file_headers: Arc<[(String, String)]>) -> Schedule {
+        let window = window.max(1);
+        let (events_tx, events_rx) = bounded(window * 2);
+        Schedule {
+            file_headers,
+            queue,
+            events_tx,
+            events_rx,
+            window,
+            ready: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            inflight: HashSet::new(),
+            attempts: HashMap::new(),
+            timeout: Duration::ZERO,
+        }
+    }
+
+    /// Returns true if and only if nothing is ready, delayed or in flight.
+    pub(super) fn drained(&self) -> bool {
+        self.ready.is_empty() && self.delayed.is_empty() && self.inflight.is_empty()
+    }
+
+    /// When the next delayed item is due, if one waits.
+    pub(super) fn next_retry(&self) -> Option<Instant> {
+        self.delayed.peek().map(|Reverse((t, _))| *t)
+    }
+}
+
+impl Runner {
+    /// Per-request timeout of the current round: with `timeout_increment`
+    /// it grows with each round (the base timeout times the round).
+    pub(super) fn round_timeout(&self) -> Duration {
+        if self.config.timeout_increment {
+            self.config.timeout * self.progress.round.max(1)
+        } else {
+            self.config.timeout
+        }
+    }
+
+    /// Handles a worker's report.
+    pub(super) fn on_download(&mut self, ev: DownloadEvent) {
+        self.sched.inflight.remove(&ev.item);
+        let i = ev.item;
+        match ev.outcome {
+            Outcome::Done { bytes, already } => {
+                if let Some(dir) = ev.dest.parent() {
+                    self.commits.dirs_to_sync.insert(dir.to_path_buf());
+                }
+                if already {
+                    log::debug!("job {}: {} is already complete", self.tid, ev.dest.display());
+                }
+                self.sched.attempts.remove(&i);
+                if let Some(key) = self.progress.items.get(&i).and_then(|it| it.archive.clone()) {
+                    self.commits.archive_pending.push(key);
+                }
+                self.record(Record::Done { i, b: bytes });
+                if self.progress.post.contains_key(&i) {
+                    self.post.backlog.push_back(i);
+                }
+            }
+            Outcome::Interrupted => {
+                self.sched.ready.push_front(i);
+            }
+            Outcome::Retry { reason, after } => {
+                let n = self.sched.attempts.entry(i).or_insert(0);
+                *n += 1;
+                let n = *n;
+                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+                if n < self.config.retries {
+                    let wait = match after {
+                        Some(d) => cap_retry_after(d, self.config.backoff_max),
+                        None => backoff_delay(n, Duration::from_millis(500), Duration::from_secs(30)),
+                    };
+                    log::info!("job {}: {url}: {reason}; retrying in {:.1} s", self.tid, wait.as_secs_f64());
+                    self.sched.delayed.push(Reverse((Instant::now() + wait, i)));
+                } else {
+                    log::warn!("job {}: {url}: {reason} ({n} attempts this round)", self.tid);
+                    self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: false });
+                }
+            }
+            Outcome::Failed { reason } => {
+                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+                log::warn!("job {}: {url}: {reason}", self.tid);
+                self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: true });
+            }
+        }
+    }
+
+    /// Records items that must not be downloaded (the listing marked them,
+    /// or the archive knows them) as skipped; returns the rest.
+    pub(super) fn triage(&mut self, indexes: Vec<u64>) -> Vec<u64> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            let Some(item) = self.progress.items.get(&i) else { continue };
+            if let Some(r) = item.fail.clone() {
+                log::warn!("job {}: {}: {r}", self.tid, item.path);
+                self.record(Record::Failed { i, r, p: true });
+                continue;
+            }
+            let reason = match (&item.skip, &item.archive, &self.commits.archive) {
+                (Some(r), _, _) => Some(r.clone()),
+                (None, Some(key), Some(a)) if a.contains(key) => {
+                    Some("already in the download archive".to_string())
+                }
+                _ => None,
+            };
+            match reason {
+                Some(r) => {
+                    log::debug!("job {}: skipping {}: {r}", self.tid, item.path);
+                    self.record(Record::Skipped { i, r });
+                }
+                None => out.push(i),
+            }
+        }
+        out
+    }
+
+    /// Moves items whose retry time has come to the ready queue.
+    pub(super) fn promote_delayed(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, i))) = self.sched.delayed.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.sched.delayed.pop();
+            self.sched.ready.push_back(i);
+        }
+    }
+
+    /// Hands ready items to the pool, up to the window.
+    pub(super) fn pump(&mut self) {
+        if self.mode != Mode::Running {
+            return;
+        }
+        while self.sched.inflight.len() < self.sched.window {
+            let Some(i) = self.sched.ready.pop_front() else { break };
+            if self.sched.inflight.contains(&i)
+                || !self.progress.items.contains_key(&i)
+                || self.progress.failed.contains_key(&i)
+            {
+                continue;
+            }
+            let Some(item) = self.progress.items.get(&i).cloned() else { continue };
+            let Some(dest) = self.dest_of(&item) else {
+                self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
+                continue;
+            };
+            let headers = if item.headers.is_empty() {
+                Arc::clone(&self.sched.file_headers)
+            } else {
+                self.sched.file_headers.iter().chain(item.headers.iter()).cloned().collect()
+            };
+            let task = DownloadTask {
+                job: self.tid,
+                item: i,
+                url: item.url,
+                dest,
+                headers,
+                expected_size: item.size,
+                md5: item.md5,
+                inline: item.inline,
+                timeout: self.sched.timeout,
+                min_speed: self.config.min_speed,
+                min_speed_time: self.config.min_speed_time,
+                flags: Arc::clone(&self.flags),
+                reply: self.sched.events_tx.clone(),
+            };
+            match self.sched.queue.try_send(task) {
+                Ok(()) => {
+                    self.sched.inflight.insert(i);
+                }
+                Err(_) => {
+                    self.sched.ready.push_front(i);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How a running job's round ends: not yet, with another retry
+    /// round for the files that failed for now, or with the job's end.
+    pub(super) fn running_end(&mut self) -> Option<End> {
+        if let (true, Some(why)) = (self.once, &self.listing.waiting) {
+            let drained =
+                self.listing.lister.is_none() && self.sched.drained() && self.post.inflight.is_empty();
+            return drained.then(|| End::Parked(format!("waiting: {why}")));
+        }
+        if !(self.progress.round_complete() && self.sched.drained()) {
+            return None;
+        }
+        let transient: Vec<u64> =
+            self.progress.failed.keys().copied().filter(|i| !self.progress.permanent.contains(i)).collect();
+        if !transient.is_empty() && self.progress.round < self.config.rounds {
+            let n = self.progress.round + 1;
+            self.record(Record::Round { n });
+            self.sched.timeout = self.round_timeout();
+            self.sched.attempts.clear();
+            log::info!(
+                "job {}: retry round {n} for {} files (timeout {} s)",
+                self.tid,
+                transient.len(),
+                self.sched.timeout.as_secs()
+            );
+            self.sched.ready.extend(transient);
+            return None;
+        }
+        if self.progress.failed.is_empty() {
+            Some(End::Done)
+        } else {
+            let first = self.progress.failed.values().next().cloned().unwrap_or_default();
+            let total = self.progress.found - self.progress.skipped.len() as u64;
+            Some(End::Failed(format!(
+                "{} of {} files failed; first: {first}",
+                self.progress.failed.len(),
+                total
+            )))
+        }
+    }
+}
