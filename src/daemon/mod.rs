@@ -8,9 +8,20 @@
 //! with a non-zero status; the process never exits while a runner may be
 //! writing a checkpoint, except on a second signal (safe, because every
 //! state file is crash-consistent).
+//!
+//! Modules: `supervisor` (the loop and the stop), `jobs` (the job table:
+//! claim, admit, start, end), `control` (pause/resume/cancel requests and
+//! ends written late), `pacers` (one pacing thread per API account),
+//! `startup` (lock, state folder, archive, leftover sweep, vanished-spool
+//! check), `intake` (reading and planning a job file), `signals` and
+//! `systemd`.
 
+mod control;
 mod intake;
+mod jobs;
+mod pacers;
 mod signals;
+mod startup;
 mod supervisor;
 mod systemd;
 
