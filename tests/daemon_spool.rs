@@ -147,6 +147,24 @@ fn a_file_being_written_is_not_taken_early() {
 }
 
 #[test]
+fn run_once_takes_job_files_left_alone_long_enough_without_waiting_to_settle() {
+    let server = FileServer::start();
+    server.add("/a.bin", bytes(4, 100));
+    let env = Env::new();
+    // A long settle time makes the old two-scan wait obvious: it alone
+    // would take 5 s.
+    env.config(json!({"settle_ms": 5000}));
+    env.drop_job("old", &json!({"type": "http.files", "urls": [server.url("/a.bin")]}));
+    std::thread::sleep(Duration::from_millis(5200));
+    let started = std::time::Instant::now();
+    let (status, log) = env.run_once(Duration::from_secs(30));
+    let took = started.elapsed();
+    assert!(status.success(), "{log}");
+    assert_file(&env.job_dir("old").join("a.bin"), &bytes(4, 100));
+    assert!(took < Duration::from_millis(4000), "run --once waited to settle ({took:?}):\n{log}");
+}
+
+#[test]
 fn two_daemons_share_a_spool_and_run_each_job_exactly_once() {
     let server = FileServer::start();
     let env = Env::new();

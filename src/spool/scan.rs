@@ -9,13 +9,21 @@
 //! (an SMB client, `cp` onto a share) shows a file that grows or is
 //! rewritten in place; the settle time and the inode in the signature
 //! catch both.
+//!
+//! On a local filesystem a file first seen already old (its mtime and
+//! ctime both at least `settle` in the past by the wall clock) and that
+//! parses is ready at once: a writer changes both with every write, and
+//! nobody can set ctime back, so such a file is not being written. This is
+//! what lets `run --once` start on job files dropped long before it ran.
+//! Network filesystems keep the two-scan rule: their attribute caches and
+//! the clocks of other machines make the age untrustworthy.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::job::Tid;
 use crate::spool::layout::{CONFIG_FILE_NAME, Spool};
@@ -47,6 +55,10 @@ struct Signature {
     mtime: i128,
     /// Inode number: an in-place rewrite via rename changes it.
     ino: u64,
+    /// The later of mtime and ctime, as wall-clock time: how long the
+    /// file has been left alone (ctime cannot be set back, as `cp -p` or
+    /// `touch -d` can set mtime).
+    changed: SystemTime,
     /// True for anything but a regular file: a symbolic link (never
     /// followed), a FIFO (reading one would block the watcher for good), a
     /// socket or a device. Such a file is claimed without being read, and
@@ -85,12 +97,23 @@ pub struct Scanner {
     max_bytes: u64,
     /// Every qualifying file seen in the last scan.
     seen: HashMap<PathBuf, Seen>,
+    /// Whether a file's age by the wall clock may stand in for a second
+    /// scan (local filesystems only).
+    trust_age: bool,
 }
 
 impl Scanner {
     /// A scanner with the given settle time and size limit.
     pub fn new(settle: Duration, max_bytes: u64) -> Scanner {
-        Scanner { settle, max_bytes, seen: HashMap::new() }
+        Scanner { settle, max_bytes, seen: HashMap::new(), trust_age: false }
+    }
+
+    /// Lets a file that was already left alone for `settle` when first
+    /// seen count as settled at once; only for a spool on a local
+    /// filesystem.
+    pub fn trusting_age(mut self, trust: bool) -> Scanner {
+        self.trust_age = trust;
+        self
     }
 
     /// How long an unparsable, unchanged file waits before it is rejected:
@@ -102,6 +125,7 @@ impl Scanner {
     /// Lists the spool root and `retry/`.
     pub fn scan(&mut self, spool: &Spool) -> io::Result<ScanResult> {
         let now = Instant::now();
+        let wall = SystemTime::now();
         let mut found: Vec<(PathBuf, Option<Tid>, Signature)> = Vec::new();
         list_dir(spool.root(), true, &mut found)?;
         // `retry/` may not exist in a spool no daemon has set up yet.
@@ -117,7 +141,12 @@ impl Scanner {
                 _ => Seen { sig, since: now, parses: None },
             };
             let age = now.duration_since(seen.since);
-            let settled = age >= self.settle && seen.since != now;
+            // An error means a changed time in the future (a clock set
+            // back): then only the two-scan rule counts.
+            let old = self.trust_age
+                && !sig.irregular
+                && wall.duration_since(sig.changed).is_ok_and(|quiet| quiet >= self.settle);
+            let settled = (age >= self.settle && seen.since != now) || old;
             if settled {
                 if seen.parses.is_none() {
                     seen.parses = Some(
@@ -190,11 +219,21 @@ fn list_dir(dir: &Path, in_root: bool, out: &mut Vec<(PathBuf, Option<Tid>, Sign
             len: meta.len(),
             mtime: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             ino: meta.ino(),
+            changed: wall_time(meta.mtime(), meta.mtime_nsec())
+                .max(wall_time(meta.ctime(), meta.ctime_nsec())),
             irregular: !meta.file_type().is_file(),
         };
         out.push((entry.path(), retry_tid, sig));
     }
     Ok(())
+}
+
+/// A file time (seconds and nanoseconds since the epoch) as a
+/// `SystemTime`; times before the epoch count as the epoch.
+fn wall_time(secs: i64, nsec: i64) -> SystemTime {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    let nsec = u32::try_from(nsec).unwrap_or(0).min(999_999_999);
+    SystemTime::UNIX_EPOCH + Duration::new(secs, nsec)
 }
 
 /// Returns true if and only if the file holds one complete JSON value.
@@ -242,6 +281,46 @@ mod tests {
         let r = s.scan(&spool).expect("scan");
         assert_eq!(r.ready.len(), 1);
         assert!(r.ready[0].parses);
+    }
+
+    /// Sets a file's mtime `ago` in the past (ctime stays now).
+    fn set_mtime_ago(path: &Path, ago: Duration) {
+        let f = std::fs::File::options().write(true).open(path).expect("open");
+        f.set_modified(SystemTime::now() - ago).expect("set mtime");
+    }
+
+    #[test]
+    fn an_old_file_on_a_local_disk_is_ready_at_the_first_scan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("i").expect("ensure");
+        std::fs::write(dir.path().join("a.json"), r#"{"type":"x"}"#).expect("write");
+        std::fs::write(dir.path().join("torn.json"), r#"{"type":"#).expect("write");
+        std::thread::sleep(Duration::from_millis(60));
+        let mut s = Scanner::new(Duration::from_millis(50), 1 << 20).trusting_age(true);
+        let r = s.scan(&spool).expect("scan");
+        let names: Vec<String> = r.ready.iter().map(Candidate::file_name).collect();
+        // The torn file waits: it may still be written by a slow writer.
+        assert_eq!(names, ["a.json"]);
+        assert_eq!(r.waiting, 1);
+        // Without trust (a network filesystem), the two-scan rule holds.
+        let mut s = Scanner::new(Duration::from_millis(50), 1 << 20);
+        assert!(s.scan(&spool).expect("scan").ready.is_empty());
+    }
+
+    #[test]
+    fn an_old_mtime_on_a_fresh_file_does_not_count() {
+        // `cp -p` or `touch -d` sets mtime back but not ctime.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path());
+        spool.ensure("i").expect("ensure");
+        let p = dir.path().join("a.json");
+        std::fs::write(&p, r#"{"type":"x"}"#).expect("write");
+        set_mtime_ago(&p, Duration::from_secs(3600));
+        let mut s = Scanner::new(Duration::from_secs(2), 1 << 20).trusting_age(true);
+        let r = s.scan(&spool).expect("scan");
+        assert!(r.ready.is_empty(), "a file changed just now must settle");
+        assert_eq!(r.waiting, 1);
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn run(spool: &Spool, timing: WatchTiming, rx: &Receiver<WatcherMsg>, out: &Send
     // events.
     let _notify = if use_events { start_notify(spool, ev_tx) } else { None };
     let period = if _notify.is_some() { timing.rescan } else { timing.poll };
-    let mut scanner = Scanner::new(timing.settle, timing.max_bytes);
+    let mut scanner = Scanner::new(timing.settle, timing.max_bytes).trusting_age(network.is_none());
     let mut next_full = Instant::now();
     let mut soon: Option<Instant> = None;
     loop {
