@@ -11,6 +11,8 @@
 # CONC (8: spoolfetch download threads; gallery-dl downloads one file at a
 # time), RUNS (1), TOOLS ("spoolfetch gallery-dl"), KEEP (0); flags win.
 # SPOOLFETCH_BIN / FAKE_PIXIV_BIN skip the build and use those binaries.
+# Add spoolfetch_base to TOOLS to run SPOOLFETCH_BASE_BIN (an older build)
+# in the same rounds, for before/after pairs.
 # gallery-dl is installed with pip when `import gallery_dl` fails.
 #
 # Reports, per run: wall time, API calls (counted by the fake), the pacing
@@ -117,7 +119,7 @@ for i in range(100001, 100001 + $WORKS):
 print(n)")
 
 run_spoolfetch() {
-    local dir=$1 out
+    local dir=$1 bin=${2:-$SPOOLFETCH} out
     out="$dir/files"
     mkdir -p "$dir/spool"
     cat >"$dir/spool/spoolfetch.json" <<EOF
@@ -135,7 +137,7 @@ EOF
     mv "$dir/spool/.user11.tmp" "$dir/spool/user11.json"
     START_MS=$(now_ms)
     env -u SPOOLFETCH_CONFIG -u SSL_CERT_FILE RUST_LOG=info \
-        "$SPOOLFETCH" run --spool "$dir/spool" --once >"$dir/tool.log" 2>&1 ||
+        "$bin" run --spool "$dir/spool" --once >"$dir/tool.log" 2>&1 ||
         die "spoolfetch failed: $(tail -5 "$dir/tool.log")"
     END_MS=$(now_ms)
     FILES_DIR="$out/user11"
@@ -217,6 +219,10 @@ for ((run = 1; run <= RUNS; run++)); do
         log "run $run: $tool against $BASE_URL"
         case $tool in
             spoolfetch) run_spoolfetch "$dir" ;;
+            spoolfetch_base)
+                [[ -x ${SPOOLFETCH_BASE_BIN:-} ]] || die "spoolfetch_base needs SPOOLFETCH_BASE_BIN=path/to/spoolfetch"
+                run_spoolfetch "$dir" "$SPOOLFETCH_BASE_BIN"
+                ;;
             gallery-dl) run_gallery_dl "$dir" ;;
             *) die "unknown tool $tool" ;;
         esac
@@ -276,7 +282,7 @@ md=$(mktemp)
             floor=$(awk "BEGIN{print ${CALLS[$k]} * ($INTERVAL_MS + $API_LAT) / 1000}")
             echo
             echo "Run $run, $tool call log: $(tr '\n' ' ' <"$TMP/$k/analysis.txt")"
-            if [[ $tool == spoolfetch ]]; then
+            if [[ $tool == spoolfetch* ]]; then
                 within=$(awk "BEGIN{print (${WALL[$k]} <= 1.15 * $floor) ? \"met\" : \"MISSED\"}")
                 line="Run $run targets: within 15 % of the floor: **$within** ($(fmt "${WALL[$k]} / $floor" 3))"
                 if [[ -n ${WALL[gallery-dl-$run]:-} ]]; then
