@@ -105,16 +105,18 @@ fn a_full_spool_disk_stops_the_job_and_retry_continues_it_without_a_restart() {
     assert!(t.elapsed() < Duration::from_secs(10), "cancel --wait took {:?}", t.elapsed());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already ended"), "{out:?}");
 
-    // Room again: the end is recorded without a restart, and `retry`
-    // continues the job in the same daemon.
-    drop(filler);
-    fs::remove_file(&filler_path).expect("remove filler");
+    // The job file is where `retry` looks, although its reason could not
+    // be written yet.
     assert!(
-        wait_until(Duration::from_secs(10), || env.files_in("failed").contains(&"1.fill.json".to_string())),
+        wait_until(Duration::from_secs(5), || env.files_in("failed").contains(&"1.fill.json".to_string())),
         "the job file did not reach failed/: {:?}\n{}",
         env.files_in("work/a"),
         d.log()
     );
+
+    // Room again: `retry` at once continues the job in the same daemon.
+    drop(filler);
+    fs::remove_file(&filler_path).expect("remove filler");
     let out = env.cli(&["retry", "1"]);
     assert!(out.status.success(), "{out:?}");
     let done =

@@ -225,21 +225,34 @@ pub fn recover_own(spool: &Spool, instance: &str) -> io::Result<Vec<Claimed>> {
 /// The reason is written before the move, so that a crash in between
 /// never leaves a failed job without its reason.
 pub fn finish(spool: &Spool, job: &Claimed, reason: Option<&str>) -> io::Result<PathBuf> {
-    let file_name = Spool::claimed_name(job.tid, &job.original);
-    let dir = match reason {
-        None => spool.done_dir(),
-        Some(_) => spool.failed_dir(),
-    };
-    let target = dir.join(&file_name);
-    if let Some(reason) = reason {
-        atomic_write(&dir.join(format!("{file_name}.reason")), format!("{reason}\n").as_bytes())?;
-    } else {
-        // A job that failed before and now succeeded after `retry` must
-        // not keep a stale reason in failed/.
-        let _ = fs::remove_file(spool.failed_dir().join(format!("{file_name}.reason")));
+    match reason {
+        Some(reason) => write_reason(spool, job, reason)?,
+        None => {
+            // A job that failed before and now succeeded after `retry` must
+            // not keep a stale reason in failed/.
+            let _ = fs::remove_file(reason_path(spool, job));
+        }
     }
-    // A move that happened before a later step failed is not redone: an
-    // end settled again after a full disk must not fail on its own rename.
+    move_ended(spool, job, reason.is_some())
+}
+
+/// Where the reason of a failed job is kept: `failed/<file>.reason`.
+pub(crate) fn reason_path(spool: &Spool, job: &Claimed) -> PathBuf {
+    spool.failed_dir().join(format!("{}.reason", Spool::claimed_name(job.tid, &job.original)))
+}
+
+/// Writes the reason of a failed job beside its file in `failed/`.
+pub(crate) fn write_reason(spool: &Spool, job: &Claimed, reason: &str) -> io::Result<()> {
+    atomic_write(&reason_path(spool, job), format!("{reason}\n").as_bytes())
+}
+
+/// Moves a claimed job file to `failed/` or `done/` and makes the move
+/// durable. A move that happened before a later step failed is not
+/// redone: an end settled again after a full disk must not fail on its
+/// own rename.
+pub(crate) fn move_ended(spool: &Spool, job: &Claimed, failed: bool) -> io::Result<PathBuf> {
+    let dir = if failed { spool.failed_dir() } else { spool.done_dir() };
+    let target = dir.join(Spool::claimed_name(job.tid, &job.original));
     if fs::symlink_metadata(&job.path).is_ok() || fs::symlink_metadata(&target).is_err() {
         fs::rename(&job.path, &target)?;
     }

@@ -11,9 +11,9 @@
 use std::io;
 
 use crate::job::{JobState, JobStatus};
-use crate::spool::claim::{Claimed, finish};
+use crate::spool::claim::{Claimed, move_ended, reason_path, write_reason};
 use crate::spool::layout::Spool;
-use crate::spool::status_store::write_status;
+use crate::spool::status_store::{is_out_of_space, write_status};
 
 /// A decided end whose status or move is not yet on disk.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +26,16 @@ pub struct Ending {
     status_written: bool,
     /// The job file is in `done/` or `failed/`.
     moved: bool,
+    /// The reason of a failed job is beside its file (or none is due).
+    reason_written: bool,
 }
 
 impl Ending {
     /// The end of `claimed` with `status` (whose state must be terminal;
     /// its error is the reason written beside a failed job).
     pub fn new(claimed: Claimed, status: JobStatus) -> Ending {
-        Ending { claimed, status, status_written: false, moved: false }
+        let reason_written = status.state == JobState::Done;
+        Ending { claimed, status, status_written: false, moved: false, reason_written }
     }
 
     /// Writes what is not yet on disk: the status, then the move. Returns
@@ -44,13 +47,36 @@ impl Ending {
             write_status(spool, &self.status)?;
             self.status_written = true;
         }
+        let reason = self.status.error.clone().unwrap_or_else(|| "failed".into());
         if !self.moved {
-            let reason = match self.status.state {
-                JobState::Done => None,
-                _ => Some(self.status.error.as_deref().unwrap_or("failed")),
-            };
-            finish(spool, &self.claimed, reason)?;
+            let failed = self.status.state != JobState::Done;
+            if failed && !self.reason_written {
+                // The reason goes first, so that a crash between the two
+                // never leaves a failed job without it; but a full disk
+                // must not keep the job from failed/, where `retry`
+                // looks: the status already says why, and the reason
+                // follows once there is room.
+                match write_reason(spool, &self.claimed, &reason) {
+                    Ok(()) => self.reason_written = true,
+                    Err(e) if is_out_of_space(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            } else if !failed {
+                // A job that failed before and now succeeded after `retry`
+                // must not keep a stale reason in failed/.
+                let _ = std::fs::remove_file(reason_path(spool, &self.claimed));
+            }
+            move_ended(spool, &self.claimed, failed)?;
             self.moved = true;
+        }
+        if !self.reason_written {
+            let file = spool.failed_dir().join(Spool::claimed_name(self.claimed.tid, &self.claimed.original));
+            // Once retried, the job is no longer in failed/ and this
+            // reason is no longer its reason.
+            if file.exists() {
+                write_reason(spool, &self.claimed, &reason)?;
+            }
+            self.reason_written = true;
         }
         Ok(())
     }
