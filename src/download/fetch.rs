@@ -172,7 +172,7 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, Stri
     let dir = dest.parent().unwrap_or(Path::new("."));
     if let Some(text) = &task.inline {
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
-        atomic_write(dest, text.as_bytes()).map_err(|e| local("write", dest, &e))?;
+        atomic_write_mode(dest, text.as_bytes(), 0o644).map_err(|e| local("write", dest, &e))?;
         return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: false }));
     }
     if let Ok(meta) = fs::symlink_metadata(dest)
