@@ -1,6 +1,6 @@
 //! Pixiv end to end: the real binary and spool against the fake App API
 //! (tests/support/pixiv.rs), for every job type and the failure modes of
-//! research/pixiv-api.md.
+//! docs/pixiv.md.
 
 use std::fs;
 use std::time::Duration;

@@ -15,7 +15,7 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
-/// Exit status for bad usage or configuration (CONTRACT.md).
+/// Exit status for bad usage or configuration, part of the command-line interface.
 pub const EXIT_USAGE: u8 = 2;
 
 /// An error that carries its exit status.

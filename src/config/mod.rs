@@ -1,7 +1,7 @@
 //! Configuration: one immutable [`Config`], resolved once at start-up.
 //!
 //! Owns the layering defaults < JSON file < environment < command-line
-//! flags and the validation of every key (CONTRACT.md "Configuration").
+//! flags and the validation of every key (README "Configuration").
 //! The invariant: a `Config` that exists is valid; every problem (unknown
 //! key, wrong type, bad value) is reported at start-up as one clear line
 //! naming the key and where it came from. Provider sections are opaque

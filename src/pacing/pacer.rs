@@ -36,7 +36,7 @@ pub struct AccountPolicy {
 
 /// A token bucket. It starts empty: a restarted process must not assume
 /// burst credit, because the server still counts the calls of the process
-/// that was just killed (research other-providers §6).
+/// that was just killed.
 #[derive(Debug)]
 struct Bucket {
     /// Tokens per second.

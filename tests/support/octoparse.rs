@@ -1,6 +1,5 @@
 //! A stateful fake of the Octoparse DataAPI (standard tier) for integration
-//! tests (spec: `shared/research/other-providers.md` §2 and §6, and
-//! `shared/seeds/002-octoparse-dataapi.md`).
+//! tests (protocol: `docs/octoparse.md`).
 //!
 //! One account, one loopback port:
 //! - `POST /token`: password grant and rotating refresh grant (form body,

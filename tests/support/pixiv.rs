@@ -1,5 +1,5 @@
 //! A stateful fake of the Pixiv mobile App API, its OAuth endpoint and its
-//! image hosts, for integration tests (spec: `shared/research/pixiv-api.md`).
+//! image hosts, for integration tests (protocol: `docs/pixiv.md`).
 //!
 //! One loopback port serves all three "hosts" by path:
 //! - OAuth: `POST /auth/token` (refresh_token and PKCE authorization_code

@@ -1,7 +1,7 @@
 //! Octoparse tokens: the password grant, single-use refresh tokens, and
 //! the session all jobs of an account share.
 //!
-//! A refresh token works once (seed 002): the new one is saved atomically,
+//! A refresh token works once (docs/octoparse.md): the new one is saved atomically,
 //! mode 0600, before the new access token is used, and the session's mutex
 //! is held across a refresh so two jobs never spend the same token. A
 //! refused refresh falls back to the password grant.

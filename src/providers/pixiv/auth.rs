@@ -1,7 +1,7 @@
 //! Pixiv OAuth: the refresh-token grant, PKCE login, the stored token, and
 //! the session every Pixiv job of the daemon shares.
 //!
-//! Invariants (seed 001, research §2): a refresh token that comes back is
+//! Invariants (protocol in docs/pixiv.md): a refresh token that comes back is
 //! saved atomically, mode 0600, *before* the new access token is used, so a
 //! crash can never lose a rotated token; refreshes are single-flight (one
 //! mutex per session, shared by all jobs); a rejected refresh token parks
@@ -26,7 +26,7 @@ use crate::providers::WalkError;
 pub const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
 /// The official app's client secret (public).
 pub const CLIENT_SECRET: &str = "lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj";
-/// Salt of `X-Client-Hash` (research §2.1; seed 001 quotes a truncated one).
+/// Salt of `X-Client-Hash`, all 64 hex digits (some published copies are truncated).
 pub const HASH_SECRET: &str = "28c1fdd170a5204386cb1313c7077b34f83e4aaf4aa829ce78c231e05b0bae2c";
 /// Redirect URI of the PKCE grant.
 pub const REDIRECT_URI: &str = "https://app-api.pixiv.net/web/v1/users/auth/pixiv/callback";
@@ -161,7 +161,7 @@ pub fn code_request(settings: &Settings, code: &str, verifier: &str) -> ApiReque
 }
 
 /// The token answer (fields appear at the top level and under `response`;
-/// either copy is accepted, research §2.4).
+/// either copy is accepted; docs/pixiv.md).
 #[derive(Debug, Default, Deserialize)]
 struct TokenBody {
     /// Top-level copy.

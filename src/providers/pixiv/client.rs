@@ -13,7 +13,7 @@ use crate::http::encode_query;
 use crate::pacing::{ApiError, ApiRequest, ApiResponse, Verdict};
 use crate::providers::{Api, WalkError};
 
-/// The Referer the image host requires (research §7.2).
+/// The Referer the image host requires: without one on a pixiv host it answers 403.
 pub const REFERER: &str = "https://app-api.pixiv.net/";
 
 /// How a call failed.
@@ -46,7 +46,7 @@ impl CallError {
 }
 
 /// The pacer's reading of Pixiv answers: "Rate Limit" in the error body is
-/// a rate limit whatever the status (research §3, §8); a non-JSON error
+/// a rate limit whatever the status (docs/pixiv.md); a non-JSON error
 /// page (Cloudflare, a proxy) and 5xx are passing failures.
 pub fn classify(resp: &ApiResponse) -> Verdict {
     let retry_after =
@@ -109,7 +109,7 @@ impl Client {
             format!("{}{path}?{}", self.settings.api_url, encode_query(query))
         };
         // One retry after a refresh, never more: refreshing on every 400
-        // can get a refresh token revoked (research §3).
+        // can get a refresh token revoked (docs/pixiv.md).
         for attempt in 0..2 {
             let (token, generation) = self.session.access(&self.api)?;
             let req = app_headers(ApiRequest::get(url.clone()), &self.settings.accept_language)

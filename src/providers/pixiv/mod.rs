@@ -2,7 +2,7 @@
 //!
 //! Owns the Pixiv login (OAuth refresh with rotation, stored 0600 in
 //! `state_dir`, single-flight across jobs), the App API client with its
-//! quirks (research `pixiv-api.md`: token expiry as a 400, "Rate Limit"
+//! quirks (docs/pixiv.md: token expiry as a 400, "Rate Limit"
 //! inside a 403, `offset` capped at 5000, placeholders for hidden works),
 //! and the walks of every `pixiv.*` job type. Invariants: a placeholder
 //! image is never saved as a work; every listing resumes from a durable

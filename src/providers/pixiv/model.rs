@@ -1,5 +1,5 @@
 //! The App API's objects, with only the fields we use, all defaulted:
-//! fields come and go between endpoints (research §6, trap 11).
+//! fields come and go between endpoints (docs/pixiv.md).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -148,7 +148,7 @@ pub struct Illust {
     /// Bookmarks.
     #[serde(default)]
     pub total_bookmarks: u64,
-    /// Visible (not reliable for deletion; see research §6.2).
+    /// Visible (not reliable for deletion: hidden works are placeholders; docs/pixiv.md).
     #[serde(default)]
     pub visible: bool,
     /// 0 unknown, 1 not AI, 2 AI-generated.
@@ -245,7 +245,7 @@ pub struct Novel {
     /// 0 all ages, 1 R-18, 2 R-18G.
     #[serde(default)]
     pub x_restrict: u8,
-    /// `{}` when not in a series (research §6.4).
+    /// `{}`, not `null`, when not in a series.
     #[serde(default)]
     pub series: Value,
     /// Bookmarks.

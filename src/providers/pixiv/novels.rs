@@ -1,5 +1,5 @@
 //! Novels: the text comes only from the webview page (`/webview/v2/novel`,
-//! research §5.13), saved as `.txt`, with the metadata as JSON and the
+//! docs/pixiv.md), saved as `.txt`, with the metadata as JSON and the
 //! embedded images (`[uploadedimage:…]`, `[pixivimage:…]`) as files.
 
 use serde_json::{Value, json};

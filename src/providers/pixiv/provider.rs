@@ -212,7 +212,7 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
         "pixiv.user" => {
             let uid = id(params, "user_id")?.ok_or_else(|| missing("user_id"))?;
             // No `type`: the only call that returns illust, manga and
-            // ugoira together (research §5.3).
+            // ugoira together (docs/pixiv.md).
             Source::List {
                 path: "/v1/user/illusts",
                 query: vec![("user_id".into(), uid.to_string())],

@@ -20,7 +20,7 @@ use crate::providers::{AccountSpec, Api, Page, Walk, WalkError};
 /// A query string as decoded pairs.
 type Query = Vec<(String, String)>;
 
-/// The highest `offset` the API accepts (research §4).
+/// The highest `offset` the API accepts; a `next_url` past it is a 400.
 const OFFSET_CAP: u64 = 5000;
 
 /// What a walk lists.
@@ -40,7 +40,7 @@ pub enum Source {
         /// Query of the first page.
         query: Vec<(String, String)>,
         /// For `/v1/user/illusts`: the user, to tell "no works" from
-        /// "no such user" (research trap 5).
+        /// "no such user" (both come back as `user.id: 0`).
         user_check: Option<u64>,
     },
     /// `/v1/user/bookmarks/illust`; `user_id` 0 means the token's own.
@@ -237,7 +237,7 @@ impl Walk for PixivWalk {
                 if let (true, Some(uid)) = (first, user_check) {
                     // A missing user and a user without works look the
                     // same here (`user.id` 0); only the profile tells them
-                    // apart (research trap 5), so ask only then.
+                    // apart (docs/pixiv.md), so ask only then.
                     if list.illusts.is_empty() && list.user.as_ref().is_none_or(|u| u.id == 0) {
                         match client.get_raw("/v1/user/detail", &[("user_id".into(), uid.to_string())]) {
                             Err(CallError::NotFound(m)) => {

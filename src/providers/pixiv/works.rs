@@ -92,7 +92,7 @@ pub fn skip_item(id: u64, reason: &str) -> Item {
 }
 
 /// The original URLs of a work's pages (one-page works use
-/// `meta_single_page`, others `meta_pages`; research trap 6).
+/// `meta_single_page`, others `meta_pages`; `type` does not tell; docs/pixiv.md).
 pub fn page_urls(w: &Illust) -> Vec<String> {
     if w.meta_pages.is_empty() {
         w.meta_single_page.original_image_url.clone().into_iter().collect()
@@ -165,7 +165,7 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
         if medium.is_empty() {
             return Ok(vec![skip_item(w.id, "ugoira without a zip URL")]);
         }
-        // Always the full-size zip (research §5.8, §7.4).
+        // Always the full-size zip: `1920x1080` in place of `600x600` (docs/pixiv.md).
         let zip = medium.replace("_ugoira600x600", "_ugoira1920x1080");
         let f = fields(w, 0, &zip);
         let path = path_for(o, &f);
