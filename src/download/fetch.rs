@@ -17,7 +17,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::download::task::{DownloadTask, Outcome};
-use crate::durable::{atomic_write, atomic_write_mode};
+use crate::durable::atomic_write_mode;
 
 /// Progress of a partial file, kept beside it as `.<name>.part.meta`, so
 /// that a restart can resume with Range. `durable` never exceeds the bytes
