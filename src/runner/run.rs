@@ -377,6 +377,13 @@ impl Runner {
             End::Stopped => (if self.progress.paused { JobState::Paused } else { JobState::Queued }, None),
             End::Parked(why) => (JobState::Queued, Some(why.clone())),
         };
+        // The placeholders and temporaries go before the end is written:
+        // whoever waits for the end (`cancel --wait`) sees the folder as
+        // it stays.
+        if matches!(end, End::Cancelled) {
+            self.remove_empty_partials();
+        }
+        self.sweep_temporaries();
         let status = self.status(state, reason.clone());
         let mut unsettled = None;
         if matches!(end, End::Stopped | End::Parked(_)) {
@@ -388,10 +395,6 @@ impl Runner {
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
         }
-        if matches!(end, End::Cancelled) {
-            self.remove_empty_partials();
-        }
-        self.sweep_temporaries();
         let secs = self.started.elapsed().as_secs_f64();
         match &end {
             End::Done => log::info!(
