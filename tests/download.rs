@@ -51,6 +51,7 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         url: url.to_string(),
         dest: dest.to_path_buf(),
         headers: Vec::new().into(),
+        forward_headers: false,
         expected_size: None,
         md5: None,
         inline: None,
@@ -129,7 +130,10 @@ fn truncated_first_attempt(fs: &FileServer, body: &[u8], dest: &Path, agent: &ur
     assert_eq!(meta.durable, held, "meta records what the part holds");
     assert_eq!(meta.total, Some(body.len() as u64));
     assert_eq!(meta.etag, fs.etag("/f"));
-    assert_eq!(meta.url, fs.url("/f"));
+    assert!(meta.is_for(&fs.url("/f")), "the meta names its URL by digest");
+    let (_, meta_path) = part_paths(dest);
+    let text = fs::read_to_string(meta_path).expect("meta text");
+    assert!(!text.contains("127.0.0.1"), "the meta keeps no URL: {text}");
     let (part, _) = part_paths(dest);
     let on_disk = fs::read(part).expect("read part");
     assert_bytes(&on_disk, &body[..on_disk.len()], "part prefix");
@@ -423,13 +427,8 @@ fn changed_file_fails_if_range_and_new_content_is_fetched() {
 fn plant_part(fs: &FileServer, dest: &Path, bytes: &[u8], total: u64) {
     let (part, meta) = part_paths(dest);
     fs::write(&part, bytes).expect("write part");
-    let m = PartMeta {
-        url: fs.url("/f"),
-        etag: fs.etag("/f"),
-        last_modified: fs.last_modified("/f"),
-        total: Some(total),
-        durable: bytes.len() as u64,
-    };
+    let mut m = PartMeta::new(&fs.url("/f"), fs.etag("/f"), fs.last_modified("/f"), Some(total));
+    m.durable = bytes.len() as u64;
     fs::write(&meta, serde_json::to_vec(&m).expect("serialize meta")).expect("write meta");
 }
 
@@ -462,6 +461,33 @@ fn small_part_with_meta_resumes_and_cleans_up() {
     assert_eq!(fs.range_requests("/f"), vec!["bytes=5000-".to_string()]);
     assert_file(&dest, &body);
     assert_no_part(&dest);
+}
+
+/// A partial left by a version that kept the whole URL in its meta file
+/// resumes with Range, and its rewritten meta keeps only a digest.
+#[test]
+fn a_meta_that_holds_the_url_in_the_old_form_still_resumes() {
+    let body = data(BIG, 31);
+    let (fs, _dir, dest) = setup(&body);
+    let (part, meta) = part_paths(&dest);
+    fs::write(&part, &body[..CUT]).expect("write part");
+    let old = serde_json::json!({
+        "url": fs.url("/f"),
+        "etag": fs.etag("/f"),
+        "last_modified": fs.last_modified("/f"),
+        "total": BIG,
+        "durable": CUT,
+    });
+    fs::write(&meta, old.to_string()).expect("write meta");
+    fs.add_fault("/f", Fault::Truncate(CUT), 1);
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert!(matches!(o, Outcome::Retry { .. }), "{o:?}");
+    assert_eq!(fs.range_requests("/f"), vec![format!("bytes={CUT}-")], "resumed from the old meta");
+    let text = fs::read_to_string(&meta).expect("rewritten meta");
+    assert!(!text.contains("127.0.0.1") && text.contains("url_sha256"), "{text}");
+    let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
+    assert!(matches!(o, Outcome::Done { .. }), "{o:?}");
+    assert_file(&dest, &body);
 }
 
 /// A meta file without a `.part` (crash between rename and unlink, then the
@@ -515,13 +541,8 @@ fn part_without_validators_starts_over() {
     let (fs, _dir, dest) = setup(&body);
     let (part, meta) = part_paths(&dest);
     fs::write(&part, &body[..CUT]).expect("write part");
-    let m = PartMeta {
-        url: fs.url("/f"),
-        etag: None,
-        last_modified: None,
-        total: Some(BIG as u64),
-        durable: CUT as u64,
-    };
+    let mut m = PartMeta::new(&fs.url("/f"), None, None, Some(BIG as u64));
+    m.durable = CUT as u64;
     fs::write(&meta, serde_json::to_vec(&m).expect("serialize")).expect("write meta");
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
     assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });

@@ -22,6 +22,7 @@ fn task(url: &str, dest: &Path) -> DownloadTask {
         url: url.to_string(),
         dest: dest.to_path_buf(),
         headers: Vec::new().into(),
+        forward_headers: false,
         expected_size: None,
         md5: None,
         inline: None,

@@ -1,40 +1,28 @@
-//! Fetching one file: `.part` file, Range resume, verification, rename.
+//! Fetching one file: resume setup, the request, the status decision,
+//! the body copy, verification, and the durable rename.
 //!
-//! The rules are those of `research/reliability.md` §3.5–3.6 (RFC 9110
-//! §13.1.5, §14, §15.3.7, §15.5.17): resume with `Range` + `If-Range`
-//! (strong ETag, else Last-Modified); accept a 206 only with a
-//! `Content-Range` that starts at our offset and matches the known total;
-//! a 200 means start over; a 416 means check what we have. Bodies are
-//! requested with `Accept-Encoding: identity` because ranges count bytes of
-//! the encoded form.
+//! The resume rules follow RFC 9110 (§13.1.5 `If-Range`, §14 ranges,
+//! §15.3.7 206, §15.5.17 416): resume with `Range` + `If-Range` (strong
+//! ETag, else Last-Modified); accept a 206 only with a `Content-Range`
+//! that starts at our offset and matches the known total; a 200 means
+//! start over; a 416 means check what we have. Bodies are requested with
+//! `Accept-Encoding: identity` because ranges count bytes of the encoded
+//! form. An attempt cut short because the process itself was stopped
+//! (SIGSTOP, a suspended machine) resumes at once, with fresh timeouts,
+//! instead of counting as a failure of the server.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
-
+use crate::download::partfile::{
+    PartMeta, checkpoint_part, discard, local, md5_of, open_part, part_paths, read_meta, write_meta,
+};
+use crate::download::request::{self, Get, NoAnswer};
+use crate::download::speed::SpeedWatch;
 use crate::download::task::{DownloadTask, Outcome};
 use crate::durable::atomic_write_mode;
-
-/// Progress of a partial file, kept beside it as `.<name>.part.meta`, so
-/// that a restart can resume with Range. `durable` never exceeds the bytes
-/// fsynced in the `.part` file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartMeta {
-    /// The URL the bytes came from.
-    pub url: String,
-    /// Strong ETag of the first answer.
-    pub etag: Option<String>,
-    /// Last-Modified of the first answer.
-    pub last_modified: Option<String>,
-    /// Full length.
-    pub total: Option<u64>,
-    /// Bytes known to be on disk.
-    pub durable: u64,
-}
 
 /// Files at least this large record their progress for resume after a
 /// crash; smaller ones simply start again.
@@ -45,13 +33,9 @@ const SYNC_EVERY_BYTES: u64 = 4 << 20;
 const SYNC_EVERY: Duration = Duration::from_secs(2);
 /// Read buffer size.
 const CHUNK: usize = 128 * 1024;
-
-/// Returns the `.part` and `.part.meta` paths of a final path.
-pub fn part_paths(dest: &Path) -> (PathBuf, PathBuf) {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    (dir.join(format!(".{name}.part")), dir.join(format!(".{name}.part.meta")))
-}
+/// How many times in a row one attempt starts again after the process was
+/// stopped under it, before it reports a retry like any other cut.
+const STOPPED_RESTARTS: u32 = 3;
 
 /// What an attempt leaves to do: nothing more (an outcome), or the durable
 /// rename of a verified file, which [`Finish::complete`] does.
@@ -144,15 +128,31 @@ pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
 /// Makes one attempt at a task up to, not including, the fsync and rename
 /// of a verified file. Never panics on anything a server sends.
 pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
-    let attempt = match fetch_inner(agent, task) {
-        Ok(a) => a,
-        Err(e) => Attempt::Over(Outcome::Failed { reason: e }),
+    let mut restarts = 0;
+    let attempt = loop {
+        match fetch_inner(agent, task) {
+            Ok(Step::Attempt(a)) => break a,
+            Ok(Step::Suspended) if restarts < STOPPED_RESTARTS && !task.flags.halted() => {
+                restarts += 1;
+                log::info!(
+                    "{}: this process was stopped during the transfer; resuming it",
+                    crate::http::display_url(&task.url)
+                );
+            }
+            Ok(Step::Suspended) => {
+                break Attempt::Over(Outcome::Retry {
+                    reason: "the transfer was cut while this process was stopped".into(),
+                    after: None,
+                });
+            }
+            Err(e) => break Attempt::Over(Outcome::Failed { reason: e }),
+        }
     };
     if matches!(attempt, Attempt::Over(Outcome::Failed { .. })) {
         // A failure for good leaves no empty hidden file behind; a partial
         // with bytes in it is kept for a later `retry`.
         let (part, meta) = part_paths(&task.dest);
-        if fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
+        if fs::symlink_metadata(&part).is_ok_and(|m| m.is_file() && m.len() == 0) {
             let _ = fs::remove_file(&part);
             let _ = fs::remove_file(&meta);
         }
@@ -160,372 +160,291 @@ pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
     attempt
 }
 
-/// Local-disk failures are not the server's fault and retrying rarely
-/// helps, so they fail the item (a full disk shows up clearly in status).
-fn local(what: &str, path: &Path, e: &io::Error) -> String {
-    format!("cannot {what} {}: {e}", path.display())
+/// How far one pass of [`fetch_inner`] got.
+enum Step {
+    /// The attempt is over (or verified).
+    Attempt(Attempt),
+    /// A timeout ran out while the process was stopped; the partial is
+    /// checkpointed and the attempt may start again at once.
+    Suspended,
 }
 
-/// The attempt; `Err` is a local failure.
-fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Attempt, String> {
+impl From<Outcome> for Step {
+    fn from(o: Outcome) -> Step {
+        Step::Attempt(Attempt::Over(o))
+    }
+}
+
+/// The partial file of an attempt and where it resumes.
+struct Resume {
+    part: File,
+    part_path: PathBuf,
+    meta_path: PathBuf,
+    /// The `.part` was created by this attempt.
+    fresh: bool,
+    /// Where the bytes of this attempt go.
+    offset: u64,
+    /// The meta record found beside the partial, if it is for this URL.
+    saved: Option<PartMeta>,
+}
+
+impl Resume {
+    /// Opens (or creates) the partial and decides where it resumes.
+    fn open(task: &DownloadTask) -> Result<Resume, String> {
+        let dest = &task.dest;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let (part_path, meta_path) = part_paths(dest);
+        let (mut part, fresh) = open_part(dir, &part_path)?;
+        // A brand-new `.part` is empty with its cursor at 0, so there is
+        // nothing to resume, truncate or seek: any meta file beside it (left
+        // by a crash in `finalize` between rename and unlink) could only say
+        // "resume from min(durable, 0) = 0". Skipping those calls saves four
+        // syscalls per small file; a meta file that is there anyway is
+        // replaced (large file) or ignored and left (small file).
+        let mut offset = 0;
+        let mut saved = None;
+        if !fresh {
+            let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
+            saved = read_meta(&meta_path).filter(|m| m.is_for(&task.url));
+            offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
+            if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
+                // Without a validator a resumed range could splice two
+                // versions of the file together; start over.
+                offset = 0;
+            }
+            // Bytes past the durable offset may be garbage after a power
+            // cut. Writes go to the file cursor, so it must sit there too.
+            part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
+            part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
+        }
+        Ok(Resume { part, part_path, meta_path, fresh, offset, saved })
+    }
+
+    /// The `If-Range` validator of a resume.
+    fn validator(&self) -> Option<&str> {
+        let m = self.saved.as_ref()?;
+        m.etag.as_deref().or(m.last_modified.as_deref())
+    }
+
+    /// Empties the partial to receive the whole file.
+    fn restart(&mut self) -> Result<(), String> {
+        self.offset = 0;
+        self.part.set_len(0).map_err(|e| local("truncate", &self.part_path, &e))?;
+        self.part.seek(SeekFrom::Start(0)).map_err(|e| local("seek in", &self.part_path, &e))?;
+        Ok(())
+    }
+}
+
+/// One pass of an attempt; `Err` is a local failure.
+fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Step, String> {
     let dest = &task.dest;
-    let dir = dest.parent().unwrap_or(Path::new("."));
     if let Some(text) = &task.inline {
+        let dir = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         atomic_write_mode(dest, text.as_bytes(), 0o644).map_err(|e| local("write", dest, &e))?;
-        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: false }));
+        return Ok(Outcome::Done { bytes: 0, already: false }.into());
     }
     if let Ok(meta) = fs::symlink_metadata(dest)
         && meta.is_file()
         && task.expected_size.is_none_or(|s| s == meta.len())
     {
-        return Ok(Attempt::Over(Outcome::Done { bytes: 0, already: true }));
+        return Ok(Outcome::Done { bytes: 0, already: true }.into());
     }
-    let (part_path, meta_path) = part_paths(dest);
-    let (mut part, fresh) = open_part(dir, &part_path)?;
-    // A brand-new `.part` is empty with its cursor at 0, so there is nothing
-    // to resume, truncate or seek: any meta file beside it (left by a crash
-    // in `finalize` between rename and unlink) could only say "resume from
-    // min(durable, 0) = 0". Skipping those calls saves four syscalls per
-    // small file; a meta file that is there anyway is replaced (large file)
-    // or ignored and left (small file), as before.
-    let mut offset = 0;
-    let mut saved = None;
-    if !fresh {
-        let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
-        saved = read_meta(&meta_path).filter(|m| m.url == task.url);
-        offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
-        if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
-            // Without a validator a resumed range could splice two versions
-            // of the file together; start over.
-            offset = 0;
-        }
-        // Bytes past the durable offset may be garbage after a power cut.
-        // Writes go to the file cursor, so it must sit at the offset too.
-        part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
-        part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
+    let mut resume = Resume::open(task)?;
+    let get = Get {
+        url: &task.url,
+        headers: &task.headers,
+        forward_headers: task.forward_headers,
+        range: (resume.offset > 0).then(|| (resume.offset, resume.validator())),
+        timeout: task.timeout,
+    };
+    let mut resp = match request::get(agent, &get) {
+        Ok(r) => r,
+        Err(NoAnswer::Suspended) => return Ok(Step::Suspended),
+        Err(NoAnswer::Over(o)) => return Ok(o.into()),
+    };
+    let total = match decide(task, &resp, &mut resume)? {
+        Decision::Copy { total } => total,
+        Decision::Over(step) => return Ok(step),
+    };
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let etag = header("etag").filter(|e| !e.starts_with("W/"));
+    let mut meta = PartMeta::new(&task.url, etag, header("last-modified"), total);
+    meta.durable = resume.offset;
+    let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
+    if keep_meta {
+        // Written before any byte, so a crash at any point leaves
+        // validators that match what the .part holds.
+        write_meta(&resume.meta_path, &meta).map_err(|e| local("write", &resume.meta_path, &e))?;
     }
+    let mut reader = resp.body_mut().as_reader();
+    copy_body(task, &mut reader, &mut resume, &mut meta, total, keep_meta)
+}
 
-    let mut builder = ureq::http::Request::builder()
-        .method("GET")
-        .uri(task.url.as_str())
-        .header("Accept-Encoding", "identity");
-    for (k, v) in task.headers.iter() {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    if offset > 0 {
-        builder = builder.header("Range", format!("bytes={offset}-"));
-        if let Some(m) = &saved
-            && let Some(v) = m.etag.as_ref().or(m.last_modified.as_ref())
-        {
-            builder = builder.header("If-Range", v.as_str());
-        }
-    }
-    let request = match builder.body(()) {
-        Ok(r) => r,
-        Err(e) => return Ok(Attempt::Over(Outcome::Failed { reason: format!("invalid request: {e}") })),
-    };
-    let request = agent
-        .configure_request(request)
-        .timeout_connect(Some(task.timeout))
-        .timeout_recv_response(Some(task.timeout))
-        .timeout_per_read(Some(task.timeout))
-        .build();
-    let mut resp = match agent.run(request) {
-        Ok(r) => r,
-        Err(e) => return Ok(Attempt::Over(network_failure(&e))),
-    };
+/// What the answer's status means for the attempt.
+enum Decision {
+    /// Copy the body to the partial at its offset; the file's full length,
+    /// when known.
+    Copy { total: Option<u64> },
+    /// Nothing to copy.
+    Over(Step),
+}
+
+/// Reads the answer's status and framing against what was asked.
+fn decide(
+    task: &DownloadTask,
+    resp: &ureq::http::Response<ureq::Body>,
+    resume: &mut Resume,
+) -> Result<Decision, String> {
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    let etag = header("etag").filter(|e| !e.starts_with("W/"));
-    let last_modified = header("last-modified");
-    let total: Option<u64>;
-    match status {
+    let over = |o: Outcome| Ok(Decision::Over(o.into()));
+    let total = match status {
         200 => {
-            if offset > 0 {
+            if resume.offset > 0 {
                 log::debug!(
                     "{}: server sent the whole file again; starting over",
                     crate::http::display_url(&task.url)
                 );
-                offset = 0;
-                part.set_len(0).map_err(|e| local("truncate", &part_path, &e))?;
-                part.seek(SeekFrom::Start(0)).map_err(|e| local("seek in", &part_path, &e))?;
+                resume.restart()?;
             }
-            total = content_length;
+            content_length
         }
         206 => {
             let range = header("content-range").and_then(|v| parse_content_range(&v));
-            let known_total = saved.as_ref().and_then(|m| m.total);
-            let ok = match range {
-                Some((start, end, t)) => {
-                    start == offset
-                        && end >= start
-                        && t.is_none_or(|t| end < t)
-                        && known_total.is_none_or(|k| t == Some(k))
-                        && content_length.is_none_or(|len| len == end - start + 1)
-                }
-                None => false,
-            };
+            let known_total = resume.saved.as_ref().and_then(|m| m.total);
+            let offset = resume.offset;
+            let ok = range.is_some_and(|(start, end, t)| {
+                start == offset
+                    && end >= start
+                    && t.is_none_or(|t| end < t)
+                    && known_total.is_none_or(|k| t == Some(k))
+                    && content_length.is_none_or(|len| len == end - start + 1)
+            });
             if !ok {
-                discard(&part, &meta_path);
-                return Ok(Attempt::Over(Outcome::Retry {
+                discard(&resume.part, &resume.meta_path);
+                return over(Outcome::Retry {
                     reason: format!(
                         "server answered a different range than asked ({}); starting over",
                         header("content-range").unwrap_or_else(|| "no Content-Range".into())
                     ),
                     after: None,
-                }));
+                });
             }
-            total = range.and_then(|(_, _, t)| t).or(known_total);
+            range.and_then(|(_, _, t)| t).or(known_total)
         }
         416 => {
             let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
-            if t.is_some() && t == Some(offset) && offset > 0 {
-                return finalize(task, part, &part_path, Some(&meta_path), 0);
+            if t.is_some() && t == Some(resume.offset) && resume.offset > 0 {
+                let part = resume.part.try_clone().map_err(|e| local("open", &resume.part_path, &e))?;
+                let done = finalize(task, part, &resume.part_path, Some(&resume.meta_path), 0)?;
+                return Ok(Decision::Over(Step::Attempt(done)));
             }
-            discard(&part, &meta_path);
-            return Ok(Attempt::Over(Outcome::Retry {
+            discard(&resume.part, &resume.meta_path);
+            return over(Outcome::Retry {
                 reason: "server refused the resume range; starting over".into(),
                 after: None,
-            }));
+            });
+        }
+        301 | 302 | 303 | 307 | 308 => {
+            return over(Outcome::Failed { reason: format!("HTTP {status} redirect without a Location") });
         }
         _ => {
             let after =
                 header("retry-after").and_then(|v| crate::http::parse_retry_after(&v, SystemTime::now()));
             let reason = format!("HTTP {status} {}", reason_phrase(status));
-            return Ok(Attempt::Over(if crate::http::status_is_transient(status) {
+            return over(if crate::http::status_is_transient(status) {
                 Outcome::Retry { reason, after }
             } else {
                 Outcome::Failed { reason }
-            }));
+            });
         }
-    }
+    };
     if let (Some(expected), Some(t)) = (task.expected_size, total)
         && expected != t
     {
-        return Ok(Attempt::Over(Outcome::Failed {
+        return over(Outcome::Failed {
             reason: format!("server offers {t} bytes but the API announced {expected}"),
-        }));
+        });
     }
-    let mut meta = PartMeta { url: task.url.clone(), etag, last_modified, total, durable: offset };
-    let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
-    if keep_meta {
-        // Written before any byte, so a crash at any point leaves
-        // validators that match what the .part holds.
-        atomic_write_mode(&meta_path, &meta_bytes(&meta), 0o600)
-            .map_err(|e| local("write", &meta_path, &e))?;
-    }
+    Ok(Decision::Copy { total })
+}
 
-    let mut reader = resp.body_mut().as_reader();
+/// Copies the body into the partial, then verifies the file.
+fn copy_body(
+    task: &DownloadTask,
+    reader: &mut impl Read,
+    resume: &mut Resume,
+    meta: &mut PartMeta,
+    total: Option<u64>,
+    keep_meta: bool,
+) -> Result<Step, String> {
     let mut buf = vec![0u8; CHUNK];
     let mut received = 0u64;
     let mut since_sync = 0u64;
     let mut last_sync = Instant::now();
     let mut speed = SpeedWatch::new(task);
+    let stopped_after = request::suspended_after(task.timeout);
     loop {
         if task.flags.halted() {
-            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-            return Ok(Attempt::Over(Outcome::Interrupted));
+            checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
+            return Ok(Outcome::Interrupted.into());
         }
+        let started = Instant::now();
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-                return Ok(Attempt::Over(Outcome::Retry {
-                    reason: format!("{} after {} bytes", describe_io(&e), offset),
+                checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
+                if is_timeout(&e) && started.elapsed() > stopped_after {
+                    return Ok(Step::Suspended);
+                }
+                return Ok(Outcome::Retry {
+                    reason: format!("{} after {} bytes", describe_io(&e), resume.offset),
                     after: None,
-                }));
+                }
+                .into());
             }
         };
-        part.write_all(&buf[..n]).map_err(|e| local("write", &part_path, &e))?;
+        resume.part.write_all(&buf[..n]).map_err(|e| local("write", &resume.part_path, &e))?;
+        resume.offset += n as u64;
         if let Some(reason) = speed.too_slow(received + n as u64) {
-            offset += n as u64;
-            checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-            return Ok(Attempt::Over(Outcome::Retry { reason, after: None }));
+            checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
+            return Ok(Outcome::Retry { reason, after: None }.into());
         }
-        offset += n as u64;
         received += n as u64;
         since_sync += n as u64;
         task.flags.add_bytes(n as u64);
         if keep_meta && (since_sync >= SYNC_EVERY_BYTES || last_sync.elapsed() >= SYNC_EVERY) {
-            checkpoint_part(&part, &meta_path, &mut meta, offset, true);
+            checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, true);
             since_sync = 0;
             last_sync = Instant::now();
         }
     }
     if let Some(t) = total
-        && offset != t
+        && resume.offset != t
     {
-        checkpoint_part(&part, &meta_path, &mut meta, offset, keep_meta);
-        return Ok(Attempt::Over(Outcome::Retry {
-            reason: format!("connection closed after {offset} of {t} bytes"),
+        checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
+        return Ok(Outcome::Retry {
+            reason: format!("connection closed after {} of {t} bytes", resume.offset),
             after: None,
-        }));
+        }
+        .into());
     }
     // Only a partial found on disk or a large file can have a meta file;
     // looking for one beside every fresh small file is a wasted unlink.
-    let meta_to_remove = (keep_meta || !fresh).then_some(meta_path.as_path());
-    finalize(task, part, &part_path, meta_to_remove, received)
+    let meta_to_remove = (keep_meta || !resume.fresh).then_some(resume.meta_path.as_path());
+    let part = resume.part.try_clone().map_err(|e| local("open", &resume.part_path, &e))?;
+    Ok(Step::Attempt(finalize(task, part, &resume.part_path, meta_to_remove, received)?))
 }
 
-/// curl's `--speed-limit`/`--speed-time` for one transfer: a transfer
-/// whose average over a window of `min_speed_time` stays below
-/// `min_speed` is cut (the partial is kept and resumed later), so a server
-/// that drips a byte a second cannot hold a download thread for days. The
-/// read timeout alone only catches a complete stall.
-struct SpeedWatch {
-    /// Bytes per second; 0 turns the check off.
-    min: u64,
-    /// The window.
-    window: Duration,
-    /// The longest a single read may block (the read timeout); a longer gap
-    /// between two turns means the process itself was stopped (SIGSTOP, a
-    /// suspended VM), which must not count against the server.
-    max_gap: Duration,
-    /// Start of the current window and the bytes received before it.
-    start: Instant,
-    start_bytes: u64,
-    /// The previous turn.
-    last: Instant,
-}
-
-impl SpeedWatch {
-    fn new(task: &DownloadTask) -> SpeedWatch {
-        let now = Instant::now();
-        SpeedWatch {
-            min: task.min_speed,
-            window: task.min_speed_time,
-            max_gap: task.min_speed_time + task.timeout,
-            start: now,
-            start_bytes: 0,
-            last: now,
-        }
-    }
-
-    /// Given the bytes received so far, returns the reason to cut the
-    /// transfer, if it is too slow.
-    fn too_slow(&mut self, received: u64) -> Option<String> {
-        if self.min == 0 || self.window.is_zero() {
-            return None;
-        }
-        let now = Instant::now();
-        if now.duration_since(self.last) > self.max_gap {
-            // The clock ran while we could not: start the window again.
-            self.start = now;
-            self.start_bytes = received;
-        }
-        self.last = now;
-        let spent = now.duration_since(self.start);
-        if spent < self.window {
-            return None;
-        }
-        let got = received - self.start_bytes;
-        let want = (self.min as f64 * spent.as_secs_f64()) as u64;
-        if got < want {
-            return Some(format!(
-                "slower than {}/s for {} s ({} bytes in {:.0} s); will retry",
-                human_bytes(self.min),
-                self.window.as_secs(),
-                got,
-                spent.as_secs_f64()
-            ));
-        }
-        self.start = now;
-        self.start_bytes = received;
-        None
-    }
-}
-
-/// `1024` → `1.0 KiB`, for reasons.
-fn human_bytes(n: u64) -> String {
-    match n {
-        0..1024 => format!("{n} B"),
-        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
-        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
-    }
-}
-
-/// Opens the `.part` file, creating it (and its folder) when needed.
-/// Returns the file and whether it was created just now.
-///
-/// The common case (new file, folder exists) is one `openat`: the folder is
-/// only created when that fails with `NotFound`, instead of a
-/// `create_dir_all` (an `EEXIST` mkdir) per file, and `create_new` tells a
-/// fresh file from a partial one without a separate stat.
-fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
-    let create = || open_regular(part_path, true);
-    let created = match create() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
-            create()
-        }
-        other => other,
-    };
-    match created {
-        Ok(f) => Ok((f, true)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match open_regular(part_path, false) {
-            Ok(f) => Ok((f, false)),
-            Err(e) if is_planted(&e) => {
-                // Someone who can write the download folder put a symbolic
-                // link, FIFO or device at our `.part` name: writing through it
-                // would truncate or fill its target. Unlinking removes only
-                // the entry itself, never what it points to.
-                log::warn!("removing a non-regular file at {}", part_path.display());
-                fs::remove_file(part_path).map_err(|e| local("remove", part_path, &e))?;
-                open_regular(part_path, true).map(|f| (f, true)).map_err(|e| local("open", part_path, &e))
-            }
-            Err(e) => Err(local("open", part_path, &e)),
-        },
-        Err(e) => Err(local("open", part_path, &e)),
-    }
-}
-
-/// Opens `path` for reading and writing without following a symbolic link
-/// at its last component and without blocking on a FIFO, and refuses
-/// anything that is not a regular file (checked on the open handle, so no
-/// swap between check and use is possible).
-fn open_regular(path: &Path, create_new: bool) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(create_new)
-        .custom_flags(flags.bits() as i32)
-        .open(path)?;
-    ensure_regular(file)
-}
-
-/// Opens `path` read-only under the same rules as [`open_regular`].
-fn open_regular_read(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path)?;
-    ensure_regular(file)
-}
-
-/// Returns the file if its handle is a regular file, an error otherwise;
-/// the non-blocking flag an open needed for FIFOs is cleared again.
-fn ensure_regular(file: File) -> io::Result<File> {
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_REGULAR));
-    }
-    let flags = rustix::fs::fcntl_getfl(&file)?;
-    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
-    Ok(file)
-}
-
-/// Message of the error [`ensure_regular`] returns.
-const NOT_REGULAR: &str = "not a regular file";
-
-/// Whether an open failed because the path is a symbolic link (`ELOOP`
-/// under `O_NOFOLLOW`) or some other non-regular file.
-fn is_planted(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-        || (e.kind() == io::ErrorKind::InvalidInput && e.to_string() == NOT_REGULAR)
+/// Whether a body read failed on its timeout (ureq wraps its errors in
+/// `io::Error`).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+        || describe_io(e).starts_with("timed out")
 }
 
 /// Verifies a complete `.part` file; what remains is its fsync and rename.
@@ -547,7 +466,7 @@ fn finalize(
         }
     };
     if let Some(want) = &task.md5 {
-        let got = md5_of(part_path).map_err(|e| local("read", part_path, &e))?;
+        let got = md5_of(part_path, CHUNK).map_err(|e| local("read", part_path, &e))?;
         if !got.eq_ignore_ascii_case(want) {
             discard(&part);
             return Ok(Attempt::Over(Outcome::Retry {
@@ -576,56 +495,6 @@ fn finalize(
     }))
 }
 
-/// Makes the bytes so far durable and records them in the meta file.
-/// Failures are logged: the worst case is a restart from an older offset.
-fn checkpoint_part(part: &File, meta_path: &Path, meta: &mut PartMeta, offset: u64, keep_meta: bool) {
-    if !keep_meta {
-        return;
-    }
-    if let Err(e) = part.sync_data() {
-        log::warn!("cannot fsync a partial download: {e}");
-        return;
-    }
-    meta.durable = offset;
-    if let Err(e) = atomic_write_mode(meta_path, &meta_bytes(meta), 0o600) {
-        log::warn!("cannot record download progress in {}: {e}", meta_path.display());
-    }
-}
-
-/// Empties a partial file whose bytes cannot be trusted.
-fn discard(part: &File, meta_path: &Path) {
-    let _ = part.set_len(0);
-    let _ = fs::remove_file(meta_path);
-}
-
-/// Serializes a meta record.
-fn meta_bytes(meta: &PartMeta) -> Vec<u8> {
-    serde_json::to_vec(meta).unwrap_or_default()
-}
-
-/// Reads a meta record; a damaged one counts as none.
-fn read_meta(path: &Path) -> Option<PartMeta> {
-    let mut bytes = Vec::new();
-    // A meta file is a few hundred bytes; a bigger one is not ours.
-    open_regular_read(path).ok()?.take(1 << 16).read_to_end(&mut bytes).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Hex MD5 of a file.
-fn md5_of(path: &Path) -> io::Result<String> {
-    let mut f = open_regular_read(path)?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
 fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes ")?;
@@ -638,16 +507,6 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 /// Parses `bytes */TOTAL` of a 416.
 fn parse_unsatisfied_range(v: &str) -> Option<u64> {
     v.trim().strip_prefix("bytes */")?.trim().parse().ok()
-}
-
-/// Classifies a failed exchange.
-fn network_failure(e: &ureq::Error) -> Outcome {
-    let reason = crate::http::describe(e);
-    if crate::http::is_transient(e) {
-        Outcome::Retry { reason, after: None }
-    } else {
-        Outcome::Failed { reason }
-    }
 }
 
 /// A short description of a body read error (ureq wraps its own errors in
@@ -689,6 +548,7 @@ fn reason_phrase(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn content_range_parsing() {
@@ -719,46 +579,5 @@ mod tests {
         assert!(!dest.exists() && part_path.exists());
         assert!(matches!(finish(3).complete(), Outcome::Done { bytes: 5, already: false }));
         assert_eq!(std::fs::read(&dest).expect("final"), b"123");
-    }
-
-    #[test]
-    fn speed_watch_cuts_slow_transfers_and_forgives_a_stopped_process() {
-        let watch = |min: u64, window_ms: u64| {
-            let now = Instant::now();
-            SpeedWatch {
-                min,
-                window: Duration::from_millis(window_ms),
-                max_gap: Duration::from_millis(window_ms * 4),
-                start: now,
-                start_bytes: 0,
-                last: now,
-            }
-        };
-        // 10 bytes in a window of 50 ms is far below 1 KiB/s.
-        let mut w = watch(1024, 50);
-        assert!(w.too_slow(5).is_none());
-        std::thread::sleep(Duration::from_millis(60));
-        let reason = w.too_slow(10).expect("cut");
-        assert!(reason.contains("slower than 1.0 KiB/s"), "{reason}");
-        // Fast enough: the window starts again.
-        let mut w = watch(10, 50);
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(w.too_slow(1000).is_none());
-        // Off.
-        let mut w = watch(0, 50);
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(w.too_slow(0).is_none());
-        // A gap longer than a read can block (the process was stopped)
-        // restarts the window instead of cutting.
-        let mut w = watch(1024, 20);
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(w.too_slow(1).is_none());
-    }
-
-    #[test]
-    fn part_names_are_hidden_siblings() {
-        let (p, m) = part_paths(Path::new("/a/b/c.jpg"));
-        assert_eq!(p, Path::new("/a/b/.c.jpg.part"));
-        assert_eq!(m, Path::new("/a/b/.c.jpg.part.meta"));
     }
 }

@@ -11,9 +11,14 @@
 //! only after both succeeded.
 
 mod fetch;
+mod partfile;
 mod pool;
+mod request;
+mod speed;
 mod task;
 
-pub use fetch::{Attempt, Finish, PartMeta, fetch, fetch_staged, part_paths};
+pub use fetch::{Attempt, Finish, fetch, fetch_staged};
+pub use partfile::{PartMeta, part_paths, url_digest};
 pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};
+pub use request::MAX_REDIRECTS;
 pub use task::{DownloadEvent, DownloadTask, Outcome};

@@ -419,6 +419,7 @@ mod tests {
             url: String::new(),
             dest: std::path::PathBuf::from(format!("/nonexistent/{item}")),
             headers: Vec::new().into(),
+            forward_headers: false,
             expected_size: None,
             md5: None,
             inline: None,

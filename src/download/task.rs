@@ -23,6 +23,10 @@ pub struct DownloadTask {
     /// by every task of a job that adds none of its own, so a large header
     /// is held once per job, not once per file.
     pub headers: Arc<[(String, String)]>,
+    /// Whether `headers` follow a redirect to another origin (scheme,
+    /// host, port); by default they go to the job URL's origin only, so a
+    /// credential header never reaches a server the job did not name.
+    pub forward_headers: bool,
     /// Size the API announced, if any.
     pub expected_size: Option<u64>,
     /// MD5 the API announced (hex), if any.

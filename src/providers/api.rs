@@ -175,6 +175,12 @@ pub trait Walk: Send {
         Vec::new()
     }
 
+    /// Whether the file headers may follow a redirect to another origin
+    /// (the job said so); by default they do not.
+    fn forward_headers(&self) -> bool {
+        false
+    }
+
     /// Returns true if and only if the next page may only be fetched once
     /// the previous one is durable (the next call has side effects on the
     /// server, such as marking exported rows).

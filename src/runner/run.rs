@@ -128,6 +128,7 @@ pub(super) fn run(
     };
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
+    let forward_headers = args.walk.forward_headers();
     let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags), args.archive.clone());
     let mut r = Runner {
         tid,
@@ -143,7 +144,7 @@ pub(super) fn run(
         start_paused: args.start_paused,
         once: args.once,
         state_broken: false,
-        sched: Schedule::new(args.queue, args.window, file_headers),
+        sched: Schedule::new(args.queue, args.window, file_headers, forward_headers),
         commits: Commits::new(store, args.archive),
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),

@@ -25,6 +25,8 @@ use crate::runner::run::{End, Mode, Runner};
 pub(super) struct Schedule {
     /// Headers for every file.
     pub(super) file_headers: Arc<[(String, String)]>,
+    /// Whether they follow a redirect to another origin.
+    pub(super) forward_headers: bool,
     /// Into the pool.
     pub(super) queue: JobQueue,
     /// Reports from the pool.
@@ -47,11 +49,17 @@ pub(super) struct Schedule {
 
 impl Schedule {
     /// Nothing scheduled yet; `window` tasks at most in the pool.
-    pub(super) fn new(queue: JobQueue, window: usize, file_headers: Arc<[(String, String)]>) -> Schedule {
+    pub(super) fn new(
+        queue: JobQueue,
+        window: usize,
+        file_headers: Arc<[(String, String)]>,
+        forward_headers: bool,
+    ) -> Schedule {
         let window = window.max(1);
         let (events_tx, events_rx) = bounded(window * 2);
         Schedule {
             file_headers,
+            forward_headers,
             queue,
             events_tx,
             events_rx,
@@ -205,6 +213,7 @@ impl Runner {
                 url: item.url,
                 dest,
                 headers,
+                forward_headers: self.sched.forward_headers,
                 expected_size: item.size,
                 md5: item.md5,
                 inline: item.inline,

@@ -36,7 +36,13 @@ static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
             name: "headers",
             kind: ParamKind::Object,
             required: false,
-            doc: "object of extra request headers, sent with every URL",
+            doc: "object of extra request headers, sent with every URL (to its own origin only)",
+        },
+        ParamInfo {
+            name: "forward_headers",
+            kind: ParamKind::Bool,
+            required: false,
+            doc: "true: the headers follow a redirect to another host too (default false)",
         },
     ],
 }];
@@ -52,7 +58,12 @@ impl Provider for HttpFiles {
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
         let (urls, headers) = parse_params(&job.params)?;
-        Ok(Box::new(FilesWalk { urls, named: 0, used: HashSet::new(), headers }))
+        let forward_headers = match job.params.get("forward_headers") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(RejectReason("key `forward_headers` must be true or false".into())),
+        };
+        Ok(Box::new(FilesWalk { urls, named: 0, used: HashSet::new(), headers, forward_headers }))
     }
 }
 
@@ -101,6 +112,8 @@ struct FilesWalk {
     used: HashSet<u64>,
     /// Headers for every request.
     headers: Vec<(String, String)>,
+    /// Whether they follow a redirect to another origin.
+    forward_headers: bool,
 }
 
 impl FilesWalk {
@@ -128,6 +141,10 @@ impl FilesWalk {
 impl Walk for FilesWalk {
     fn file_headers(&self) -> Vec<(String, String)> {
         self.headers.clone()
+    }
+
+    fn forward_headers(&self) -> bool {
+        self.forward_headers
     }
 
     fn next_page(&mut self, cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
@@ -195,9 +212,9 @@ type Headers = Vec<(String, String)>;
 fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), RejectReason> {
     let reject = |s: String| RejectReason(s);
     for key in params.keys() {
-        if key != "urls" && key != "headers" {
+        if !matches!(key.as_str(), "urls" | "headers" | "forward_headers") {
             return Err(reject(format!(
-                "unknown key `{key}` for http.files (it takes `urls` and `headers`)"
+                "unknown key `{key}` for http.files (it takes `urls`, `headers` and `forward_headers`)"
             )));
         }
     }
@@ -295,7 +312,7 @@ mod tests {
     /// A walk over `urls`, as `plan` makes it.
     fn walk(urls: &[String]) -> FilesWalk {
         let (urls, headers) = parse_params(&params(json!({ "urls": urls }))).expect("valid urls");
-        FilesWalk { urls, named: 0, used: HashSet::new(), headers }
+        FilesWalk { urls, named: 0, used: HashSet::new(), headers, forward_headers: false }
     }
 
     fn api() -> Api {
