@@ -98,3 +98,55 @@ fn planted_links_in_a_download_folder_are_not_written_through() {
         }
     }
 }
+
+/// SIGSTOP for longer than the timeouts, then SIGCONT (a suspended VM, a
+/// NAS that froze the process): the transfers in flight, and a request
+/// still waiting for its answer, carry on with fresh timeouts instead of
+/// all failing at once.
+#[test]
+fn a_stopped_and_continued_daemon_carries_on_with_its_transfers() {
+    use crate::support::http::{Body, Response, Server};
+    let server = FileServer::start();
+    let mut urls = Vec::new();
+    for i in 0..3u64 {
+        let path = format!("/drip/{i}.bin");
+        server.add(&path, bytes(40 + i, 300_000));
+        server.add_fault(&path, Fault::Drip(100_000), 1);
+        urls.push(server.url(&path));
+    }
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&asked);
+    let late = Server::start(std::sync::Arc::new(move |_| {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1500));
+        Response::new(200).with_body(Body::Bytes(bytes(9, 1000)))
+    }));
+    urls.push(format!("{}/late.bin", late.base_url()));
+    let env = Env::new();
+    env.drop_job("stop", &json!({"type": "http.files", "urls": urls}));
+    let mut daemon = env.daemon(&[]);
+    let dir = env.job_dir("stop");
+    let started = wait_until(Duration::from_secs(20), || {
+        asked.load(std::sync::atomic::Ordering::SeqCst)
+            && (0..3).all(|i| fs::metadata(dir.join(format!(".{i}.bin.part"))).is_ok_and(|m| m.len() > 0))
+    });
+    assert!(started, "the transfers did not start\n{}", daemon.log());
+    daemon.signal(rustix::process::Signal::STOP);
+    std::thread::sleep(Duration::from_secs(5));
+    daemon.signal(rustix::process::Signal::CONT);
+    let done =
+        wait_until(Duration::from_secs(60), || env.status(1).is_some_and(|s| s.state.as_str() == "done"));
+    let log = daemon.log();
+    assert!(done, "{log}");
+    assert!(
+        !log.contains("timed out") && !log.contains("retrying"),
+        "a transfer failed after SIGCONT\n{log}"
+    );
+    for i in 0..3u64 {
+        assert_file(&dir.join(format!("{i}.bin")), &bytes(40 + i, 300_000));
+    }
+    assert_file(&dir.join("late.bin"), &bytes(9, 1000));
+    eprintln!("{log}");
+    daemon.term();
+    assert!(daemon.wait(Duration::from_secs(30)).is_some(), "daemon did not stop\n{}", daemon.log());
+}

@@ -13,6 +13,7 @@ use spoolfetch::download::{DownloadTask, Outcome, fetch, part_paths};
 use spoolfetch::job::JobFlags;
 
 use crate::support::fileserver::FileServer;
+use crate::support::http::{Response, Server};
 use crate::util::test_agent as agent;
 
 fn task(url: &str, dest: &Path) -> DownloadTask {
@@ -145,4 +146,78 @@ fn gzip_coded_file_is_saved_byte_for_byte_and_resumed() {
     let second = fetch(&agent(), &t);
     assert!(matches!(second, Outcome::Done { .. }), "{second:?}");
     assert!(fs::read(&dest).expect("final") == *gz, "saved bytes differ from the gzip bytes sent");
+}
+
+/// A resumed transfer that the job's URL redirects keeps its `Range` and
+/// `If-Range` on the hop, so it continues where it stopped.
+#[test]
+fn a_resume_through_a_redirect_keeps_its_range() {
+    let cdn = FileServer::start();
+    let want = body(3 << 20);
+    cdn.add("/big.bin", want.clone());
+    cdn.add_fault("/big.bin", crate::support::fileserver::Fault::Truncate(1 << 20), 1);
+    let target = cdn.url("/big.bin");
+    let origin = Server::start(Arc::new(move |_| Response::new(302).header("Location", &target)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("big.bin");
+    let url = format!("{}/file", origin.base_url());
+    let out = fetch(&agent(), &task(&url, &dest));
+    assert!(matches!(out, Outcome::Retry { .. }), "{out:?}");
+    let out = fetch(&agent(), &task(&url, &dest));
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+    assert_eq!(fs::read(&dest).expect("final"), want);
+    let ranges = cdn.range_requests("/big.bin");
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    assert!(ranges[0].starts_with("bytes=") && !ranges[0].starts_with("bytes=0-"), "{ranges:?}");
+    let resumed = cdn.log().into_iter().filter(|r| r.header("range").is_some()).collect::<Vec<_>>();
+    assert!(resumed[0].header("if-range").is_some(), "the validator went along");
+}
+
+/// A pooled keep-alive connection that the server closes as the next
+/// request arrives is replaced at once by a fresh one: the download does
+/// not cost a retry round.
+#[test]
+fn a_keep_alive_connection_closed_by_the_server_is_replaced_at_once() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut served = 0;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    if served == 1 {
+                        // The second request on a connection: hang up
+                        // without a byte, as a server whose idle timeout
+                        // fired just then does.
+                        return;
+                    }
+                    served += 1;
+                    let head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello";
+                    if stream.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let agent = agent();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let dest = dir.path().join(name);
+        let out = fetch(&agent, &task(&format!("http://127.0.0.1:{port}/{name}"), &dest));
+        assert!(matches!(out, Outcome::Done { .. }), "{name}: {out:?}");
+        assert_eq!(fs::read(&dest).expect("file"), b"hello");
+    }
 }

@@ -135,7 +135,8 @@ pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
             Ok(Step::Suspended) if restarts < STOPPED_RESTARTS && !task.flags.halted() => {
                 restarts += 1;
                 log::info!(
-                    "{}: this process was stopped during the transfer; resuming it",
+                    "job {}: {}: this process was stopped during the transfer; resuming it",
+                    task.job,
                     crate::http::display_url(&task.url)
                 );
             }
