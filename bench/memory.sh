@@ -4,9 +4,12 @@
 # file. nginx maps every /f/<anything> to one SIZE_B-byte file, so no file
 # tree is generated; each URL still gets its own output file.
 #
-#   bench/memory.sh [--n N] [--size-b BYTES] [--conc C] [--keep]
+#   bench/memory.sh [--n N] [--size-b BYTES] [--conc C] [--missing] [--keep]
 #
-# Environment: N, SIZE_B (default 1024), CONC (default 8), KEEP=1.
+# --missing: every URL answers 404, to measure what failed items cost
+# (the job ends failed; there are no files to check).
+#
+# Environment: N, SIZE_B (default 1024), CONC (default 8), MISSING=1, KEEP=1.
 # Results on stdout and in bench/out/memory-<date>.md.
 set -euo pipefail
 
@@ -17,6 +20,7 @@ N=${N:-100000}
 SIZE_B=${SIZE_B:-1024}
 CONC=${CONC:-8}
 KEEP=${KEEP:-0}
+MISSING=${MISSING:-0}
 
 while (($#)); do
     case $1 in
@@ -24,7 +28,8 @@ while (($#)); do
         --size-b) SIZE_B=$2; shift 2 ;;
         --conc) CONC=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+        --missing) MISSING=1; shift ;;
+        -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -48,7 +53,8 @@ mkdir -p "$RUN/spool" "$RUN/save" && mkdir -m 700 "$RUN/statedir"
 log "writing a job of $N URLs"
 {
     printf '{"type":"http.files","name":"mem","urls":['
-    seq -f "\"$BASE/f/%07g.bin\"" 0 $((N - 1)) | paste -sd,
+    if ((MISSING)); then prefix=/missing/; else prefix=/f/; fi
+    seq -f "\"$BASE$prefix%07g.bin\"" 0 $((N - 1)) | paste -sd,
     printf ']}\n'
 } >"$WORK/job.json"
 cat >"$RUN/spool/spoolfetch.json" <<EOF
@@ -75,25 +81,42 @@ sample_rss() {
 }
 sample_rss >"$RUN/rss.txt" &
 SAMPLER=$!
-RUST_LOG=info timed "$RUN/m" "$SPOOLFETCH" run --spool "$RUN/spool" --once 2>"$RUN/spoolfetch.log" ||
-    die "spoolfetch failed: $(tail -n 3 "$RUN/spoolfetch.log")"
+if ((MISSING)); then
+    # The job fails (every file is missing), so `run --once` exits 1.
+    RUST_LOG=info timed "$RUN/m" "$SPOOLFETCH" run --spool "$RUN/spool" --once 2>"$RUN/spoolfetch.log" || true
+    grep -q "job 1 (mem) failed: $N of $N files failed" "$RUN/spoolfetch.log" ||
+        die "expected every file to fail: $(tail -n 3 "$RUN/spoolfetch.log")"
+else
+    RUST_LOG=info timed "$RUN/m" "$SPOOLFETCH" run --spool "$RUN/spool" --once 2>"$RUN/spoolfetch.log" ||
+        die "spoolfetch failed: $(tail -n 3 "$RUN/spoolfetch.log")"
+fi
 wait "$SAMPLER" || true
 
-count=$(find "$RUN/save/mem" -type f -name '*.bin' | wc -l)
-[[ $count == "$N" ]] || die "expected $N files, found $count"
-# Every file must equal the served one: compare a sample with cmp and the
-# size of all.
-bad=$(find "$RUN/save/mem" -type f -name '*.bin' ! -size "${SIZE_B}c" | wc -l)
-[[ $bad == 0 ]] || die "$bad files have the wrong size"
-find "$RUN/save/mem" -type f -name '*.bin' | shuf -n 200 | while read -r f; do
-    cmp -s "$f" "$WORK/data/tiny.bin" || die "$f differs from the served file"
-done
+if ((MISSING)); then
+    count=$(find "$RUN/save/mem" -type f -name '*.bin' 2>/dev/null | wc -l)
+    [[ $count == 0 ]] || die "expected no files, found $count"
+else
+    count=$(find "$RUN/save/mem" -type f -name '*.bin' | wc -l)
+    [[ $count == "$N" ]] || die "expected $N files, found $count"
+    # Every file must equal the served one: compare a sample with cmp and the
+    # size of all.
+    bad=$(find "$RUN/save/mem" -type f -name '*.bin' ! -size "${SIZE_B}c" | wc -l)
+    [[ $bad == 0 ]] || die "$bad files have the wrong size"
+    find "$RUN/save/mem" -type f -name '*.bin' | shuf -n 200 | while read -r f; do
+        cmp -s "$f" "$WORK/data/tiny.bin" || die "$f differs from the served file"
+    done
+fi
 
 read -r rss_kb _ user sys <"$RUN/m.time"
 wall=$(cat "$RUN/m.wall")
-logged=$(checkpoint_logged_bytes "$RUN/spoolfetch.log")
-[[ -n $logged ]] || die "no 'done … checkpoint B bytes' line in the log"
 ondisk=$(checkpoint_files_bytes "$RUN/spool")
+if ((MISSING)); then
+    # A failed job logs no checkpoint size; what it wrote is on disk.
+    logged=$ondisk
+else
+    logged=$(checkpoint_logged_bytes "$RUN/spoolfetch.log")
+    [[ -n $logged ]] || die "no 'done … checkpoint B bytes' line in the log"
+fi
 ckfiles=$(find "$RUN/spool/state" -type f \( -name 'checkpoint.json' -o -name 'journal.*' \) -printf '%f=%s ' | sort)
 
 DATE=$(date +%Y-%m-%d-%H%M%S)
@@ -104,9 +127,9 @@ REPORT="$BENCH_DIR/out/memory-$DATE.md"
     echo
     machine_summary "$WORK"
     echo
-    echo "| URLs | peak RSS MiB | wall s | files/s | CPU s (user+sys) | checkpoint bytes (logged) | per item | left on disk | per item |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    echo "| $N | $(calc "$rss_kb / 1024" 1) | $wall | $(calc "$N / $wall" 0) | $(calc "$user + $sys") | $logged | $(calc "$logged / $N" 1) | $ondisk | $(calc "$ondisk / $N" 1) |"
+    echo "| URLs | answers | peak RSS MiB | wall s | files/s | CPU s (user+sys) | checkpoint bytes (logged) | per item | left on disk | per item |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| $N | $(((MISSING)) && echo 404 || echo 200) | $(calc "$rss_kb / 1024" 1) | $wall | $(calc "$N / $wall" 0) | $(calc "$user + $sys") | $logged | $(calc "$logged / $N" 1) | $ondisk | $(calc "$ondisk / $N" 1) |"
     echo
     echo "Checkpoint files at the end: $ckfiles"
     echo
