@@ -107,7 +107,8 @@ else
     done
 fi
 
-read -r rss_kb _ user sys <"$RUN/m.time"
+# A failed run makes time(1) write a status line first: the figures are last.
+read -r rss_kb _ user sys < <(tail -n 1 "$RUN/m.time")
 wall=$(cat "$RUN/m.wall")
 ondisk=$(checkpoint_files_bytes "$RUN/spool")
 if ((MISSING)); then

@@ -8,18 +8,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use ureq::config::{Config, IpFamily};
-use ureq::http::Uri;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-use ureq::{Agent, Proxy};
+use ureq::Agent;
+use ureq::config::Config;
+use ureq::tls::TlsConfig;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::DefaultConnector;
 
 use super::pinning::PinnedResolver;
+use super::proxy::parse_proxy;
+use super::resolver::{Cached, LiteralFirst};
+use super::roots::root_certs;
 
 /// How requests reach servers (config key `proxy_mode` 0/1/2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,13 +119,6 @@ impl fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {}
 
-/// Proxy schemes accepted in [`Route::Proxy`]; listed in error messages.
-///
-/// ureq also understands `socks4a://` and `socks://`, but a short,
-/// documented list is easier to support; `socks5h` covers the "let the proxy
-/// resolve" case.
-const PROXY_SCHEMES: [&str; 5] = ["http", "https", "socks4", "socks5", "socks5h"];
-
 /// Builds the one agent the whole daemon shares.
 ///
 /// Invariants this establishes:
@@ -178,195 +173,6 @@ pub fn build_agent(opts: &NetOptions) -> Result<Agent, SetupError> {
     })
 }
 
-/// How long a host name's addresses are reused (curl's default DNS cache
-/// time).
-const DNS_TTL: Duration = Duration::from_secs(60);
-/// Most host names remembered; a job talks to a handful.
-const DNS_CACHE_MAX: usize = 256;
-
-/// A resolver that remembers each host's addresses for [`DNS_TTL`].
-///
-/// Why: ureq resolves before every request, even one that then reuses a
-/// pooled connection, and with `timeout_resolve` set each lookup runs on a
-/// new thread. A Pixiv job fetches thousands of files from one CDN name;
-/// without a cache each costs a thread and, on a NAS without a local DNS
-/// cache, a DNS round trip. Failures are not remembered.
-#[derive(Debug)]
-struct Cached<R> {
-    /// Where lookups go.
-    inner: R,
-    /// `scheme://host:port` → (when looked up, addresses).
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
-}
-
-impl<R: Resolver> Cached<R> {
-    /// Wraps `inner`.
-    fn new(inner: R) -> Self {
-        Cached { inner, entries: std::sync::Mutex::default() }
-    }
-}
-
-impl<R: Resolver> Resolver for Cached<R> {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        config: &Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let key = format!(
-            "{}://{}:{}",
-            uri.scheme_str().unwrap_or(""),
-            uri.host().unwrap_or(""),
-            uri.port_u16().map_or(String::new(), |p| p.to_string())
-        );
-        let now = std::time::Instant::now();
-        // A poisoned lock only means another thread panicked mid-update of
-        // a cache; looking up again is always correct.
-        if let Ok(map) = self.entries.lock()
-            && let Some((at, addrs)) = map.get(&key)
-            && now.duration_since(*at) < DNS_TTL
-        {
-            return Ok(addrs.clone());
-        }
-        let addrs = self.inner.resolve(uri, config, timeout)?;
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() >= DNS_CACHE_MAX {
-                map.retain(|_, (at, _)| now.duration_since(*at) < DNS_TTL);
-                if map.len() >= DNS_CACHE_MAX {
-                    map.clear();
-                }
-            }
-            map.insert(key, (now, addrs.clone()));
-        }
-        Ok(addrs)
-    }
-}
-
-/// A resolver that answers URLs whose host is an IP literal itself and hands
-/// every name to `inner`.
-///
-/// Why: with `timeout_resolve` set (timeouts are always set here), ureq's
-/// [`DefaultResolver`] runs every lookup on a freshly spawned thread so that
-/// it can give up on a hung DNS server — also for `http://127.0.0.1/…`, and
-/// also when a pooled connection is then reused, because ureq resolves
-/// before it looks in the pool. That thread costs about 16 syscalls per
-/// request, a measurable share of a small-file download. An IP literal needs
-/// no lookup at all, so no thread and no timeout are involved; names still
-/// get the bounded, threaded lookup.
-#[derive(Debug)]
-struct LiteralFirst<R> {
-    /// Where names (and anything unusual) go.
-    inner: R,
-    /// IP literals that are configured as pinned "host names" (mode 2 accepts
-    /// `1.2.3.4` as a key): these must keep going to the pin table.
-    pinned_literals: Vec<IpAddr>,
-}
-
-impl<R: Resolver> LiteralFirst<R> {
-    /// Wraps `inner`; `pinned` are the configured pin keys (empty outside
-    /// mode 2).
-    fn new<'a>(inner: R, pinned: impl Iterator<Item = &'a String>) -> Self {
-        let pinned_literals = pinned.filter_map(|h| h.strip_suffix('.').unwrap_or(h).parse().ok()).collect();
-        LiteralFirst { inner, pinned_literals }
-    }
-
-    /// The socket address of `uri` when its host is an IP literal that needs
-    /// no lookup; `None` sends the URL to the inner resolver.
-    ///
-    /// Only `http`/`https` are answered here: ureq also resolves proxy URLs
-    /// (`socks5://…`) through the resolver, and their default ports are
-    /// ureq's business. Only the default address family setting is handled,
-    /// so that a (future) IPv4-only agent still gets ureq's own filtering.
-    fn literal_addr(&self, uri: &Uri, config: &Config) -> Option<SocketAddr> {
-        if config.ip_family() != IpFamily::Any {
-            return None;
-        }
-        let default_port = match uri.scheme_str()? {
-            "https" => 443,
-            "http" => 80,
-            _ => return None,
-        };
-        let host = uri.host()?;
-        // `Uri::host` keeps the brackets of an IPv6 literal.
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        let ip: IpAddr = bare.parse().ok()?;
-        if self.pinned_literals.contains(&ip) {
-            return None;
-        }
-        Some(SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port)))
-    }
-}
-
-impl<R: Resolver> Resolver for LiteralFirst<R> {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        config: &Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match self.literal_addr(uri, config) {
-            Some(addr) => {
-                let mut addrs = self.empty();
-                addrs.push(addr);
-                Ok(addrs)
-            }
-            None => self.inner.resolve(uri, config, timeout),
-        }
-    }
-}
-
-/// Hides the password of a URL's userinfo: `http://user:pw@host:8080` →
-/// `http://user:***@host:8080`.
-///
-/// This works on the raw string and errs on the side of hiding: everything
-/// up to the *last* `@` counts as userinfo, so a password containing an
-/// unencoded `@` or `/` is still hidden, even though that can over-redact a
-/// URL whose path contains `@` with a `:` before it. A URL without `:` in the
-/// userinfo (no password) is returned unchanged.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &rest[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]),
-        None => url.to_string(),
-    }
-}
-
-/// Validates the proxy URL and turns it into a `ureq::Proxy`.
-///
-/// The scheme is checked here instead of relying on ureq, because ureq
-/// silently treats a URL without scheme as `http://` and its own error says
-/// only "invalid proxy url".
-fn parse_proxy(url: &str) -> Result<Proxy, SetupError> {
-    let fail = |reason: String| SetupError::Proxy { url_redacted: redact_url(url), reason };
-    let allowed = PROXY_SCHEMES.join(", ");
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(fail(format!("missing scheme; use one of {allowed}")));
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    if !PROXY_SCHEMES.contains(&scheme.as_str()) {
-        return Err(fail(format!("unsupported scheme {scheme:?}; use one of {allowed}")));
-    }
-    // ureq accepts an empty host and then fails on every request; catch it now.
-    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    if host_part.is_empty() || host_part.starts_with(':') || host_part.starts_with('/') {
-        return Err(fail("missing proxy host".to_string()));
-    }
-    Proxy::new(url).map_err(|_| {
-        fail(
-            "not a valid proxy url (expected scheme://[user:password@]host[:port], \
-             with special characters in user or password percent-encoded)"
-                .to_string(),
-        )
-    })
-}
-
 /// Rejects user agents that cannot be a header value, so the mistake shows
 /// at startup instead of as a failure of every request.
 fn check_user_agent(ua: &str) -> Result<(), SetupError> {
@@ -379,77 +185,6 @@ fn check_user_agent(ua: &str) -> Result<(), SetupError> {
         });
     }
     Ok(())
-}
-
-/// The trust store: Mozilla's roots, plus the PEM certificates of `ca_file`.
-///
-/// `RootCerts::new_with_certs` *replaces* the store, so the Mozilla roots
-/// (the same set ureq uses by default, from `webpki-root-certs`) are put in
-/// explicitly; otherwise adding a corporate CA would break every public site.
-fn root_certs(ca_file: Option<&Path>) -> Result<RootCerts, SetupError> {
-    let Some(path) = ca_file else {
-        return Ok(RootCerts::WebPki);
-    };
-    let extra =
-        read_ca_file(path).map_err(|reason| SetupError::CaFile { path: path.to_path_buf(), reason })?;
-    log::debug!("trusting {} extra ca certificate(s) from {}", extra.len(), path.display());
-    let mut all: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()))
-        .collect();
-    all.extend(extra);
-    Ok(RootCerts::new_with_certs(&all))
-}
-
-/// Reads every certificate of a PEM file, with an error reason on failure.
-fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read it ({})", e.to_string().to_lowercase()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&bytes) {
-        match item {
-            Ok(PemItem::Certificate(cert)) => {
-                // rustls silently skips roots it cannot parse; a damaged block
-                // would then look like "my CA is ignored". Check the DER frame.
-                if !is_der_sequence(cert.der()) {
-                    return Err(format!(
-                        "certificate #{} is not valid (damaged base64 or not a certificate)",
-                        certs.len() + 1
-                    ));
-                }
-                certs.push(cert);
-            }
-            Ok(_) => log::warn!(
-                "ca_file {} contains a non-certificate item (a private key?); it is ignored",
-                path.display()
-            ),
-            Err(e) => return Err(format!("not valid pem ({e})").to_lowercase()),
-        }
-    }
-    if certs.is_empty() {
-        return Err("no pem certificate found (expected \"-----BEGIN CERTIFICATE-----\" blocks)".to_string());
-    }
-    Ok(certs)
-}
-
-/// True if `der` is exactly one DER `SEQUENCE` (what every X.509 certificate
-/// is). A cheap structural check, not a parse.
-fn is_der_sequence(der: &[u8]) -> bool {
-    let [0x30, first_len, rest @ ..] = der else {
-        return false;
-    };
-    let (len, body) = if first_len & 0x80 == 0 {
-        (usize::from(*first_len), rest)
-    } else {
-        let n = usize::from(first_len & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return false;
-        }
-        let (len_bytes, body) = rest.split_at(n);
-        let len = len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, body)
-    };
-    body.len() == len
 }
 
 impl NetOptions {
@@ -482,6 +217,7 @@ mod tests {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::io::{BufReader, Read, Write};
     use std::net::{Ipv4Addr, TcpListener};
+    use std::path::Path;
     use std::sync::{Arc, mpsc};
     use std::thread;
     use std::time::Duration;
@@ -495,22 +231,6 @@ mod tests {
     }
 
     // ---------------------------------------------------------------- basics
-
-    #[test]
-    fn redact_url_hides_password_only() {
-        let cases = [
-            ("http://user:secret@proxy:3128", "http://user:***@proxy:3128"),
-            ("socks5h://u:p@ss:w/rd@10.0.0.1:1080/", "socks5h://u:***@10.0.0.1:1080/"),
-            ("http://user:@proxy", "http://user:***@proxy"),
-            ("user:pw@proxy:8080", "user:***@proxy:8080"),
-            ("http://token@proxy:3128", "http://token@proxy:3128"),
-            ("http://proxy:3128", "http://proxy:3128"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(redact_url(input), want, "{input}");
-        }
-    }
 
     #[test]
     fn status_errors_are_responses_and_user_agent_is_sent() {
@@ -547,80 +267,6 @@ mod tests {
         let mut o = opts(Route::Direct);
         o.user_agent = "bad\r\nx: y".into();
         assert!(matches!(build_agent(&o), Err(SetupError::UserAgent { .. })));
-    }
-
-    // ---------------------------------------------------------------- resolver
-
-    /// Counts the lookups that reach it and answers with a fixed address.
-    #[derive(Debug, Default)]
-    struct Counting(std::sync::atomic::AtomicUsize);
-
-    impl Resolver for Counting {
-        fn resolve(&self, _: &Uri, _: &Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut a = self.empty();
-            a.push("10.9.9.9:9".parse().unwrap());
-            Ok(a)
-        }
-    }
-
-    #[test]
-    fn names_are_looked_up_once_per_ttl() {
-        let r = Cached::new(Counting::default());
-        let config = Agent::config_builder().build();
-        let resolve = |url: &str| {
-            let uri: Uri = url.parse().expect("uri");
-            r.resolve(&uri, &config, NextTimeout::default()).expect("resolves").len()
-        };
-        for _ in 0..5 {
-            assert_eq!(resolve("https://i.pximg.net/img-original/a.jpg"), 1);
-        }
-        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 1);
-        resolve("https://i.pximg.net:8443/b.jpg");
-        resolve("http://i.pximg.net/c.jpg");
-        assert_eq!(
-            r.inner.0.load(std::sync::atomic::Ordering::SeqCst),
-            3,
-            "port and scheme are part of the key"
-        );
-        // An entry older than the TTL is looked up again.
-        if let Ok(mut m) = r.entries.lock() {
-            for (at, _) in m.values_mut() {
-                *at = at.checked_sub(DNS_TTL).unwrap_or(*at);
-            }
-        }
-        resolve("https://i.pximg.net/d.jpg");
-        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 4);
-    }
-
-    #[test]
-    fn ip_literals_are_answered_without_a_lookup() {
-        let keys = ["10.0.0.7".to_string(), "images.test".to_string()];
-        let r = LiteralFirst::new(Counting::default(), keys.iter());
-        let config = Agent::config_builder().build();
-        let resolve = |url: &str| -> Vec<SocketAddr> {
-            let uri: Uri = url.parse().unwrap();
-            r.resolve(&uri, &config, NextTimeout::default()).unwrap().iter().copied().collect()
-        };
-        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
-        assert_eq!(resolve("http://127.0.0.1:8080/x"), [a("127.0.0.1:8080")]);
-        assert_eq!(resolve("http://127.0.0.1/x"), [a("127.0.0.1:80")]);
-        assert_eq!(resolve("https://192.0.2.1/x"), [a("192.0.2.1:443")]);
-        assert_eq!(resolve("https://[::1]:8443/x"), [a("[::1]:8443")]);
-        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 0);
-        // Names, an IP literal that is itself pinned, and proxy schemes go
-        // to the inner resolver.
-        for url in
-            ["http://images.test/x", "http://localhost:1/", "http://10.0.0.7/", "socks5://127.0.0.1:1080"]
-        {
-            assert_eq!(resolve(url), [a("10.9.9.9:9")], "{url}");
-        }
-        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 4);
-        // Another address family setting keeps ureq's own filtering.
-        let v4 = Agent::config_builder().ip_family(IpFamily::Ipv4Only).build();
-        let uri: Uri = "http://[::1]/".parse().unwrap();
-        r.resolve(&uri, &v4, NextTimeout::default()).unwrap();
-        assert_eq!(r.inner.0.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 
     #[test]
@@ -947,17 +593,5 @@ mod tests {
         let mut o = opts(Route::Direct);
         o.ca_file = Some(f.path().to_path_buf());
         build_agent(&o).unwrap();
-    }
-
-    #[test]
-    fn der_sequence_check() {
-        assert!(is_der_sequence(&[0x30, 0x00]));
-        assert!(is_der_sequence(&[0x30, 0x02, 1, 2]));
-        assert!(is_der_sequence(&[0x30, 0x81, 0x01, 9]));
-        assert!(!is_der_sequence(&[0x30, 0x03, 1, 2]));
-        assert!(!is_der_sequence(&[0x31, 0x00]));
-        assert!(!is_der_sequence(&[0x30, 0x80]));
-        assert!(!is_der_sequence(b"hello world"));
-        assert!(!is_der_sequence(&[]));
     }
 }

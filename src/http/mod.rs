@@ -24,13 +24,17 @@
 mod agent;
 mod error;
 mod pinning;
+mod proxy;
 mod query;
 mod redact;
+mod resolver;
 mod retry_after;
+mod roots;
 
-pub use agent::{NetOptions, Route, SetupError, build_agent, redact_url};
+pub use agent::{NetOptions, Route, SetupError, build_agent};
 pub use error::{describe, is_transient, status_is_transient};
 pub use pinning::PinnedResolver;
+pub use proxy::redact_url;
 pub use query::{encode_query, form_decode, form_encode, query_pairs};
 pub use redact::display_url;
 pub use retry_after::parse_retry_after;
