@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::checkpoint::items::{Items, Reason, Reasons};
+
 /// One unit of work found by a listing: a file to fetch or to write.
 ///
 /// Field names are one letter because a 100,000-item job journals every
@@ -237,9 +239,12 @@ pub struct Progress {
     /// Items found so far (indexes `0..found`).
     pub found: u64,
     /// Unfinished items (pending or failed), by index.
-    pub items: BTreeMap<u64, Item>,
+    pub items: Items,
     /// Indexes of failed items with their reasons.
-    pub failed: BTreeMap<u64, String>,
+    pub failed: BTreeMap<u64, Reason>,
+    /// The reasons in use, shared (not persisted: a cache).
+    #[serde(skip)]
+    pub reasons: Reasons,
     /// Failed items that retry rounds will not fix.
     #[serde(default)]
     pub permanent: std::collections::BTreeSet<u64>,
@@ -282,7 +287,7 @@ impl Progress {
         } else if let Some(r) = self.skipped.get(&i) {
             ItemState::Skipped(r.clone())
         } else if let Some(r) = self.failed.get(&i) {
-            ItemState::Failed(r.clone())
+            ItemState::Failed(r.to_string())
         } else {
             ItemState::Pending
         }
@@ -342,9 +347,11 @@ impl Progress {
                 self.skipped.insert(i, r);
             }
             Record::Failed { i, r, p } => {
+                let r = self.reasons.intern(r);
                 self.failed.insert(i, r);
                 if p {
                     self.permanent.insert(i);
+                    self.items.park(i);
                 }
             }
             Record::PostDone { i, r } => {
@@ -362,6 +369,7 @@ impl Progress {
                 self.round = 1;
                 self.failed.clear();
                 self.permanent.clear();
+                self.items.unpark_all();
             }
             Record::Paused { v } => self.paused = v,
         }
@@ -369,7 +377,17 @@ impl Progress {
 
     /// Indexes of items still to do in this round, in order.
     pub fn pending(&self) -> Vec<u64> {
-        self.items.keys().copied().filter(|i| !self.failed.contains_key(i)).collect()
+        self.items.live().map(|(i, _)| *i).filter(|i| !self.failed.contains_key(i)).collect()
+    }
+
+    /// Parks the items that failed for good, as replaying the journal
+    /// does; a snapshot holds them as live items.
+    pub fn park_permanent(&mut self) {
+        let permanent: Vec<u64> =
+            self.permanent.iter().copied().filter(|i| self.failed.contains_key(i)).collect();
+        for i in permanent {
+            self.items.park(i);
+        }
     }
 
     /// Returns true if and only if nothing is left to do in this round

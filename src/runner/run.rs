@@ -119,13 +119,14 @@ pub(super) fn run(
         .ensure_state_dir(tid)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))
         .and_then(|_| CheckpointStore::open(&state_dir).map_err(|e| e.to_string()));
-    let (store, progress) = match opened {
+    let (store, mut progress) = match opened {
         Ok(x) => x,
         Err(reason) => {
             log::error!("job {tid}: {reason}");
             return fail_early(&args, &reason);
         }
     };
+    progress.park_permanent();
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
@@ -437,7 +438,9 @@ impl Runner {
     /// unfinished items: a cancelled job keeps what it downloaded, not
     /// placeholders. A partial with bytes in it stays for a `retry`.
     pub(super) fn remove_empty_partials(&self) {
-        for item in self.progress.items.values() {
+        // Items that failed for good are parked: their attempt removed
+        // its empty partial already.
+        for (_, item) in self.progress.items.live() {
             let Some(dest) = self.dest_of(item) else { continue };
             let (part, meta) = crate::download::part_paths(&dest);
             if std::fs::symlink_metadata(&part).is_ok_and(|m| m.is_file() && m.len() == 0) {

@@ -132,13 +132,15 @@ impl Runner {
                     self.sched.delayed.push(Reverse((Instant::now() + wait, i)));
                 } else {
                     log::warn!("job {}: {url}: {reason} ({n} attempts this round)", self.tid);
-                    self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: false });
+                    // The reason alone: the URL is the item's, and many
+                    // failures share one reason string.
+                    self.record(Record::Failed { i, r: reason, p: false });
                 }
             }
             Outcome::Failed { reason } => {
                 let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
                 log::warn!("job {}: {url}: {reason}", self.tid);
-                self.record(Record::Failed { i, r: format!("{url}: {reason}"), p: true });
+                self.record(Record::Failed { i, r: reason, p: true });
             }
         }
     }
@@ -265,13 +267,26 @@ impl Runner {
         if self.progress.failed.is_empty() {
             Some(End::Done)
         } else {
-            let first = self.progress.failed.values().next().cloned().unwrap_or_default();
+            let first =
+                self.progress.failed.iter().next().map(|(i, r)| self.failure_line(*i, r)).unwrap_or_default();
             let total = self.progress.found - self.progress.skipped.len() as u64;
             Some(End::Failed(format!(
                 "{} of {} files failed; first: {first}",
                 self.progress.failed.len(),
                 total
             )))
+        }
+    }
+
+    /// A failure as users read it: the item's URL (redacted) and the
+    /// reason. Journals written before reasons were shared hold the URL
+    /// in the reason already.
+    pub(super) fn failure_line(&self, i: u64, reason: &str) -> String {
+        let url = self.progress.items.get_any(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+        if url.is_empty() || reason.starts_with(&url) {
+            reason.to_string()
+        } else {
+            format!("{url}: {reason}")
         }
     }
 }
