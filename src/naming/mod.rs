@@ -4,12 +4,16 @@
 //! name, a URL, a title) into a path component. The invariant: whatever
 //! goes in, what comes out is one non-empty path component of at most 255
 //! bytes that cannot climb out of its folder (no `/`, `\`, NUL, `.` or
-//! `..`) and is legal on the SMB shares our users save to.
+//! `..`) and is legal on the SMB shares our users save to. Naming
+//! templates, which providers declare fields for, render through the same
+//! rules.
 
 mod escape;
 mod sanitize;
+mod template;
 
 pub use escape::{escape_display, is_unsafe_char};
 pub use sanitize::{
     MAX_COMPONENT_BYTES, file_name_from_url, percent_decode_lossy, sanitize_component, truncate_keeping_ext,
 };
+pub use template::{Field, FieldKind, Template, TemplateError, cut};

@@ -5,27 +5,25 @@
 //! as `{user_id}/{id}_p{page} {title}.{ext}` builds a relative path; every
 //! component is sanitized, and a component too long for the filesystem is
 //! shortened by cutting the free-text fields (title, names) first, so the
-//! id always survives.
+//! id always survives. The template rules are the kernel's
+//! ([`crate::naming::Template`]); this module declares Pixiv's fields.
 
-use crate::naming::{MAX_COMPONENT_BYTES, sanitize_component};
+use crate::naming::{Field, FieldKind, Template};
 
 /// Fields a template may use.
-pub const FIELDS: &[&str] = &[
-    "id",
-    "page",
-    "num",
-    "title",
-    "user_id",
-    "user_name",
-    "user_account",
-    "date",
-    "ext",
-    "type",
-    "original",
+pub static FIELDS: &[Field] = &[
+    Field { name: "id", kind: FieldKind::Id },
+    Field { name: "page", kind: FieldKind::Plain },
+    Field { name: "num", kind: FieldKind::Plain },
+    Field { name: "title", kind: FieldKind::FreeText },
+    Field { name: "user_id", kind: FieldKind::Plain },
+    Field { name: "user_name", kind: FieldKind::FreeText },
+    Field { name: "user_account", kind: FieldKind::FreeText },
+    Field { name: "date", kind: FieldKind::Plain },
+    Field { name: "ext", kind: FieldKind::Plain },
+    Field { name: "type", kind: FieldKind::Plain },
+    Field { name: "original", kind: FieldKind::Id },
 ];
-
-/// Fields whose text may be cut to make a name fit.
-const FREE_TEXT: &[&str] = &["title", "user_name", "user_account"];
 
 /// Values for one file.
 #[derive(Debug, Clone, Default)]
@@ -52,103 +50,43 @@ pub struct Fields {
     pub original: String,
 }
 
-/// Checks a template: known fields only, braces balanced, no absolute
-/// path or `..`, and `{id}` or `{original}` present (else two works would
-/// share a name).
-pub fn check_template(t: &str) -> Result<(), String> {
-    if t.starts_with('/') || t.split('/').any(|c| c == ".." || c == ".") {
-        return Err("key `template` must be a relative path without `.` or `..`".into());
-    }
-    let mut rest = t;
-    let mut has_id = false;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("key `template` has an unclosed `{`")?;
-        let name = &after[..close];
-        if !FIELDS.contains(&name) {
-            return Err(format!("key `template`: unknown field {{{name}}} (known: {})", FIELDS.join(", ")));
+impl Fields {
+    /// The value of the template field `name`.
+    fn value(&self, name: &str) -> String {
+        match name {
+            "id" => self.id.to_string(),
+            "page" => self.page.to_string(),
+            "num" => (u64::from(self.page) + 1).to_string(),
+            "title" => self.title.clone(),
+            "user_id" => self.user_id.to_string(),
+            "user_name" => self.user_name.clone(),
+            "user_account" => self.user_account.clone(),
+            "date" => self.date.clone(),
+            "ext" => self.ext.clone(),
+            "type" => self.kind.clone(),
+            "original" => self.original.clone(),
+            _ => String::new(),
         }
-        has_id |= name == "id" || name == "original";
-        rest = &after[close + 1..];
     }
-    if rest.contains('}') || t.matches('}').count() != t.matches('{').count() {
-        return Err("key `template` has unbalanced braces".into());
-    }
-    if !has_id {
-        return Err(
-            "key `template` must contain {id} or {original} so that every file gets its own name".into()
-        );
-    }
-    Ok(())
+}
+
+/// Checks a template (see [`Template::parse`]): `{id}` or `{original}`
+/// must be in it, else two works would share a name.
+pub fn check_template(t: &str) -> Result<(), String> {
+    Template::parse(FIELDS, t).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Renders a checked template into a safe relative path.
 pub fn render(template: &str, f: &Fields) -> String {
-    let components: Vec<String> = template
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            let mut limit = usize::MAX;
-            loop {
-                let s = fill(c, f, limit);
-                if s.len() <= MAX_COMPONENT_BYTES || limit == 0 {
-                    return sanitize_component(&s, &f.id.to_string());
-                }
-                let over = s.len() - MAX_COMPONENT_BYTES;
-                let longest =
-                    [&f.title, &f.user_name, &f.user_account].iter().map(|s| s.len()).max().unwrap_or(0);
-                limit = longest.min(limit).saturating_sub(over.max(8));
-            }
-        })
-        .collect();
-    components.join("/")
-}
-
-/// Substitutes fields, cutting free text to `limit` bytes.
-fn fill(component: &str, f: &Fields, limit: usize) -> String {
-    let mut out = String::new();
-    let mut rest = component;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let name = &after[..close];
-        let value = match name {
-            "id" => f.id.to_string(),
-            "page" => f.page.to_string(),
-            "num" => (f.page + 1).to_string(),
-            "title" => f.title.clone(),
-            "user_id" => f.user_id.to_string(),
-            "user_name" => f.user_name.clone(),
-            "user_account" => f.user_account.clone(),
-            "date" => f.date.clone(),
-            "ext" => f.ext.clone(),
-            "type" => f.kind.clone(),
-            "original" => f.original.clone(),
-            other => format!("{{{other}}}"),
-        };
-        let value = if FREE_TEXT.contains(&name) { cut(&value, limit) } else { value };
-        // A slash inside a value must not create a folder.
-        out.push_str(&value.replace('/', "_"));
-        rest = &after[close + 1..];
+    match Template::parse(FIELDS, template) {
+        Ok(t) => t.render(|name| f.value(name)),
+        // Checked when the job was planned; the default name is the
+        // original file name.
+        Err(_) => match Template::parse(FIELDS, "{original}.{ext}") {
+            Ok(t) => t.render(|name| f.value(name)),
+            Err(_) => f.id.to_string(),
+        },
     }
-    out.push_str(rest);
-    out
-}
-
-/// Cuts text to at most `max` bytes on a character boundary.
-fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 /// The file name at the end of a URL (`…/126839540_p0.png` → stem
@@ -165,6 +103,7 @@ pub fn url_name(url: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::naming::MAX_COMPONENT_BYTES;
 
     fn fields() -> Fields {
         Fields {
