@@ -32,4 +32,5 @@ pub mod pacing;
 pub mod postprocess;
 pub mod providers;
 pub mod runner;
+pub mod session;
 pub mod spool;

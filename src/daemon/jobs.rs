@@ -169,6 +169,7 @@ impl Supervisor {
             walk: w.intake.walk,
             pacer,
             classify,
+            sessions: Arc::clone(&self.sessions),
             queue: self.pool.register(tid, window),
             window,
             config: Arc::clone(&self.config),

@@ -30,6 +30,7 @@ use crate::job::Tid;
 use crate::pacing::Pacer;
 use crate::postprocess::PostWorker;
 use crate::runner::{RunnerHandle, RunnerMsg, RunnerReport};
+use crate::session::Sessions;
 use crate::spool::{Ending, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, recover_own};
 
 /// A job thread whose loop has not turned for this long is stuck (it turns
@@ -105,6 +106,8 @@ pub(super) struct Supervisor {
     pub(super) pool: Pool,
     /// Pacers by account key.
     pub(super) pacers: HashMap<String, (Pacer, JoinHandle<()>)>,
+    /// Provider logins by account, shared by every job of an account.
+    pub(super) sessions: Arc<Sessions>,
     /// Raised at shutdown: pacers stop waiting.
     pub(super) shutdown: Arc<AtomicBool>,
     /// Running jobs.
@@ -167,6 +170,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         agent,
         pool,
         pacers: HashMap::new(),
+        sessions: Arc::new(Sessions::new()),
         shutdown: Arc::new(AtomicBool::new(false)),
         running: BTreeMap::new(),
         paused: HashSet::new(),

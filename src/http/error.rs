@@ -1,6 +1,6 @@
 //! What went wrong with a request, in two forms: a retry decision
-//! ([`is_transient`], [`status_is_transient`]) and a short lower-case
-//! sentence for users ([`describe`]).
+//! ([`is_transient`], [`status_is_transient`], [`classify_status`]) and a
+//! short lower-case sentence for users ([`describe`]).
 //!
 //! The rule of thumb: retry what can fix itself (timeouts, dropped or refused
 //! connections, DNS hiccups, overloaded servers); fail fast on what needs a
@@ -10,8 +10,36 @@
 //! attempts, while a wrong "fatal" loses a download: in doubt, transient.
 
 use std::io;
+use std::time::{Duration, SystemTime};
 
 use ureq::{Error, Timeout};
+
+use super::retry_after::parse_retry_after;
+
+/// What an answer's status line says about repeating the request, before
+/// anyone reads its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusClass {
+    /// 429: the client is over its rate; wait this long if the server
+    /// said (`Retry-After`), then repeat.
+    RateLimited(Option<Duration>),
+    /// 408, 425 or 5xx: passing trouble, worth repeating after a back-off.
+    Transient,
+    /// Anything else: the same request gets the same answer (the body may
+    /// still say otherwise; API classifiers look there).
+    Final,
+}
+
+/// The status-level reading every API classifier starts from: 429 is a
+/// rate limit honouring `Retry-After` (read against `now`), the other
+/// [`status_is_transient`] codes are passing, the rest final.
+pub fn classify_status(status: u16, retry_after: Option<&str>, now: SystemTime) -> StatusClass {
+    match status {
+        429 => StatusClass::RateLimited(retry_after.and_then(|v| parse_retry_after(v, now))),
+        s if status_is_transient(s) => StatusClass::Transient,
+        _ => StatusClass::Final,
+    }
+}
 
 /// Whether an HTTP status is worth retrying later: 408 (request timeout),
 /// 425 (too early), 429 (too many requests) and every 5xx. Everything else
@@ -241,6 +269,23 @@ mod tests {
         }
         for c in [200, 206, 301, 400, 401, 403, 404, 410, 416, 451, 600] {
             assert!(!status_is_transient(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        let now = std::time::SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            classify_status(429, Some("7"), now),
+            StatusClass::RateLimited(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(classify_status(429, Some("soon"), now), StatusClass::RateLimited(None));
+        assert_eq!(classify_status(429, None, now), StatusClass::RateLimited(None));
+        for c in [408, 425, 500, 502, 503, 599] {
+            assert_eq!(classify_status(c, Some("7"), now), StatusClass::Transient, "{c}");
+        }
+        for c in [200, 301, 400, 401, 403, 404] {
+            assert_eq!(classify_status(c, None, now), StatusClass::Final, "{c}");
         }
     }
 

@@ -14,8 +14,9 @@
 //!   switch to disable verification; a private CA is added with `ca_file`,
 //!   on top of the built-in Mozilla roots.
 //! * **Statuses are data.** 4xx/5xx come back as responses, not errors, so
-//!   `Retry-After` can be read ([`parse_retry_after`]); [`is_transient`] and
-//!   [`status_is_transient`] decide what is worth retrying.
+//!   `Retry-After` can be read ([`parse_retry_after`]); [`is_transient`],
+//!   [`status_is_transient`] and [`classify_status`] decide what is worth
+//!   retrying, in this one place for the download pool and every API.
 //!
 //! `ureq` is pinned to `~3.5` because [`PinnedResolver`] implements an
 //! "unversioned" (not semver-covered) ureq trait, and the error description
@@ -32,7 +33,7 @@ mod retry_after;
 mod roots;
 
 pub use agent::{NetOptions, Route, SetupError, build_agent};
-pub use error::{describe, is_transient, status_is_transient};
+pub use error::{StatusClass, classify_status, describe, is_transient, status_is_transient};
 pub use pinning::PinnedResolver;
 pub use proxy::redact_url;
 pub use query::{encode_query, form_decode, form_encode, query_pairs};

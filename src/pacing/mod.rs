@@ -14,4 +14,4 @@ mod request;
 
 pub use backoff::{backoff_delay, cap_retry_after};
 pub use pacer::{AccountPolicy, Pacer, PacerStats, send_once};
-pub use request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict, default_classify};
+pub use request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict, classify_answer, default_classify};

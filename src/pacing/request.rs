@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, SystemTime};
 
+use crate::http::StatusClass;
+
 /// An API call, as data, so that the pacer can repeat it after a backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
@@ -88,17 +90,35 @@ pub enum Verdict {
 /// A provider's classifier.
 pub type Classify = fn(&ApiResponse) -> Verdict;
 
-/// The classifier for APIs without quirks: 429 (and 503 with
-/// `Retry-After`) is a rate limit, other 5xx and 408 are passing.
-pub fn default_classify(resp: &ApiResponse) -> Verdict {
-    let retry_after =
-        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
-    match resp.status {
-        429 => Verdict::RateLimited(retry_after),
-        503 if retry_after.is_some() => Verdict::RateLimited(retry_after),
-        408 | 500..=599 => Verdict::Retry(format!("HTTP {}", resp.status)),
-        _ => Verdict::Accept,
+/// Reads an answer the way every classifier does: 429 is a rate limit
+/// (honouring `Retry-After`); otherwise `body` may name a verdict the
+/// status does not show (a rate limit inside a 403, an error code inside
+/// a 200; it gets the parsed `Retry-After`); failing that, 408, 425 and
+/// 5xx are passing and the rest goes to the job
+/// ([`crate::http::classify_status`]).
+pub fn classify_answer(
+    resp: &ApiResponse,
+    body: impl FnOnce(Option<Duration>) -> Option<Verdict>,
+) -> Verdict {
+    let now = SystemTime::now();
+    let header = resp.header("retry-after");
+    match crate::http::classify_status(resp.status, header, now) {
+        StatusClass::RateLimited(after) => Verdict::RateLimited(after),
+        class => {
+            body(header.and_then(|v| crate::http::parse_retry_after(v, now))).unwrap_or_else(|| match class {
+                StatusClass::Transient => Verdict::Retry(format!("HTTP {}", resp.status)),
+                _ => Verdict::Accept,
+            })
+        }
     }
+}
+
+/// The classifier for APIs without quirks: 429 (and 503 with
+/// `Retry-After`) is a rate limit, other 5xx, 408 and 425 are passing.
+pub fn default_classify(resp: &ApiResponse) -> Verdict {
+    classify_answer(resp, |retry_after| {
+        (resp.status == 503 && retry_after.is_some()).then_some(Verdict::RateLimited(retry_after))
+    })
 }
 
 /// Why a call produced no answer for the job.
@@ -219,5 +239,15 @@ mod tests {
         assert_eq!(default_classify(&r(429, None)), Verdict::RateLimited(None));
         assert!(matches!(default_classify(&r(502, None)), Verdict::Retry(_)));
         assert_eq!(default_classify(&r(404, None)), Verdict::Accept);
+        assert_eq!(default_classify(&r(503, Some("2"))), Verdict::RateLimited(Some(Duration::from_secs(2))));
+        assert!(matches!(default_classify(&r(503, None)), Verdict::Retry(_)));
+        let body_says = classify_answer(&r(403, Some("4")), |ra| Some(Verdict::RateLimited(ra)));
+        assert_eq!(
+            body_says,
+            Verdict::RateLimited(Some(Duration::from_secs(4))),
+            "the body gets Retry-After"
+        );
+        assert_eq!(classify_answer(&r(429, None), |_| Some(Verdict::Accept)), Verdict::RateLimited(None));
+        assert_eq!(classify_answer(&r(502, None), |_| None), Verdict::Retry("HTTP 502".into()));
     }
 }

@@ -11,6 +11,7 @@ use crate::checkpoint::Item;
 use crate::config::{Config, SectionSpec};
 use crate::job::{JobFlags, JobSpec, RejectReason};
 use crate::pacing::{ApiError, ApiRequest, ApiResponse, Classify, Pacer};
+use crate::session::{Exchange, Sessions, StoreError};
 
 /// Documentation of a job type, for `--help` and the README.
 #[derive(Debug)]
@@ -151,6 +152,25 @@ impl From<ApiError> for WalkError {
     }
 }
 
+impl From<StoreError> for WalkError {
+    fn from(e: StoreError) -> Self {
+        // Going on would spend a token that a restart could not find.
+        WalkError::Invalid(e.to_string())
+    }
+}
+
+impl WalkError {
+    /// A login server that gave no answer: a pause, cancel or shutdown
+    /// stops the listing as usual; anything else waits `retry_in` and
+    /// tries again (the network or the server may come back).
+    pub fn login_unreachable(e: ApiError, what: &str, retry_in: Duration) -> WalkError {
+        match e {
+            ApiError::Interrupted | ApiError::ShuttingDown => WalkError::Api(e),
+            other => WalkError::Wait { reason: format!("cannot reach {what}: {other}"), retry_in },
+        }
+    }
+}
+
 impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -193,7 +213,8 @@ pub trait Walk: Send {
 }
 
 /// A walk's way to make API calls: through the account's pacer, on behalf
-/// of one job (whose pause or cancel interrupts a waiting call).
+/// of one job (whose pause or cancel interrupts a waiting call), and to
+/// reach the daemon's shared state (sessions, the archive).
 #[derive(Debug, Clone)]
 pub struct Api {
     /// The account's pacer, if the walk has an account.
@@ -204,6 +225,8 @@ pub struct Api {
     flags: Arc<JobFlags>,
     /// The download archive, for walks that stop at known works.
     archive: Option<Arc<Archive>>,
+    /// The logins of the daemon (or of a CLI command).
+    sessions: Arc<Sessions>,
 }
 
 impl Api {
@@ -213,8 +236,14 @@ impl Api {
         classify: Classify,
         flags: Arc<JobFlags>,
         archive: Option<Arc<Archive>>,
+        sessions: Arc<Sessions>,
     ) -> Api {
-        Api { pacer, classify, flags, archive }
+        Api { pacer, classify, flags, archive, sessions }
+    }
+
+    /// The logins, one per account, shared by every job of the daemon.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// Returns true if and only if `key` is in the download archive.
@@ -237,5 +266,11 @@ impl Api {
                 transient: false,
             }),
         }
+    }
+}
+
+impl Exchange for Api {
+    fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        self.call(req)
     }
 }

@@ -21,6 +21,7 @@ use crate::pacing::{Classify, Pacer};
 use crate::postprocess::PostWorker;
 use crate::providers::Walk;
 use crate::runner::run::run;
+use crate::session::Sessions;
 use crate::spool::{Claimed, Ending, Spool, reject};
 
 /// Commands a runner accepts.
@@ -64,6 +65,8 @@ pub struct RunnerArgs {
     pub pacer: Option<Pacer>,
     /// How API answers are read.
     pub classify: Classify,
+    /// The daemon's logins, one per account.
+    pub sessions: Arc<Sessions>,
     /// The job's queue into the download pool.
     pub queue: JobQueue,
     /// Most tasks in flight at once for this job.

@@ -130,7 +130,13 @@ pub(super) fn run(
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
-    let api = Api::new(args.pacer.clone(), args.classify, Arc::clone(&flags), args.archive.clone());
+    let api = Api::new(
+        args.pacer.clone(),
+        args.classify,
+        Arc::clone(&flags),
+        args.archive.clone(),
+        Arc::clone(&args.sessions),
+    );
     let mut r = Runner {
         tid,
         claimed: args.claimed,

@@ -316,7 +316,13 @@ mod tests {
     }
 
     fn api() -> Api {
-        Api::new(None, crate::pacing::default_classify, std::sync::Arc::default(), None)
+        Api::new(
+            None,
+            crate::pacing::default_classify,
+            std::sync::Arc::default(),
+            None,
+            std::sync::Arc::default(),
+        )
     }
 
     /// Every page from `cursor` on: (the paths, the cursors in between).

@@ -2,33 +2,29 @@
 //! error codes, and the pacer's reading of answers.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde_json::Value;
 
 use super::auth::Session;
 use super::settings::Settings;
 use crate::http::encode_query;
-use crate::pacing::{ApiRequest, ApiResponse, Verdict};
+use crate::pacing::{ApiRequest, ApiResponse, Verdict, classify_answer};
 use crate::providers::{Api, WalkError};
+use crate::session::{Failure, call_with_reauth};
 
 /// The pacer's reading: 429 (`quota_exceeded`) is a rate limit; 5xx and
 /// `server_error`/`service_unavailable` (also inside a 200) are passing.
 pub fn classify(resp: &ApiResponse) -> Verdict {
-    let retry_after =
-        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
-    if resp.status == 429 {
-        return Verdict::RateLimited(retry_after);
-    }
-    let code = serde_json::from_slice::<Value>(&resp.body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_ascii_lowercase));
-    match code.as_deref() {
-        Some("quota_exceeded") => Verdict::RateLimited(retry_after),
-        Some(c @ ("server_error" | "service_unavailable")) => Verdict::Retry(c.to_string()),
-        _ if resp.status >= 500 => Verdict::Retry(format!("HTTP {}", resp.status)),
-        _ => Verdict::Accept,
-    }
+    classify_answer(resp, |retry_after| {
+        let code = serde_json::from_slice::<Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_ascii_lowercase));
+        match code.as_deref() {
+            Some("quota_exceeded") => Some(Verdict::RateLimited(retry_after)),
+            Some(c @ ("server_error" | "service_unavailable")) => Some(Verdict::Retry(c.to_string())),
+            _ => None,
+        }
+    })
 }
 
 /// An authorized DataAPI client for one job.
@@ -68,14 +64,14 @@ impl Client {
     /// Calls an endpoint; the envelope's `data` on success.
     pub fn call(&self, method: &str, path: &str, query: &[(String, String)]) -> Result<Value, WalkError> {
         let url = format!("{}/{path}?{}", self.settings.base_url, encode_query(query));
-        for attempt in 0..2 {
-            let (token, generation) = self.session.access(&self.api)?;
-            let mut req = ApiRequest::get(url.clone()).header("Authorization", format!("bearer {token}"));
+        call_with_reauth(&self.session, &self.api, |access| {
+            let mut req =
+                ApiRequest::get(url.clone()).header("Authorization", format!("bearer {}", access.token));
             req.method = method.to_string();
             if method == "POST" {
                 req.body = Some(Vec::new());
             }
-            let resp = self.api.call(req).map_err(WalkError::Api)?;
+            let resp = self.api.call(req).map_err(|e| Failure::Other(WalkError::Api(e)))?;
             let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
             let code = v.get("error").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
             let description = v
@@ -85,14 +81,10 @@ impl Client {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            if (resp.status == 401 || code == "unauthorized") && attempt == 0 {
-                log::info!("octoparse: the access token was refused; logging in again");
-                self.session.invalidate(generation);
-                continue;
-            }
             if resp.is_success() && code == "success" {
                 return Ok(v.get("data").cloned().unwrap_or(Value::Null));
             }
+            let unauthorized = resp.status == 401 || code == "unauthorized";
             let code = if code.is_empty() {
                 match resp.status {
                     400 => "client_error".to_string(),
@@ -104,9 +96,9 @@ impl Client {
             } else {
                 code
             };
-            return Err(WalkError::Invalid(explain(&code, &description)));
-        }
-        Err(WalkError::Invalid("Octoparse refused the access token again right after a login".into()))
+            let failure = WalkError::Invalid(explain(&code, &description));
+            Err(if unauthorized { Failure::Unauthorized(failure) } else { Failure::Other(failure) })
+        })
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::auth::Session;
 use super::settings::{settings, validate_section};
 use super::walks::{OctoWalk, Source};
 use crate::config::SectionSpec;
@@ -126,7 +125,6 @@ impl Provider for Octoparse {
                     .into(),
             ));
         }
-        let session = Session::shared(&s);
-        Ok(Box::new(OctoWalk { source, settings: s, session }))
+        Ok(Box::new(OctoWalk { source, settings: s }))
     }
 }

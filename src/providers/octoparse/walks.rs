@@ -49,8 +49,6 @@ pub struct OctoWalk {
     pub source: Source,
     /// Settings.
     pub settings: Arc<Settings>,
-    /// The shared login.
-    pub session: Arc<Session>,
 }
 
 /// The output file of an export.
@@ -104,7 +102,8 @@ impl Walk for OctoWalk {
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {
         let client = Client {
             api: api.clone(),
-            session: Arc::clone(&self.session),
+            // The account's login, shared through the daemon's registry.
+            session: Session::shared(api.sessions(), &self.settings),
             settings: Arc::clone(&self.settings),
         };
         match self.source.clone() {

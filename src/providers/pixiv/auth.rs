@@ -1,26 +1,28 @@
 //! Pixiv OAuth: the refresh-token grant, PKCE login, the stored token, and
 //! the session every Pixiv job of the daemon shares.
 //!
-//! Invariants (protocol in docs/pixiv.md): a refresh token that comes back is
-//! saved atomically, mode 0600, *before* the new access token is used, so a
-//! crash can never lose a rotated token; refreshes are single-flight (one
-//! mutex per session, shared by all jobs); a rejected refresh token parks
-//! jobs instead of failing them, until `spoolfetch pixiv refresh` stores a
-//! new one, which the session picks up from the file without a restart.
+//! The session itself (single flight, generations, the token saved 0600
+//! before a rotated token is used) is [`crate::session`]'s; this file is
+//! Pixiv's half of it ([`PixivAuth`]). Invariants (protocol in
+//! docs/pixiv.md): a rejected refresh token parks jobs instead of failing
+//! them, until `spoolfetch pixiv refresh` stores a new one, which the
+//! session picks up from the file without a restart; a token file whose
+//! `config_md5` names another configured token yields to the
+//! configuration.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use super::settings::Settings;
-use crate::durable::atomic_write_mode;
-use crate::pacing::{ApiError, ApiRequest, ApiResponse};
+use crate::pacing::{ApiRequest, ApiResponse};
 use crate::providers::WalkError;
+pub use crate::session::Exchange;
+use crate::session::{Authority, Grant as TokenGrant, Sessions, TokenStore};
 
 /// The official app's client id (public, the same in every client).
 pub const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
@@ -37,19 +39,8 @@ pub const USER_AGENT: &str = "PixivIOSApp/7.19.1 (iOS 16.7.2; iPhone12,8)";
 const REFRESH_EARLY: Duration = Duration::from_secs(60);
 /// How often a parked job looks for a new token.
 const PARKED_RETRY: Duration = Duration::from_secs(5);
-
-/// Something that can make an HTTP exchange: the pacer (jobs) or a direct
-/// agent (the CLI).
-pub trait Exchange {
-    /// Makes the call.
-    fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError>;
-}
-
-impl Exchange for crate::providers::Api {
-    fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        self.call(req)
-    }
-}
+/// How long a job waits when the login server cannot be reached.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(60);
 
 /// What a token answer gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,20 +262,18 @@ pub fn store_token(
     user_id: u64,
     config_token: Option<&str>,
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
     let t = StoredToken {
         refresh_token: refresh_token.to_string(),
         user_id,
         config_md5: config_token.map(md5_hex),
         saved: crate::job::unix_now(),
     };
-    let body = serde_json::to_vec_pretty(&t).map_err(std::io::Error::other)?;
-    atomic_write_mode(&token_path(state_dir), &body, 0o600)
+    TokenStore::new(token_path(state_dir)).save(&t).map_err(|e| e.source)
 }
 
 /// Reads the stored token, if any.
 pub fn load_token(state_dir: &Path) -> Option<StoredToken> {
-    serde_json::from_slice(&std::fs::read(token_path(state_dir)).ok()?).ok()
+    TokenStore::new(token_path(state_dir)).load()
 }
 
 /// The refresh token to start from: the stored one unless the
@@ -303,107 +292,38 @@ fn initial_token(settings: &Settings) -> Option<String> {
     }
 }
 
-/// The token file's identity, to notice `spoolfetch pixiv refresh`.
-fn file_stamp(state_dir: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(token_path(state_dir)).ok()?;
-    Some((m.modified().ok()?, m.len()))
+/// Pixiv's half of a session: the refresh-token grant against the
+/// configured OAuth origin.
+#[derive(Debug)]
+pub struct PixivAuth {
+    /// The settings.
+    settings: Settings,
 }
 
-/// Mutable session state.
+/// What a Pixiv session keeps between refreshes.
 #[derive(Debug, Default)]
-struct State {
+pub struct PixivState {
     /// The refresh token in use.
     refresh: Option<String>,
-    /// The access token, when one is valid.
-    access: Option<String>,
-    /// When the access token expires.
-    expires_at: Option<Instant>,
-    /// Bumped on every new access token.
-    generation: u64,
     /// The account's user id.
     user_id: u64,
-    /// The token file as last seen.
-    stamp: Option<(SystemTime, u64)>,
     /// Why the refresh token was rejected, while it is.
     rejected: Option<String>,
 }
 
 /// The login state shared by every Pixiv job of one configuration.
-#[derive(Debug)]
-pub struct Session {
-    /// The settings.
-    settings: Settings,
-    /// The state; the lock is held across a refresh (single flight).
-    state: Mutex<State>,
-}
+pub type Session = crate::session::Session<PixivAuth>;
 
-/// Sessions by (state folder, OAuth origin).
-type Sessions = Mutex<HashMap<(PathBuf, String), Arc<Session>>>;
+impl Authority for PixivAuth {
+    type State = PixivState;
+    type Record = StoredToken;
+    type Error = WalkError;
 
-/// Every session of the process, so that all jobs of one account share one.
-static SESSIONS: OnceLock<Sessions> = OnceLock::new();
-
-impl Session {
-    /// The shared session of these settings.
-    pub fn shared(settings: &Settings) -> Arc<Session> {
-        let map = SESSIONS.get_or_init(|| Mutex::new(HashMap::new()));
-        let key = (settings.state_dir.clone(), settings.oauth_url.clone());
-        let mut m = match map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        Arc::clone(m.entry(key).or_insert_with(|| Arc::new(Session::new(settings))))
+    fn name(&self) -> &'static str {
+        "pixiv"
     }
 
-    /// A session of its own (tests, the CLI).
-    pub fn new(settings: &Settings) -> Session {
-        let state = State {
-            refresh: initial_token(settings),
-            stamp: file_stamp(&settings.state_dir),
-            user_id: load_token(&settings.state_dir).map_or(0, |t| t.user_id),
-            ..State::default()
-        };
-        Session { settings: settings.clone(), state: Mutex::new(state) }
-    }
-
-    /// Locks the state (a poisoned lock still holds usable data).
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// The token owner's user id (0 until the first refresh).
-    pub fn user_id(&self) -> u64 {
-        self.lock().user_id
-    }
-
-    /// A valid access token and its generation, refreshing when it is
-    /// missing or within a minute of expiry.
-    pub fn access(&self, ex: &dyn Exchange) -> Result<(String, u64), WalkError> {
-        let mut st = self.lock();
-        let stamp = file_stamp(&self.settings.state_dir);
-        if stamp.is_some() && stamp != st.stamp {
-            // `spoolfetch pixiv refresh` (or another daemon) stored a token.
-            if let Some(t) = load_token(&self.settings.state_dir)
-                && st.refresh.as_deref() != Some(t.refresh_token.as_str())
-            {
-                log::info!(
-                    "pixiv: using the refresh token stored in {}",
-                    token_path(&self.settings.state_dir).display()
-                );
-                st.refresh = Some(t.refresh_token);
-                st.access = None;
-                st.rejected = None;
-            }
-            st.stamp = stamp;
-        }
-        if let (Some(a), Some(exp)) = (&st.access, st.expires_at)
-            && Instant::now() + REFRESH_EARLY < exp
-        {
-            return Ok((a.clone(), st.generation));
-        }
+    fn refresh(&self, ex: &dyn Exchange, st: &mut PixivState) -> Result<TokenGrant<StoredToken>, WalkError> {
         let Some(refresh) = st.refresh.clone() else {
             return Err(park(
                 "no Pixiv refresh token is configured; set pixiv.refresh_token or run `spoolfetch pixiv login`",
@@ -412,44 +332,20 @@ impl Session {
         if let Some(why) = &st.rejected {
             return Err(park(why));
         }
-        let resp = match ex.exchange(refresh_request(&self.settings, &refresh)) {
-            Ok(r) => r,
-            Err(e @ (ApiError::Interrupted | ApiError::ShuttingDown)) => return Err(WalkError::Api(e)),
-            Err(e) => {
-                return Err(WalkError::Wait {
-                    reason: AuthError::Unavailable(e.to_string()).to_string(),
-                    retry_in: Duration::from_secs(60),
-                });
-            }
-        };
+        let resp = ex
+            .exchange(refresh_request(&self.settings, &refresh))
+            .map_err(|e| WalkError::login_unreachable(e, "Pixiv's login server", UNAVAILABLE_RETRY))?;
         match parse_grant(&resp) {
-            Ok(g) => {
-                // Saved before use: if we crashed after using a rotated
-                // token without saving it, the old one would be dead and
-                // the new one lost.
-                if let Err(e) = store_token(
-                    &self.settings.state_dir,
-                    &g.refresh_token,
-                    g.user_id,
-                    self.settings.refresh_token.as_deref(),
-                ) {
-                    return Err(WalkError::Invalid(format!(
-                        "cannot save the new Pixiv refresh token in {}: {e}",
-                        self.settings.state_dir.display()
-                    )));
-                }
-                st.stamp = file_stamp(&self.settings.state_dir);
-                if g.refresh_token != refresh {
-                    log::info!("pixiv: the refresh token was rotated; the new one is saved");
-                }
-                st.refresh = Some(g.refresh_token);
-                st.access = Some(g.access_token.clone());
-                st.expires_at = Some(Instant::now() + Duration::from_secs(g.expires_in));
-                st.generation += 1;
-                st.user_id = g.user_id;
-                log::debug!("pixiv: new access token for user {}", g.user_id);
-                Ok((g.access_token, st.generation))
-            }
+            Ok(g) => Ok(TokenGrant {
+                access: g.access_token,
+                valid_for: Duration::from_secs(g.expires_in).saturating_sub(REFRESH_EARLY),
+                record: Some(StoredToken {
+                    refresh_token: g.refresh_token,
+                    user_id: g.user_id,
+                    config_md5: self.settings.refresh_token.as_deref().map(md5_hex),
+                    saved: crate::job::unix_now(),
+                }),
+            }),
             Err(AuthError::Rejected(m)) => {
                 let why = format!(
                     "the Pixiv refresh token was rejected ({m}); run `spoolfetch pixiv refresh TOKEN` or `spoolfetch pixiv login`"
@@ -459,19 +355,58 @@ impl Session {
                 Err(park(&why))
             }
             Err(e @ AuthError::Unavailable(_)) => {
-                Err(WalkError::Wait { reason: e.to_string(), retry_in: Duration::from_secs(60) })
+                Err(WalkError::Wait { reason: e.to_string(), retry_in: UNAVAILABLE_RETRY })
             }
         }
     }
 
-    /// Forgets the access token of `generation` (the API called it expired),
-    /// so that the next [`access`](Self::access) refreshes, once, however
-    /// many jobs saw the same failure.
-    pub fn invalidate(&self, generation: u64) {
-        let mut st = self.lock();
-        if st.generation == generation {
-            st.access = None;
+    fn adopt(&self, st: &mut PixivState, record: StoredToken) {
+        if st.refresh.as_deref() != Some(record.refresh_token.as_str()) {
+            log::info!("pixiv: the refresh token was rotated; the new one is saved");
         }
+        st.refresh = Some(record.refresh_token);
+        st.user_id = record.user_id;
+    }
+
+    fn stored_elsewhere(&self, st: &mut PixivState, record: StoredToken) -> bool {
+        // `spoolfetch pixiv refresh` (or another daemon) stored a token.
+        if st.refresh.as_deref() == Some(record.refresh_token.as_str()) {
+            return false;
+        }
+        log::info!(
+            "pixiv: using the refresh token stored in {}",
+            token_path(&self.settings.state_dir).display()
+        );
+        st.refresh = Some(record.refresh_token);
+        st.rejected = None;
+        true
+    }
+}
+
+impl crate::session::Session<PixivAuth> {
+    /// The session of these settings in `sessions`, made on first use.
+    pub fn shared(sessions: &Sessions, settings: &Settings) -> Arc<Session> {
+        let key = format!("{}\n{}", settings.state_dir.display(), settings.oauth_url);
+        sessions.get_or_insert(&key, || Session::open(settings))
+    }
+
+    /// A session starting from the stored or configured token.
+    pub fn open(settings: &Settings) -> Session {
+        let state = PixivState {
+            refresh: initial_token(settings),
+            user_id: load_token(&settings.state_dir).map_or(0, |t| t.user_id),
+            rejected: None,
+        };
+        Session::new(
+            PixivAuth { settings: settings.clone() },
+            TokenStore::new(token_path(&settings.state_dir)),
+            state,
+        )
+    }
+
+    /// The token owner's user id (0 until the first refresh).
+    pub fn user_id(&self) -> u64 {
+        self.inspect(|st| st.user_id)
     }
 }
 

@@ -2,7 +2,6 @@
 //! that lets the pacer see rate limits hidden in 403 bodies.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
@@ -10,8 +9,9 @@ use super::auth::{Session, app_headers};
 use super::model::ErrorBody;
 use super::settings::Settings;
 use crate::http::encode_query;
-use crate::pacing::{ApiError, ApiRequest, ApiResponse, Verdict};
+use crate::pacing::{ApiError, ApiRequest, ApiResponse, Verdict, classify_answer};
 use crate::providers::{Api, WalkError};
+use crate::session::{Failure, call_with_reauth};
 
 /// The Referer the image host requires: without one on a pixiv host it answers 403.
 pub const REFERER: &str = "https://app-api.pixiv.net/";
@@ -49,33 +49,25 @@ impl CallError {
 /// a rate limit whatever the status (docs/pixiv.md); a non-JSON error
 /// page (Cloudflare, a proxy) and 5xx are passing failures.
 pub fn classify(resp: &ApiResponse) -> Verdict {
-    let retry_after =
-        resp.header("retry-after").and_then(|v| crate::http::parse_retry_after(v, SystemTime::now()));
-    if resp.status == 429 {
-        return Verdict::RateLimited(retry_after);
-    }
-    if resp.is_success() {
-        return Verdict::Accept;
-    }
-    // Any JSON body is Pixiv talking (the OAuth endpoint's errors have
-    // another shape than the API's envelope).
-    match serde_json::from_slice::<serde_json::Value>(&resp.body) {
-        Ok(v)
-            if v.pointer("/error/message")
-                .and_then(|m| m.as_str())
-                .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit")) =>
-        {
-            Verdict::RateLimited(retry_after)
+    classify_answer(resp, |retry_after| {
+        if resp.is_success() {
+            return Some(Verdict::Accept);
         }
-        Ok(_) if resp.status >= 500 => Verdict::Retry(format!("HTTP {}", resp.status)),
-        Ok(_) => Verdict::Accept,
-        // The OAuth endpoint answers errors as JSON too; anything else is
-        // not Pixiv talking.
-        Err(_) => Verdict::Retry(format!(
-            "HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)",
-            resp.status
-        )),
-    }
+        // Any JSON body is Pixiv talking (the OAuth endpoint's errors have
+        // another shape than the API's envelope); its status decides.
+        match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+            Ok(v) => v
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"))
+                .then_some(Verdict::RateLimited(retry_after)),
+            // Anything else is not Pixiv talking.
+            Err(_) => Some(Verdict::Retry(format!(
+                "HTTP {} with a non-JSON answer (a proxy or Cloudflare page?)",
+                resp.status
+            ))),
+        }
+    })
 }
 
 /// An authorized App API client for one job.
@@ -110,27 +102,26 @@ impl Client {
         };
         // One retry after a refresh, never more: refreshing on every 400
         // can get a refresh token revoked (docs/pixiv.md).
-        for attempt in 0..2 {
-            let (token, generation) = self.session.access(&self.api)?;
+        call_with_reauth(&self.session, &self.api, |access| {
             let req = app_headers(ApiRequest::get(url.clone()), &self.settings.accept_language)
-                .header("Authorization", format!("Bearer {token}"))
+                .header("Authorization", format!("Bearer {}", access.token))
                 .header("Referer", REFERER);
-            let resp = self.api.call(req).map_err(|e| CallError::Walk(WalkError::Api(e)))?;
+            let resp = self.api.call(req).map_err(|e| Failure::Other(CallError::Walk(WalkError::Api(e))))?;
             if resp.is_success() {
                 return Ok(resp);
             }
             let err = serde_json::from_slice::<ErrorBody>(&resp.body).unwrap_or_default().error;
-            if err.message.contains("Error occurred at the OAuth process") && attempt == 0 {
-                log::info!("pixiv: the access token expired early; refreshing");
-                self.session.invalidate(generation);
-                continue;
-            }
-            return Err(match resp.status {
+            let failure = match resp.status {
                 404 => CallError::NotFound(err.text()),
                 s => CallError::Api(format!("HTTP {s}: {}", err.text())),
-            });
-        }
-        Err(CallError::Api("the access token was rejected again right after a refresh".into()))
+            };
+            // An expired token is a 400 with this message, not a 401.
+            Err(if err.message.contains("Error occurred at the OAuth process") {
+                Failure::Unauthorized(failure)
+            } else {
+                Failure::Other(failure)
+            })
+        })
     }
 }
 

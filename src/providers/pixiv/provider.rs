@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::auth::Session;
 use super::settings::{OPTION_KEYS, is_date, settings, take_options, validate_section};
 use super::walks::{PixivWalk, Source};
 use crate::config::SectionSpec;
@@ -133,8 +132,7 @@ impl Provider for Pixiv {
                 OPTION_KEYS.join(", ")
             )));
         }
-        let session = Session::shared(&settings);
-        Ok(Box::new(PixivWalk { source, options, settings, session, seen_streak: 0 }))
+        Ok(Box::new(PixivWalk { source, options, settings, seen_streak: 0 }))
     }
 }
 

@@ -78,16 +78,16 @@ pub struct PixivWalk {
     pub options: Options,
     /// Settings.
     pub settings: Arc<Settings>,
-    /// The shared login.
-    pub session: Arc<Session>,
     /// Archived works in a row (for `stop_after_seen`).
     pub seen_streak: u32,
 }
 
 impl PixivWalk {
-    /// A client for this call.
+    /// A client for this call, with the account's login from the
+    /// daemon's registry.
     fn client(&self, api: &Api) -> Client {
-        Client { api: api.clone(), session: Arc::clone(&self.session), settings: Arc::clone(&self.settings) }
+        let session = Session::shared(api.sessions(), &self.settings);
+        Client { api: api.clone(), session, settings: Arc::clone(&self.settings) }
     }
 
     /// Items of the works of one page; applies `stop_after_seen`.
@@ -258,8 +258,8 @@ impl Walk for PixivWalk {
                     Some(q) => q,
                     None => {
                         let uid = if user_id == 0 {
-                            self.session.access(api)?;
-                            self.session.user_id()
+                            client.session.access(api)?;
+                            client.session.user_id()
                         } else {
                             user_id
                         };
