@@ -165,6 +165,11 @@ pub enum Record {
     },
 }
 
+/// The `t` tag of every [`Record`] variant this version reads. A journal
+/// line that is valid JSON but carries a tag outside this list was written
+/// by a newer spoolfetch (the checkpoint store reports it as such).
+pub(crate) const RECORD_TAGS: &[&str] = &["f", "d", "s", "x", "r", "P", "z", "p"];
+
 /// Returns true if and only if `n` is zero (for serde).
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -400,6 +405,26 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_record_tag_is_known() {
+        let all = [
+            Record::Found { items: Vec::new(), cursor: None, end: false, total: None, output: None },
+            Record::Done { i: 0, b: 0 },
+            Record::Skipped { i: 0, r: String::new() },
+            Record::Failed { i: 0, r: String::new(), p: false },
+            Record::Round { n: 1 },
+            Record::PostDone { i: 0, r: None },
+            Record::Reset,
+            Record::Paused { v: true },
+        ];
+        for rec in all {
+            let v = serde_json::to_value(&rec).expect("serialize");
+            let tag = v.get("t").and_then(Value::as_str).expect("tag");
+            assert!(RECORD_TAGS.contains(&tag), "tag {tag} missing from RECORD_TAGS");
+        }
+        assert_eq!(RECORD_TAGS.len(), 8, "a new variant needs a line above");
+    }
 
     #[test]
     fn rangeset_merges() {

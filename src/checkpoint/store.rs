@@ -8,20 +8,36 @@
 //! Journal appends are buffered and made durable by [`CheckpointStore::commit`],
 //! which the runner calls in groups, so a job with 100,000 files writes a
 //! few dozen bytes per file instead of rewriting its whole state.
+//!
+//! Format versions (docs/checkpoint.md): the snapshot carries `version`;
+//! a journal written by version 2 starts with a header line
+//! `{"t":"v","v":2}`, a journal without one is version 1 (the records are
+//! the same). Compatibility rule: this binary reads every version up to
+//! [`VERSION`]; a newer snapshot, a newer header or a complete JSON line
+//! with a record tag it does not know is [`CheckpointError::NewerFormat`],
+//! never cut away as if it were a torn tail, so an older binary cannot
+//! silently drop progress a newer one recorded.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::model::{Progress, Record};
+use crate::checkpoint::model::{Progress, RECORD_TAGS, Record};
 use crate::durable::{atomic_write, fsync_dir};
 
-/// The snapshot format version; bump it before a change that old
-/// readers would misread.
-const VERSION: u32 = 1;
+/// The checkpoint format version (snapshot and journal header); bump it
+/// before a change that old readers would misread.
+const VERSION: u32 = 2;
+
+/// The `t` tag of the journal header line.
+const HEADER_TAG: &str = "v";
+
+/// Journal and snapshot files hold URLs and paths of the user's jobs.
+const FILE_MODE: u32 = 0o600;
 
 /// Compact when the journal is larger than this and than twice the
 /// snapshot: the factor keeps the bytes rewritten by compactions to a
@@ -40,12 +56,22 @@ pub enum CheckpointError {
         /// The error.
         err: io::Error,
     },
-    /// The files exist but do not make sense (damaged or from a newer
-    /// version).
+    /// The files exist but do not make sense (damaged).
     Corrupt {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        what: String,
+    },
+    /// The files were written by a newer spoolfetch in a format this one
+    /// does not know; they are left as they are.
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format version, when the file names one.
+        version: Option<u32>,
+        /// What this binary does not know (a record tag), when no version
+        /// is named.
         what: String,
     },
 }
@@ -57,6 +83,18 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Corrupt { path, what } => {
                 write!(f, "checkpoint {} is damaged: {what}", path.display())
             }
+            CheckpointError::NewerFormat { path, version: Some(v), .. } => {
+                write!(
+                    f,
+                    "checkpoint {} was written by a newer spoolfetch (checkpoint format {v})",
+                    path.display()
+                )
+            }
+            CheckpointError::NewerFormat { path, version: None, what } => write!(
+                f,
+                "checkpoint {} was written by a newer spoolfetch (checkpoint format > {VERSION}: {what})",
+                path.display()
+            ),
         }
     }
 }
@@ -75,6 +113,14 @@ struct Snapshot {
     /// Item keys seen (for dropping repeats).
     #[serde(default)]
     keys: Vec<String>,
+}
+
+/// Just the version of a snapshot, read when the full form does not parse
+/// (a newer format may have changed the other fields).
+#[derive(Debug, Deserialize)]
+struct SnapshotVersion {
+    /// Format version.
+    version: u32,
 }
 
 /// The snapshot file's content, as written: borrowed, so that compacting
@@ -106,6 +152,8 @@ pub struct CheckpointStore {
     snapshot_bytes: u64,
     /// Records appended but not yet durable.
     buffer: Vec<u8>,
+    /// The journal is empty: the header goes in front of the next group.
+    needs_header: bool,
     /// Bytes written to checkpoint files so far (for the benchmark).
     written: u64,
 }
@@ -123,12 +171,24 @@ impl CheckpointStore {
         let snap_path = dir.join("checkpoint.json");
         let (generation, mut progress, snapshot_bytes) = match fs::read(&snap_path) {
             Ok(bytes) => {
-                let snap: Snapshot = serde_json::from_slice(&bytes)
-                    .map_err(|e| CheckpointError::Corrupt { path: snap_path.clone(), what: e.to_string() })?;
+                let snap: Snapshot = match serde_json::from_slice(&bytes) {
+                    Ok(snap) => snap,
+                    Err(e) => {
+                        return Err(match serde_json::from_slice::<SnapshotVersion>(&bytes) {
+                            Ok(v) if v.version > VERSION => CheckpointError::NewerFormat {
+                                path: snap_path,
+                                version: Some(v.version),
+                                what: String::new(),
+                            },
+                            _ => CheckpointError::Corrupt { path: snap_path, what: e.to_string() },
+                        });
+                    }
+                };
                 if snap.version > VERSION {
-                    return Err(CheckpointError::Corrupt {
+                    return Err(CheckpointError::NewerFormat {
                         path: snap_path,
-                        what: format!("written by a newer spoolfetch (format {})", snap.version),
+                        version: Some(snap.version),
+                        what: String::new(),
                     });
                 }
                 let mut p = snap.progress;
@@ -144,6 +204,7 @@ impl CheckpointStore {
         let journal = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(FILE_MODE)
             .open(&journal_path)
             .map_err(io_err(&journal_path))?;
         let store = CheckpointStore {
@@ -153,6 +214,9 @@ impl CheckpointStore {
             journal_bytes,
             snapshot_bytes,
             buffer: Vec::new(),
+            // A v1 journal that already holds records stays headerless:
+            // its records are the same in v2.
+            needs_header: journal_bytes == 0,
             written: 0,
         };
         Ok((store, progress))
@@ -181,9 +245,20 @@ impl CheckpointStore {
     /// grown past the snapshot.
     pub fn commit(&mut self, progress: &Progress) -> Result<(), CheckpointError> {
         if !self.buffer.is_empty() {
+            if self.needs_header {
+                let mut group = header_line();
+                group.append(&mut self.buffer);
+                self.buffer = group;
+                // On a failed write the header stays at the buffer's front
+                // and the journal is cut back to empty: a retry writes it.
+                self.needs_header = false;
+            }
             let path = self.journal_path();
-            self.journal.write_all(&self.buffer).map_err(io_err(&path))?;
-            self.journal.sync_data().map_err(io_err(&path))?;
+            append_group(&mut self.journal, &self.buffer, self.journal_bytes, |f, b| {
+                f.write_all(b)?;
+                f.sync_data()
+            })
+            .map_err(io_err(&path))?;
             self.journal_bytes += self.buffer.len() as u64;
             self.written += self.buffer.len() as u64;
             self.buffer.clear();
@@ -207,6 +282,7 @@ impl CheckpointStore {
             .create(true)
             .truncate(true)
             .write(true)
+            .mode(FILE_MODE)
             .open(&new_journal)
             .map_err(io_err(&new_journal))?;
         drop(journal);
@@ -216,6 +292,7 @@ impl CheckpointStore {
         self.generation += 1;
         self.journal = OpenOptions::new().append(true).open(&new_journal).map_err(io_err(&new_journal))?;
         self.journal_bytes = 0;
+        self.needs_header = true;
         self.snapshot_bytes = bytes.len() as u64;
         self.written += bytes.len() as u64;
         let _ = fs::remove_file(old);
@@ -234,7 +311,73 @@ impl CheckpointStore {
     }
 }
 
+/// The journal header line of this version.
+fn header_line() -> Vec<u8> {
+    format!("{{\"t\":\"{HEADER_TAG}\",\"v\":{VERSION}}}\n").into_bytes()
+}
+
+/// Appends `bytes` to a journal of `good_len` bytes with `write`; when that
+/// fails, cuts the journal back to `good_len` so that no partial line stays
+/// for the next group to be glued onto.
+fn append_group(
+    file: &mut File,
+    bytes: &[u8],
+    good_len: u64,
+    write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    match write(file, bytes) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            if let Err(cut) = file.set_len(good_len) {
+                log::error!("cannot cut a failed journal write back to {good_len} bytes: {cut}");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// What a journal line that is not a record of this version is.
+enum Unknown {
+    /// The header of a version this binary reads.
+    Header,
+    /// Valid JSON from a newer format.
+    Newer(CheckpointError),
+    /// Not a record at all (torn or damaged).
+    Damage,
+}
+
+/// Classifies a complete line that did not parse as a [`Record`].
+fn classify(path: &Path, line: &[u8]) -> Unknown {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else { return Unknown::Damage };
+    let Some(tag) = value.get("t").and_then(serde_json::Value::as_str) else { return Unknown::Damage };
+    if tag == HEADER_TAG {
+        return match value.get("v").and_then(serde_json::Value::as_u64) {
+            Some(v) if v <= u64::from(VERSION) => Unknown::Header,
+            Some(v) => Unknown::Newer(CheckpointError::NewerFormat {
+                path: path.to_path_buf(),
+                version: Some(u32::try_from(v).unwrap_or(u32::MAX)),
+                what: String::new(),
+            }),
+            None => Unknown::Damage,
+        };
+    }
+    if RECORD_TAGS.contains(&tag) {
+        // A known record with wrong fields: damage, not a newer format.
+        return Unknown::Damage;
+    }
+    Unknown::Newer(CheckpointError::NewerFormat {
+        path: path.to_path_buf(),
+        version: None,
+        what: format!("unknown record `{tag}`"),
+    })
+}
+
 /// Applies every complete record of a journal; returns its length.
+///
+/// A last line without its newline is a torn append and is cut. A complete
+/// line that is valid JSON but unknown (a newer record or header) is
+/// [`CheckpointError::NewerFormat`] wherever it is. Any other unreadable
+/// line is damage: cut when it is the last one, an error otherwise.
 fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -251,29 +394,38 @@ fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> 
             break;
         }
         let complete = line.last() == Some(&b'\n');
-        match serde_json::from_slice::<Record>(&line) {
-            Ok(rec) if complete => {
-                progress.apply(rec);
-                good_len += n as u64;
-            }
-            _ => {
-                // Only the last line may be torn by a crash mid-append;
-                // anything after it would mean real damage.
-                let rest = reader.fill_buf().map_err(io_err(path))?;
-                if !rest.is_empty() {
-                    return Err(CheckpointError::Corrupt {
-                        path: path.to_path_buf(),
-                        what: format!("unreadable record at byte {good_len}"),
-                    });
+        if complete {
+            match serde_json::from_slice::<Record>(&line) {
+                Ok(rec) => {
+                    progress.apply(rec);
+                    good_len += n as u64;
+                    continue;
                 }
-                log::debug!("ignoring a torn last record in {}", path.display());
-                // Cut the torn tail so that new records start on a line.
-                let f = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
-                f.set_len(good_len).map_err(io_err(path))?;
-                f.sync_all().map_err(io_err(path))?;
-                break;
+                Err(_) => match classify(path, &line) {
+                    Unknown::Header => {
+                        good_len += n as u64;
+                        continue;
+                    }
+                    Unknown::Newer(err) => return Err(err),
+                    Unknown::Damage => {}
+                },
             }
         }
+        // Only the last line may be torn by a crash mid-append; anything
+        // after it would mean real damage.
+        let rest = reader.fill_buf().map_err(io_err(path))?;
+        if !rest.is_empty() {
+            return Err(CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                what: format!("unreadable record at byte {good_len}"),
+            });
+        }
+        log::debug!("ignoring a torn last record in {}", path.display());
+        // Cut the torn tail so that new records start on a line.
+        let f = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+        f.set_len(good_len).map_err(io_err(path))?;
+        f.sync_all().map_err(io_err(path))?;
+        break;
     }
     Ok(good_len)
 }
