@@ -172,3 +172,44 @@ fn sigterm_mid_job_checkpoints_exits_0_and_resumes() {
         "expected bytes={durable}-, got {ranges:?}"
     );
 }
+
+/// A checkpoint that a newer spoolfetch wrote (a journal record this
+/// binary does not know) is not cut off as a torn tail: the job fails
+/// with a reason that names the cause, and the journal keeps the line.
+#[test]
+fn a_checkpoint_of_a_newer_spoolfetch_fails_the_job_with_that_reason() {
+    let server = FileServer::start();
+    server.add("/a.bin", bytes(1, 2000));
+    server.add("/slow.bin", bytes(2, 2_000_000));
+    server.add_fault("/slow.bin", Fault::Stall { after: 1000, dur: Duration::from_secs(30) }, 1);
+    let env = Env::new();
+    env.drop_job(
+        "newer",
+        &json!({"type": "http.files", "urls": [server.url("/a.bin"), server.url("/slow.bin")]}),
+    );
+    let mut d = env.daemon(&[]);
+    let dir = env.job_dir("newer");
+    let started = wait_until(Duration::from_secs(20), || {
+        dir.join("a.bin").exists() && fs::metadata(dir.join(".slow.bin.part")).is_ok_and(|m| m.len() > 0)
+    });
+    assert!(started, "{}", d.log());
+    std::thread::sleep(Duration::from_millis(500));
+    d.kill9();
+    let state = env.spool.join("state/1");
+    let journal = fs::read_dir(&state)
+        .expect("state")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("journal.")))
+        .expect("a journal");
+    let mut text = fs::read_to_string(&journal).expect("journal");
+    text.push_str("{\"t\":\"zz_future\",\"x\":1}\n");
+    fs::write(&journal, &text).expect("append");
+    let (_, log) = env.run_once(Duration::from_secs(60));
+    let s = env.status(1).expect("status");
+    assert_eq!(s.state.as_str(), "failed", "{log}");
+    let reason = s.error.unwrap_or_default();
+    assert!(reason.contains("written by a newer spoolfetch"), "{reason}\n{log}");
+    assert!(fs::read_to_string(&journal).expect("journal").ends_with("{\"t\":\"zz_future\",\"x\":1}\n"));
+    assert_file(&dir.join("a.bin"), &bytes(1, 2000));
+}

@@ -501,4 +501,111 @@ mod tests {
         let err = CheckpointStore::open(dir.path()).expect_err("corrupt");
         assert!(err.to_string().contains("damaged"), "{err}");
     }
+
+    /// A store with two committed records; returns the journal's path.
+    fn journal_with_two_records(dir: &Path) -> PathBuf {
+        let (mut store, mut p) = CheckpointStore::open(dir).expect("open");
+        for rec in [
+            Record::Found {
+                items: vec![item(0), item(1)],
+                cursor: None,
+                end: true,
+                total: None,
+                output: None,
+            },
+            Record::Done { i: 0, b: 5 },
+        ] {
+            store.append(&rec);
+            p.apply(rec);
+        }
+        store.commit(&p).expect("commit");
+        dir.join(format!("journal.{}", store.generation))
+    }
+
+    #[test]
+    fn a_new_journal_starts_with_its_version_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jp = journal_with_two_records(dir.path());
+        let text = fs::read_to_string(&jp).expect("journal");
+        assert_eq!(text.lines().next(), Some(r#"{"t":"v","v":2}"#), "{text}");
+        assert_eq!(text.matches(r#""t":"v""#).count(), 1, "one header: {text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&jp).expect("meta").permissions().mode() & 0o777, 0o600);
+        let (_, p) = CheckpointStore::open(dir.path()).expect("reopen");
+        assert!(p.done.contains(0) && p.items.contains_key(&1));
+    }
+
+    #[test]
+    fn a_journal_without_a_header_is_version_1_and_replays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v1 = concat!(
+            r#"{"t":"f","i":[{"u":"http://h/a","p":"a"},{"u":"http://h/b","p":"b"}],"c":null,"e":true}"#,
+            "\n",
+            r#"{"t":"d","i":1,"b":7}"#,
+            "\n"
+        );
+        fs::write(dir.path().join("journal.0"), v1).expect("write");
+        let (mut store, mut p) = CheckpointStore::open(dir.path()).expect("open v1");
+        assert!(p.done.contains(1) && p.items.contains_key(&0) && p.bytes == 7);
+        // Appending to it keeps it headerless (its records are v2 records).
+        let rec = Record::Done { i: 0, b: 1 };
+        store.append(&rec);
+        p.apply(rec);
+        store.commit(&p).expect("commit");
+        let text = fs::read_to_string(dir.path().join("journal.0")).expect("journal");
+        assert!(!text.contains(r#""t":"v""#), "{text}");
+        let (_, again) = CheckpointStore::open(dir.path()).expect("reopen");
+        assert_eq!(again.done.len(), 2);
+    }
+
+    #[test]
+    fn records_and_versions_of_a_newer_spoolfetch_are_an_error_that_says_so() {
+        for (tail, want) in [
+            ("{\"t\":\"zz_future\",\"x\":1}\n", "written by a newer spoolfetch"),
+            ("{\"t\":\"v\",\"v\":3}\n", "(checkpoint format 3)"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let jp = journal_with_two_records(dir.path());
+            let mut f = OpenOptions::new().append(true).open(&jp).expect("journal");
+            f.write_all(tail.as_bytes()).expect("append");
+            drop(f);
+            let err = CheckpointStore::open(dir.path()).expect_err(tail);
+            assert!(matches!(err, CheckpointError::NewerFormat { .. }), "{err:?}");
+            assert!(err.to_string().contains(want), "{err}");
+            // Nothing was cut: an older binary leaves the newer lines alone.
+            assert!(fs::read_to_string(&jp).expect("journal").ends_with(tail));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snap = r#"{"version":3,"generation":0,"progress":{"anything":"new"}}"#;
+        fs::write(dir.path().join("checkpoint.json"), snap).expect("snapshot");
+        let err = CheckpointStore::open(dir.path()).expect_err("newer snapshot");
+        assert!(err.to_string().contains("written by a newer spoolfetch (checkpoint format 3)"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_still_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jp = journal_with_two_records(dir.path());
+        let mut f = OpenOptions::new().append(true).open(&jp).expect("journal");
+        f.write_all(b"{\"t\":\"zz_future\",\"x\"").expect("torn");
+        drop(f);
+        let (_, p) = CheckpointStore::open(dir.path()).expect("torn tail is not an error");
+        assert!(p.done.contains(0));
+    }
+
+    #[test]
+    fn a_failed_group_write_leaves_no_partial_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jp = journal_with_two_records(dir.path());
+        let good = fs::metadata(&jp).expect("meta").len();
+        let mut f = OpenOptions::new().append(true).open(&jp).expect("journal");
+        let res = append_group(&mut f, b"{\"t\":\"d\",\"i\":1,\"b\":1}\n", good, |file, bytes| {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(res.is_err());
+        assert_eq!(fs::metadata(&jp).expect("meta").len(), good);
+        let (_, p) = CheckpointStore::open(dir.path()).expect("reopen");
+        assert!(!p.done.contains(1));
+    }
 }
