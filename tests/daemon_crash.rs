@@ -213,3 +213,47 @@ fn a_checkpoint_of_a_newer_spoolfetch_fails_the_job_with_that_reason() {
     assert!(fs::read_to_string(&journal).expect("journal").ends_with("{\"t\":\"zz_future\",\"x\":1}\n"));
     assert_file(&dir.join("a.bin"), &bytes(1, 2000));
 }
+
+/// A job checkpointed by a build that wrote format 1 (journals without a
+/// header; `tests/fixtures/checkpoint-v1`) and killed in flight resumes
+/// under this build: its done files are not fetched again, the rest
+/// complete byte for byte.
+#[test]
+fn a_job_checkpointed_by_format_1_resumes() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint-v1");
+    let server = FileServer::start();
+    let body = |i: u64| bytes(100 + i, 3000 + i as usize);
+    for i in 0..6u64 {
+        server.add(&format!("/f/{i}.bin"), body(i));
+    }
+    let host = server.url("/").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let read =
+        |rel: &str| fs::read_to_string(fixture.join(rel)).expect(rel).replace("127.0.0.1:42811", &host);
+    let env = Env::new();
+    let job = read("work/a/1.v1job.json");
+    let state = env.spool.join("state/1");
+    fs::create_dir_all(env.spool.join("work/a")).expect("work");
+    fs::create_dir_all(&state).expect("state");
+    fs::write(env.spool.join("work/a/1.v1job.json"), &job).expect("job");
+    fs::write(state.join("journal.0"), read("state/1/journal.0")).expect("journal");
+    let id = spoolfetch::checkpoint::JobIdentity::new(1, job.as_bytes());
+    fs::write(state.join("identity.json"), format!("{{\"tid\":1,\"sha256\":\"{}\"}}", id.sha256))
+        .expect("identity");
+    // What the killed run left in the download folder.
+    let dir = env.job_dir("v1job");
+    fs::create_dir_all(&dir).expect("downloads");
+    for i in 0..3u64 {
+        fs::write(dir.join(format!("{i}.bin")), body(i)).expect("done file");
+    }
+    for i in 3..6u64 {
+        fs::write(dir.join(format!(".{i}.bin.part")), b"").expect("partial");
+    }
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert_eq!(env.status(1).expect("status").state.as_str(), "done", "{log}");
+    for i in 0..6u64 {
+        assert_file(&dir.join(format!("{i}.bin")), &body(i));
+        let hits = server.hits(&format!("/f/{i}.bin"));
+        assert_eq!(hits, usize::from(i >= 3), "file {i}: {hits} requests\n{log}");
+    }
+}
