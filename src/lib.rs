@@ -20,7 +20,6 @@
 pub mod archive;
 pub mod checkpoint;
 pub mod config;
-pub mod convert;
 pub mod daemon;
 pub mod demo;
 pub mod download;

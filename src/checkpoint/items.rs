@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::checkpoint::model::Item;
+use crate::checkpoint::item::Item;
 
 /// Unfinished items (pending or failed), by index.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -219,7 +219,11 @@ mod tests {
     use super::*;
 
     fn item(n: u64) -> Item {
-        Item { url: format!("http://h/{n}.bin"), path: format!("{n}.bin"), size: Some(n), ..Item::default() }
+        let mut it = Item::fetch(String::new(), format!("http://h/{n}.bin"), format!("{n}.bin"));
+        if let crate::checkpoint::Work::Fetch(f) = &mut it.work {
+            f.size = Some(n);
+        }
+        it
     }
 
     #[test]

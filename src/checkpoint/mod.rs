@@ -11,11 +11,13 @@
 //! journal over the snapshot gives exactly the state the runner had.
 
 mod identity;
+mod item;
 mod items;
 mod model;
 mod store;
 
 pub use identity::{Binding, IDENTITY_FILE, JobIdentity, bind_identity};
+pub use item::{Fetch, Item, PostStep, Work};
 pub use items::{Items, Reason};
-pub use model::{Item, ItemState, OutputMark, PostStep, Progress, RangeSet, Record};
+pub use model::{ItemState, OutputMark, Progress, RangeSet, Record};
 pub use store::{CheckpointError, CheckpointStore};

@@ -5,70 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::checkpoint::item::{Item, PostStep, Work};
 use crate::checkpoint::items::{Items, Reason, Reasons};
-
-/// One unit of work found by a listing: a file to fetch or to write.
-///
-/// Field names are one letter because a 100,000-item job journals every
-/// item once; see the checkpoint budget in BENCHMARKS.md.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Item {
-    /// A provider key (for example `12345_p0`) used to skip an item that a
-    /// re-fetched listing page yields again; empty when not needed.
-    #[serde(rename = "k", default, skip_serializing_if = "String::is_empty")]
-    pub key: String,
-    /// The URL to download; empty for an inline item.
-    #[serde(rename = "u", default, skip_serializing_if = "String::is_empty")]
-    pub url: String,
-    /// Where it goes, relative to the job's folder, `/`-separated, every
-    /// component already sanitized.
-    #[serde(rename = "p")]
-    pub path: String,
-    /// Expected size in bytes, when the API says.
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// Expected MD5 (hex), when the API says.
-    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
-    pub md5: Option<String>,
-    /// Content to write instead of downloading (metadata, text).
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
-    pub inline: Option<String>,
-    /// Extra request headers for this item.
-    #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
-    /// Set when the listing already knows the item must not be saved (a
-    /// placeholder, a deleted work, a filter): the reason.
-    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
-    pub skip: Option<String>,
-    /// Set when the listing could not produce the item (the API refused
-    /// the work with an error): the reason, and the item fails.
-    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    pub fail: Option<String>,
-    /// Download-archive key, written once the file is safely in place; an
-    /// item whose key is archived already is skipped.
-    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
-    pub archive: Option<String>,
-    /// Work to do on the file once it is downloaded (ugoira conversion).
-    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
-    pub post: Option<Box<PostStep>>,
-}
-
-/// A step after a download, run by the post-processing worker so that it
-/// never holds up downloads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "k")]
-pub enum PostStep {
-    /// Turn an ugoira zip into an animation.
-    #[serde(rename = "ugoira")]
-    Ugoira {
-        /// Frame files inside the zip with their delays in milliseconds.
-        frames: Vec<(String, u32)>,
-        /// `gif`, `apng` or `webp`.
-        format: String,
-        /// The output path, relative to the job's folder.
-        out: String,
-    },
-}
 
 /// What became of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,7 +273,8 @@ impl Progress {
             }
             Record::Done { i, b } => {
                 if let Some(it) = self.items.get_mut(&i)
-                    && let Some(step) = it.post.take()
+                    && let Work::Fetch(f) = &mut it.work
+                    && let Some(step) = f.post.take()
                 {
                     self.post.insert(i, (std::mem::take(&mut it.path), *step));
                 }
@@ -444,8 +383,7 @@ mod tests {
     #[test]
     fn apply_and_dedupe() {
         let mut p = Progress::new();
-        let it =
-            |k: &str| Item { key: k.into(), url: format!("http://h/{k}"), path: k.into(), ..Item::default() };
+        let it = |k: &str| Item::fetch(k, format!("http://h/{k}"), k);
         let page = p.filter_new(vec![it("a"), it("b"), it("a")]);
         assert_eq!(page.len(), 2);
         p.apply(Record::Found {

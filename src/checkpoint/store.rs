@@ -446,14 +446,10 @@ fn remove_stale_journals(dir: &Path, keep: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::model::Item;
+    use crate::checkpoint::Item;
 
     fn item(i: u64) -> Item {
-        Item {
-            url: format!("http://images.example.org/files/{i:08}.bin"),
-            path: format!("{i}.bin"),
-            ..Item::default()
-        }
+        Item::fetch(String::new(), format!("http://images.example.org/files/{i:08}.bin"), format!("{i}.bin"))
     }
 
     #[test]

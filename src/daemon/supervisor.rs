@@ -157,10 +157,10 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     }
     let (reports_tx, reports_rx) = bounded::<RunnerReport>(64);
     let archive = startup::open_archive(&config);
-    let post = match PostWorker::start(16) {
+    let post = match PostWorker::start(16, crate::providers::post_runners()) {
         Ok(p) => Some(p),
         Err(e) => {
-            log::error!("cannot start the post-processing thread: {e}; conversions are skipped");
+            log::error!("cannot start the post-processing thread: {e}; post-processing steps are skipped");
             None
         }
     };

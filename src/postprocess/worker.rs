@@ -6,7 +6,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::checkpoint::PostStep;
-use crate::convert::{Frame, UgoiraFormat, convert_ugoira};
+use crate::postprocess::PostRunners;
 
 /// One step to run.
 #[derive(Debug, Clone)]
@@ -57,10 +57,11 @@ impl std::fmt::Debug for Msg {
 }
 
 impl PostWorker {
-    /// Starts the worker with a queue of `capacity` steps.
-    pub fn start(capacity: usize) -> std::io::Result<(PostWorker, JoinHandle<()>)> {
+    /// Starts the worker with a queue of `capacity` steps, running the
+    /// steps in `steps`.
+    pub fn start(capacity: usize, steps: PostRunners) -> std::io::Result<(PostWorker, JoinHandle<()>)> {
         let (tx, rx) = bounded::<Msg>(capacity.max(1));
-        let join = thread::Builder::new().name("post-process".into()).spawn(move || run(&rx))?;
+        let join = thread::Builder::new().name("post-process".into()).spawn(move || run(&rx, &steps))?;
         Ok((PostWorker { tx }, join))
     }
 
@@ -83,10 +84,10 @@ impl PostWorker {
 }
 
 /// The thread body.
-fn run(rx: &Receiver<Msg>) {
+fn run(rx: &Receiver<Msg>, steps: &PostRunners) {
     while let Ok(msg) = rx.recv() {
         let Msg::Task(task) = msg else { return };
-        let result = execute(&task);
+        let result = execute(&task, steps);
         if let Err(e) = &result {
             log::warn!("post-processing {} failed: {e}", task.input.display());
         }
@@ -94,20 +95,82 @@ fn run(rx: &Receiver<Msg>) {
     }
 }
 
-/// Runs one step.
-fn execute(task: &PostTask) -> Result<(), String> {
-    match &task.step {
-        PostStep::Ugoira { frames, format, .. } => {
-            let format = match format.as_str() {
-                "gif" => UgoiraFormat::Gif,
-                "apng" => UgoiraFormat::Apng,
-                "webp" => UgoiraFormat::Webp,
-                "zip" => return Ok(()),
-                other => return Err(format!("unknown ugoira format {other:?}")),
-            };
-            let frames: Vec<Frame> =
-                frames.iter().map(|(file, delay)| Frame { file: file.clone(), delay: *delay }).collect();
-            convert_ugoira(&task.input, &frames, format, &task.output).map_err(|e| e.to_string())
+/// Runs one step; a panic in it fails the step, not the thread, so the
+/// other jobs' steps still run.
+fn execute(task: &PostTask, steps: &PostRunners) -> Result<(), String> {
+    let Some(step) = steps.get(&task.step.name) else {
+        return Err(format!("this build of spoolfetch has no post-processing step {:?}", task.step.name));
+    };
+    let run = std::panic::AssertUnwindSafe(|| step.run(&task.input, &task.step, &task.output));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(format!("the {:?} step crashed ({what})", task.step.name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::Map;
+
+    use super::*;
+    use crate::postprocess::PostRunner;
+
+    struct Copy;
+    impl PostRunner for Copy {
+        fn name(&self) -> &'static str {
+            "copy"
         }
+        fn run(&self, input: &Path, _step: &PostStep, output: &Path) -> Result<(), String> {
+            std::fs::copy(input, output).map(|_| ()).map_err(|e| e.to_string())
+        }
+    }
+
+    struct Panics;
+    impl PostRunner for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn run(&self, _: &Path, step: &PostStep, _: &Path) -> Result<(), String> {
+            panic!("bad frame in {}", step.out)
+        }
+    }
+
+    fn task(dir: &Path, item: u64, name: &str, reply: &Sender<PostEvent>) -> PostTask {
+        PostTask {
+            item,
+            input: dir.join("in"),
+            output: dir.join(format!("out{item}")),
+            step: PostStep { name: name.into(), out: format!("out{item}"), args: Map::new() },
+            reply: reply.clone(),
+        }
+    }
+
+    #[test]
+    fn steps_run_by_name_and_a_panic_or_an_unknown_name_fails_only_that_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("in"), b"data").expect("input");
+        let (worker, join) =
+            PostWorker::start(4, PostRunners::new([&Copy as &dyn PostRunner, &Panics])).expect("start");
+        let (tx, rx) = bounded(8);
+        for (i, name) in [(0, "panics"), (1, "nope"), (2, "copy")] {
+            assert!(worker.try_send(task(dir.path(), i, name, &tx)).is_ok());
+        }
+        let mut got: Vec<PostEvent> = (0..3).map(|_| rx.recv().expect("event")).collect();
+        got.sort_by_key(|e| e.item);
+        let r0 = got[0].result.clone().expect_err("the panic is a failure");
+        assert!(r0.contains("crashed") && r0.contains("bad frame in out0"), "{r0}");
+        let r1 = got[1].result.clone().expect_err("unknown step");
+        assert!(r1.contains("\"nope\""), "{r1}");
+        assert_eq!(got[2].result, Ok(()));
+        assert_eq!(std::fs::read(dir.path().join("out2")).expect("output"), b"data");
+        assert_eq!(std::fs::read(dir.path().join("in")).expect("input kept"), b"data");
+        worker.quit();
+        join.join().expect("the thread ends cleanly");
     }
 }

@@ -11,6 +11,7 @@ use crate::checkpoint::Item;
 use crate::config::{Config, SectionSpec};
 use crate::job::{JobFlags, JobSpec, RejectReason};
 use crate::pacing::{ApiError, ApiRequest, ApiResponse, Classify, Pacer};
+use crate::postprocess::PostRunner;
 use crate::session::{Exchange, Sessions, StoreError};
 
 /// Documentation of a job type, for `--help` and the README.
@@ -71,6 +72,11 @@ pub trait Provider: Send + Sync {
     /// Its configuration section, if it has one.
     fn config_section(&self) -> Option<SectionSpec> {
         None
+    }
+
+    /// The post-processing steps its items may name.
+    fn post_steps(&self) -> &'static [&'static dyn PostRunner] {
+        &[]
     }
 
     /// Checks a job's parameters (unknown keys are an error) and returns

@@ -1,6 +1,7 @@
 //! The explicit list of providers.
 
 use crate::config::SectionSpec;
+use crate::postprocess::PostRunners;
 use crate::providers::api::{JobTypeInfo, Provider};
 
 /// Every provider, in the order job types are documented. Adding a
@@ -12,6 +13,11 @@ pub static PROVIDERS: &[&dyn Provider] =
 /// Finds the provider and documentation of a job type.
 pub fn find_job_type(name: &str) -> Option<(&'static dyn Provider, &'static JobTypeInfo)> {
     PROVIDERS.iter().find_map(|p| p.job_types().iter().find(|t| t.name == name).map(|t| (*p, t)))
+}
+
+/// The post-processing steps of every provider, by name.
+pub fn post_runners() -> PostRunners {
+    PostRunners::new(PROVIDERS.iter().flat_map(|p| p.post_steps().iter().copied()))
 }
 
 /// The configuration sections of every provider.
@@ -33,5 +39,16 @@ mod tests {
             }
         }
         assert!(find_job_type("http.files").is_some());
+    }
+
+    #[test]
+    fn post_step_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for p in PROVIDERS {
+            for s in p.post_steps() {
+                assert!(seen.insert(s.name()), "two providers register the post step {:?}", s.name());
+            }
+        }
+        assert_eq!(post_runners().names().len(), seen.len());
     }
 }

@@ -8,7 +8,7 @@
 //! twice; the listing stays at most [`LIST_AHEAD`] unfinished items ahead
 //! of the downloads.
 
-use crate::checkpoint::{Item, Record};
+use crate::checkpoint::Record;
 use crate::providers::{Api, Walk};
 use crate::runner::lister::{Lister, ListerEvent};
 use crate::runner::output;
@@ -103,8 +103,7 @@ impl Runner {
                 self.listing.waiting = None;
                 let mut output = None;
                 if let Some(recs) = &page.records {
-                    let Some(file) = self.dest_of(&Item { path: recs.file.clone(), ..Item::default() })
-                    else {
+                    let Some(file) = self.dest_of(&recs.file) else {
                         self.fail(format!("unsafe output path {:?}", recs.file));
                         return;
                     };

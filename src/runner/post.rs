@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::checkpoint::{Item, Record};
+use crate::checkpoint::Record;
 use crate::postprocess::{PostEvent, PostTask, PostWorker};
 use crate::runner::run::{Mode, Runner};
 
@@ -51,10 +51,9 @@ impl Runner {
                 self.record(Record::PostDone { i, r: Some("post-processing is not available".into()) });
                 continue;
             };
-            let Some(input) = self.dest_of(&Item { path: path.clone(), ..Item::default() }) else { continue };
-            let crate::checkpoint::PostStep::Ugoira { out, .. } = &step;
-            let Some(output) = self.dest_of(&Item { path: out.clone(), ..Item::default() }) else {
-                self.record(Record::PostDone { i, r: Some(format!("unsafe output path {out:?}")) });
+            let Some(input) = self.dest_of(&path) else { continue };
+            let Some(output) = self.dest_of(&step.out) else {
+                self.record(Record::PostDone { i, r: Some(format!("unsafe output path {:?}", step.out)) });
                 continue;
             };
             let task = PostTask { item: i, input, output, step, reply: self.post.tx.clone() };

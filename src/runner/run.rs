@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, never, select};
 
-use crate::checkpoint::{CheckpointStore, Item, Progress, Record};
+use crate::checkpoint::{CheckpointStore, Progress, Record};
 use crate::config::Config;
 use crate::job::{JobFlags, JobSpec, JobState, Tid};
 use crate::providers::Api;
@@ -171,7 +171,7 @@ impl Runner {
             self.record(Record::Reset);
         }
         for mark in self.progress.outputs.values().cloned().collect::<Vec<_>>() {
-            let cut = match self.dest_of(&Item { path: mark.file.clone(), ..Item::default() }) {
+            let cut = match self.dest_of(&mark.file) {
                 Some(file) => output::cut_to_mark(&file, &mark),
                 None => Err(format!("unsafe output path {:?}", mark.file)),
             };
@@ -290,11 +290,12 @@ impl Runner {
         self.listing.stop();
     }
 
-    /// The final path of an item, `None` when its relative path is unsafe.
-    pub(super) fn dest_of(&self, item: &Item) -> Option<PathBuf> {
-        let rel = Path::new(&item.path);
-        let safe = !item.path.is_empty()
-            && !item.path.contains('\0')
+    /// The final path of `path` (relative to the job's folder), `None`
+    /// when it is unsafe.
+    pub(super) fn dest_of(&self, path: &str) -> Option<PathBuf> {
+        let rel = Path::new(path);
+        let safe = !path.is_empty()
+            && !path.contains('\0')
             && rel.components().all(|c| matches!(c, Component::Normal(_)));
         safe.then(|| self.spec.job_dir().join(rel))
     }
@@ -447,7 +448,7 @@ impl Runner {
         // Items that failed for good are parked: their attempt removed
         // its empty partial already.
         for (_, item) in self.progress.items.live() {
-            let Some(dest) = self.dest_of(item) else { continue };
+            let Some(dest) = self.dest_of(&item.path) else { continue };
             let (part, meta) = crate::download::part_paths(&dest);
             if std::fs::symlink_metadata(&part).is_ok_and(|m| m.is_file() && m.len() == 0) {
                 let _ = std::fs::remove_file(&part);

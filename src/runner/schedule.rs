@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::checkpoint::Record;
+use crate::checkpoint::{Record, Work};
 use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
 use crate::http::display_url;
 use crate::pacing::{backoff_delay, cap_retry_after};
@@ -122,7 +122,8 @@ impl Runner {
                 let n = self.sched.attempts.entry(i).or_insert(0);
                 *n += 1;
                 let n = *n;
-                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+                let url =
+                    self.progress.items.get(&i).and_then(|it| it.url().map(display_url)).unwrap_or_default();
                 if n < self.config.retries {
                     let wait = match after {
                         Some(d) => cap_retry_after(d, self.config.backoff_max),
@@ -138,7 +139,8 @@ impl Runner {
                 }
             }
             Outcome::Failed { reason } => {
-                let url = self.progress.items.get(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+                let url =
+                    self.progress.items.get(&i).and_then(|it| it.url().map(display_url)).unwrap_or_default();
                 log::warn!("job {}: {url}: {reason}", self.tid);
                 self.record(Record::Failed { i, r: reason, p: true });
             }
@@ -151,14 +153,15 @@ impl Runner {
         let mut out = Vec::with_capacity(indexes.len());
         for i in indexes {
             let Some(item) = self.progress.items.get(&i) else { continue };
-            if let Some(r) = item.fail.clone() {
-                log::warn!("job {}: {}: {r}", self.tid, item.path);
-                self.record(Record::Failed { i, r, p: true });
-                continue;
-            }
-            let reason = match (&item.skip, &item.archive, &self.commits.archive) {
-                (Some(r), _, _) => Some(r.clone()),
-                (None, Some(key), Some(a)) if a.contains(key) => {
+            let reason = match (&item.work, &item.archive, &self.commits.archive) {
+                (Work::Fail(r), _, _) => {
+                    let r = r.clone();
+                    log::warn!("job {}: {}: {r}", self.tid, item.path);
+                    self.record(Record::Failed { i, r, p: true });
+                    continue;
+                }
+                (Work::Skip(r), _, _) => Some(r.clone()),
+                (_, Some(key), Some(a)) if a.contains(key) => {
                     Some("already in the download archive".to_string())
                 }
                 _ => None,
@@ -200,25 +203,39 @@ impl Runner {
                 continue;
             }
             let Some(item) = self.progress.items.get(&i).cloned() else { continue };
-            let Some(dest) = self.dest_of(&item) else {
+            let Some(dest) = self.dest_of(&item.path) else {
                 self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
                 continue;
             };
-            let headers = if item.headers.is_empty() {
+            let (url, size, md5, inline, extra) = match item.work {
+                Work::Fetch(f) => (f.url, f.size, f.md5, None, f.headers),
+                Work::Inline(body) => (String::new(), None, None, Some(body), Vec::new()),
+                // Triage journals these before they are ready; should one
+                // get here all the same, it ends as triage would end it.
+                Work::Skip(r) => {
+                    self.record(Record::Skipped { i, r });
+                    continue;
+                }
+                Work::Fail(r) => {
+                    self.record(Record::Failed { i, r, p: true });
+                    continue;
+                }
+            };
+            let headers = if extra.is_empty() {
                 Arc::clone(&self.sched.file_headers)
             } else {
-                self.sched.file_headers.iter().chain(item.headers.iter()).cloned().collect()
+                self.sched.file_headers.iter().chain(extra.iter()).cloned().collect()
             };
             let task = DownloadTask {
                 job: self.tid,
                 item: i,
-                url: item.url,
+                url,
                 dest,
                 headers,
                 forward_headers: self.sched.forward_headers,
-                expected_size: item.size,
-                md5: item.md5,
-                inline: item.inline,
+                expected_size: size,
+                md5,
+                inline,
                 timeout: self.sched.timeout,
                 min_speed: self.config.min_speed,
                 min_speed_time: self.config.min_speed_time,
@@ -282,7 +299,8 @@ impl Runner {
     /// reason. Journals written before reasons were shared hold the URL
     /// in the reason already.
     pub(super) fn failure_line(&self, i: u64, reason: &str) -> String {
-        let url = self.progress.items.get_any(&i).map(|it| display_url(&it.url)).unwrap_or_default();
+        let url =
+            self.progress.items.get_any(&i).and_then(|it| it.url().map(display_url)).unwrap_or_default();
         if url.is_empty() || reason.starts_with(&url) {
             reason.to_string()
         } else {

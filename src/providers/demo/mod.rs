@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::checkpoint::Item;
+use crate::checkpoint::{Fetch, Item, Work};
 use crate::job::{JobSpec, RejectReason};
 use crate::naming::sanitize_component;
 use crate::pacing::{ApiRequest, default_classify};
@@ -104,14 +104,16 @@ impl Walk for GalleryWalk {
             let (Some(name), Some(url)) = (f["name"].as_str(), f["url"].as_str()) else {
                 return Err(WalkError::Invalid("a gallery file lacks `name` or `url`".into()));
             };
-            items.push(Item {
-                key: format!("demo:{name}"),
-                url: url.to_string(),
-                path: sanitize_component(name, "file"),
-                size: f["size"].as_u64(),
-                md5: f["md5"].as_str().map(str::to_ascii_lowercase),
-                ..Item::default()
-            });
+            items.push(Item::with(
+                format!("demo:{name}"),
+                sanitize_component(name, "file"),
+                Work::Fetch(Fetch {
+                    url: url.to_string(),
+                    size: f["size"].as_u64(),
+                    md5: f["md5"].as_str().map(str::to_ascii_lowercase),
+                    ..Fetch::default()
+                }),
+            ));
         }
         Ok(Page {
             items,

@@ -166,7 +166,7 @@ impl Walk for FilesWalk {
         while self.named < end {
             let url = self.urls.get(self.named).to_owned();
             let path = self.name_next();
-            items.push(Item { url, path, ..Item::default() });
+            items.push(Item::fetch(String::new(), url, path));
         }
         let next = (end < total).then(|| Value::from(end as u64));
         Ok(Page { total: Some(total as u64), items, next, records: None })

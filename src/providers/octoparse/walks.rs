@@ -123,12 +123,11 @@ impl Walk for OctoWalk {
                 }
                 let count = out.iter().map(|g| g["tasks"].as_array().map_or(0, Vec::len)).sum::<usize>();
                 log::info!("octoparse: {} task groups, {count} tasks", out.len());
-                let item = Item {
-                    key: "tasks".into(),
-                    path: "tasks.json".into(),
-                    inline: Some(serde_json::to_string_pretty(&Value::Array(out)).unwrap_or_default()),
-                    ..Item::default()
-                };
+                let item = Item::inline(
+                    "tasks",
+                    "tasks.json",
+                    serde_json::to_string_pretty(&Value::Array(out)).unwrap_or_default(),
+                );
                 Ok(Page { items: vec![item], next: None, total: Some(1), records: None })
             }
             Source::ExportAll { task_id, size, format } => {
@@ -211,12 +210,11 @@ impl Walk for OctoWalk {
                 client.call("POST", "api/task/removeDataByTaskId", &[("taskId".into(), task_id.clone())])?;
                 log::warn!("octoparse: removed all data of task {task_id}");
                 let receipt = json!({ "task_id": task_id, "cleared_at": crate::job::unix_now() });
-                let item = Item {
-                    key: "cleared".into(),
-                    path: format!("{}.cleared.json", crate::naming::sanitize_component(&task_id, "task")),
-                    inline: Some(receipt.to_string()),
-                    ..Item::default()
-                };
+                let item = Item::inline(
+                    "cleared",
+                    format!("{}.cleared.json", crate::naming::sanitize_component(&task_id, "task")),
+                    receipt.to_string(),
+                );
                 Ok(Page { items: vec![item], next: None, total: Some(1), records: None })
             }
         }

@@ -15,6 +15,7 @@ mod naming;
 mod novels;
 mod provider;
 mod settings;
+pub mod ugoira;
 mod walks;
 mod works;
 

@@ -92,25 +92,21 @@ pub fn novel_items(n: &Novel, o: &Options, client: &Client) -> Result<Vec<Item>,
         ));
     };
     let text = web.get("text").and_then(Value::as_str).unwrap_or("").to_string();
-    let mut items = vec![Item {
-        key: format!("n{}_text", n.id),
-        path: path(o, &fields(n, "txt", n.id.to_string())),
-        inline: Some(text.clone()),
-        archive: o.archive.then(|| format!("pixiv:novel{}", n.id)),
-        ..Item::default()
-    }];
+    let mut items = vec![
+        Item::inline(format!("n{}_text", n.id), path(o, &fields(n, "txt", n.id.to_string())), text.clone())
+            .archived(o.archive.then(|| format!("pixiv:novel{}", n.id))),
+    ];
     let meta = json!({
         "id": n.id, "title": n.title, "caption": n.caption, "user": n.user, "tags": n.tags,
         "create_date": n.create_date, "text_length": n.text_length, "x_restrict": n.x_restrict,
         "series": n.series, "total_bookmarks": n.total_bookmarks, "novel_ai_type": n.novel_ai_type,
         "webview": { "seriesId": web.get("seriesId"), "seriesTitle": web.get("seriesTitle"), "cdate": web.get("cdate"), "rating": web.get("rating") },
     });
-    items.push(Item {
-        key: format!("n{}_json", n.id),
-        path: path(o, &fields(n, "json", n.id.to_string())),
-        inline: Some(serde_json::to_string_pretty(&meta).unwrap_or_default()),
-        ..Item::default()
-    });
+    items.push(Item::inline(
+        format!("n{}_json", n.id),
+        path(o, &fields(n, "json", n.id.to_string())),
+        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    ));
     let (uploaded, pixiv) = embeds(&text);
     // `images` is `[]` when empty and an object map otherwise.
     let images = web.get("images").and_then(Value::as_object);
@@ -122,13 +118,14 @@ pub fn novel_items(n: &Novel, o: &Options, client: &Client) -> Result<Vec<Item>,
             .map(str::to_string);
         let Some(url) = url else { continue };
         let (_, ext) = url_name(&url);
-        items.push(Item {
-            key: format!("n{}_img{id}", n.id),
-            url,
-            path: path(o, &fields(n, &ext, format!("{}_img{id}", n.id))),
-            archive: o.archive.then(|| format!("pixiv:novel{}_img{id}", n.id)),
-            ..Item::default()
-        });
+        items.push(
+            Item::fetch(
+                format!("n{}_img{id}", n.id),
+                url,
+                path(o, &fields(n, &ext, format!("{}_img{id}", n.id))),
+            )
+            .archived(o.archive.then(|| format!("pixiv:novel{}_img{id}", n.id))),
+        );
     }
     for (illust, page) in pixiv {
         let d: IllustDetail =
@@ -142,12 +139,11 @@ pub fn novel_items(n: &Novel, o: &Options, client: &Client) -> Result<Vec<Item>,
             };
         let Some(url) = page_urls(&d.illust).get(page as usize).cloned() else { continue };
         let (_, ext) = url_name(&url);
-        items.push(Item {
-            key: format!("n{}_pixiv{illust}_{page}", n.id),
+        items.push(Item::fetch(
+            format!("n{}_pixiv{illust}_{page}", n.id),
             url,
-            path: path(o, &fields(n, &ext, format!("{}_pixiv{illust}_p{page}", n.id))),
-            ..Item::default()
-        });
+            path(o, &fields(n, &ext, format!("{}_pixiv{illust}_p{page}", n.id))),
+        ));
     }
     Ok(items)
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::settings::{OPTION_KEYS, is_date, settings, take_options, validate_section};
+use super::ugoira::UgoiraStep;
 use super::walks::{PixivWalk, Source};
 use crate::config::SectionSpec;
 use crate::job::{JobSpec, RejectReason};
+use crate::postprocess::PostRunner;
 use crate::providers::{JobTypeInfo, ParamInfo, ParamKind, PlanContext, Provider, Walk};
 
 /// The provider.
@@ -110,6 +112,10 @@ impl Provider for Pixiv {
 
     fn job_types(&self) -> &'static [JobTypeInfo] {
         TYPES
+    }
+
+    fn post_steps(&self) -> &'static [&'static dyn PostRunner] {
+        &[&UgoiraStep]
     }
 
     fn config_section(&self) -> Option<SectionSpec> {

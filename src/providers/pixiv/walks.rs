@@ -13,7 +13,7 @@ use super::model::{Illust, IllustDetail, IllustList, Novel, NovelDetail, NovelLi
 use super::novels::novel_items;
 use super::settings::{Options, Settings};
 use super::works::{skip_item, work_items};
-use crate::checkpoint::Item;
+use crate::checkpoint::{Item, Work};
 use crate::http::query_pairs;
 use crate::providers::{AccountSpec, Api, Page, Walk, WalkError};
 
@@ -140,12 +140,7 @@ impl PixivWalk {
 
 /// An item that records an API error for one work.
 fn fail_item(id: u64, message: &str) -> Item {
-    Item {
-        key: format!("{id}_error"),
-        path: format!("{id}.error"),
-        fail: Some(format!("work {id}: {message}")),
-        ..Item::default()
-    }
+    Item::with(format!("{id}_error"), format!("{id}.error"), Work::Fail(format!("work {id}: {message}")))
 }
 
 /// The `{"q": …}` cursor of a query.
@@ -340,12 +335,11 @@ impl PixivWalk {
 
 /// The metadata file of `pixiv.info`.
 fn info_item(w: &Illust) -> Item {
-    Item {
-        key: format!("{}_info", w.id),
-        path: format!("{}.json", w.id),
-        inline: Some(serde_json::to_string_pretty(w).unwrap_or_default()),
-        ..Item::default()
-    }
+    Item::inline(
+        format!("{}_info", w.id),
+        format!("{}.json", w.id),
+        serde_json::to_string_pretty(w).unwrap_or_default(),
+    )
 }
 
 /// Moves a date-sorted search's window past the offset cap, as gallery-dl

@@ -8,7 +8,8 @@ use super::client::{CallError, Client};
 use super::model::{Illust, UgoiraResponse};
 use super::naming::{Fields, render, url_name};
 use super::settings::{AiFilter, Filter, Options};
-use crate::checkpoint::{Item, PostStep};
+use super::ugoira::ugoira_step;
+use crate::checkpoint::{Item, Work};
 
 /// Placeholder images Pixiv substitutes for works it will not show.
 const LIMIT_MARK: &str = "/common/images/limit_";
@@ -83,12 +84,7 @@ pub fn filtered_novel(n: &super::model::Novel, f: &Filter) -> Option<String> {
 
 /// A skipped work, as one item that records the reason.
 pub fn skip_item(id: u64, reason: &str) -> Item {
-    Item {
-        key: format!("{id}_skip"),
-        path: format!("{id}.skipped"),
-        skip: Some(reason.to_string()),
-        ..Item::default()
-    }
+    Item::with(format!("{id}_skip"), format!("{id}.skipped"), Work::Skip(reason.to_string()))
 }
 
 /// The original URLs of a work's pages (one-page works use
@@ -171,39 +167,27 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
         let path = path_for(o, &f);
         let frames: Vec<(String, u32)> =
             meta.ugoira_metadata.frames.iter().map(|fr| (fr.file.clone(), fr.delay)).collect();
-        let post = (o.ugoira_format != "zip").then(|| {
-            Box::new(PostStep::Ugoira {
-                frames: frames.clone(),
-                format: o.ugoira_format.clone(),
-                out: with_ext(&path, &o.ugoira_format),
-            })
-        });
+        let post = (o.ugoira_format != "zip")
+            .then(|| ugoira_step(&frames, &o.ugoira_format, with_ext(&path, &o.ugoira_format)));
         let frames_json = json!({ "id": w.id, "frames": meta.ugoira_metadata.frames });
-        items.push(Item {
-            key: format!("{}_ugoira", w.id),
-            url: rehost(&zip, host),
-            path: path.clone(),
-            archive: o.archive.then(|| format!("pixiv:{}_ugoira", w.id)),
-            post,
-            ..Item::default()
-        });
-        items.push(Item {
-            key: format!("{}_frames", w.id),
-            path: with_ext(&path, "json"),
-            inline: Some(frames_json.to_string()),
-            ..Item::default()
-        });
+        items.push(
+            Item::fetch(format!("{}_ugoira", w.id), rehost(&zip, host), path.clone())
+                .archived(o.archive.then(|| format!("pixiv:{}_ugoira", w.id)))
+                .then(post),
+        );
+        items.push(Item::inline(
+            format!("{}_frames", w.id),
+            with_ext(&path, "json"),
+            frames_json.to_string(),
+        ));
     } else {
         for (n, url) in pages.iter().enumerate() {
             let page = u32::try_from(n).unwrap_or(u32::MAX);
             let f = fields(w, page, url);
-            items.push(Item {
-                key: format!("{}_p{n}", w.id),
-                url: rehost(url, host),
-                path: path_for(o, &f),
-                archive: o.archive.then(|| format!("pixiv:{}_p{n}", w.id)),
-                ..Item::default()
-            });
+            items.push(
+                Item::fetch(format!("{}_p{n}", w.id), rehost(url, host), path_for(o, &f))
+                    .archived(o.archive.then(|| format!("pixiv:{}_p{n}", w.id))),
+            );
         }
     }
     if o.sidecar {
@@ -213,23 +197,18 @@ pub fn work_items(w: &Illust, o: &Options, client: &Client) -> Result<Vec<Item>,
         if o.template.is_some() {
             meta_path = with_ext(&meta_path, "json");
         }
-        items.push(Item {
-            key: format!("{}_json", w.id),
-            path: meta_path,
-            inline: Some(sidecar(w, &items)),
-            ..Item::default()
-        });
+        items.push(Item::inline(format!("{}_json", w.id), meta_path, sidecar(w, &items)));
     }
     Ok(items)
 }
 
 /// The JSON sidecar of a work.
 pub fn sidecar(w: &Illust, items: &[Item]) -> String {
-    let files: Vec<&str> = items.iter().filter(|i| !i.url.is_empty()).map(|i| i.path.as_str()).collect();
+    let files: Vec<&str> = items.iter().filter(|i| i.url().is_some()).map(|i| i.path.as_str()).collect();
     let frames = items
         .iter()
         .find(|i| i.key.ends_with("_frames"))
-        .and_then(|i| i.inline.as_deref())
+        .and_then(Item::body)
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
     let v = json!({
         "id": w.id,

@@ -3,8 +3,9 @@
 //!
 //! Owns reading ugoira zips (entry-name checks and size caps), decoding
 //! frames (JPEG, PNG, GIF), the GIF and APNG encoders, and the `ffmpeg`
-//! child for WebP. The conversion runs on the caller's thread; callers put
-//! it in a bounded pool of its own so it never stalls downloads.
+//! child for WebP. Pixiv registers it as the post-processing step `ugoira`
+//! ([`UgoiraStep`]), so it runs on the kernel's post-processing thread and
+//! never stalls downloads.
 //!
 //! Invariant: `out` is never half-written. Output goes to a temporary
 //! dotfile in `out`'s folder that is fsynced and renamed over `out` only when
@@ -13,16 +14,18 @@
 //! few decoded frames whatever the frame count, and no input, however
 //! hostile, makes it panic or decompress more than the caps allow.
 
+mod convert;
 mod decode;
 mod encode;
 mod error;
 mod ffmpeg;
 mod output;
 mod source;
+mod step;
 #[cfg(test)]
 mod testutil;
-mod ugoira;
 
+pub use convert::{Frame, UgoiraFormat, convert_ugoira};
 pub use error::ConvertError;
 pub use ffmpeg::ffmpeg_available;
-pub use ugoira::{Frame, UgoiraFormat, convert_ugoira};
+pub use step::{STEP, UgoiraStep, ugoira_step};

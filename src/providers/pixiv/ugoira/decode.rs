@@ -208,7 +208,7 @@ fn decode_gif(bytes: &[u8]) -> Result<Image, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::testutil::{gif_image, jpeg, jpeg_gray, png_gray, png_rgba};
+    use crate::providers::pixiv::ugoira::testutil::{gif_image, jpeg, jpeg_gray, png_gray, png_rgba};
 
     #[test]
     fn jpeg_rgb_and_gray() {

@@ -219,7 +219,7 @@ fn frame_io_error(file: &str, e: io::Error) -> ConvertError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::testutil::{frames, jpeg, write_zip};
+    use crate::providers::pixiv::ugoira::testutil::{frames, jpeg, write_zip};
 
     #[test]
     fn safe_names() {

@@ -197,8 +197,8 @@ fn tail(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::source::Limits;
-    use crate::convert::testutil::{frames, jpeg, write_zip};
+    use crate::providers::pixiv::ugoira::source::Limits;
+    use crate::providers::pixiv::ugoira::testutil::{frames, jpeg, write_zip};
 
     #[test]
     fn finds_executables_on_a_path_list() {

@@ -115,8 +115,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::convert::ffmpeg_available;
-    use crate::convert::testutil::{frames, gif_image, jpeg, names, png_rgba, write_zip};
+    use crate::providers::pixiv::ugoira::ffmpeg_available;
+    use crate::providers::pixiv::ugoira::testutil::{frames, gif_image, jpeg, names, png_rgba, write_zip};
 
     /// A folder with `u.zip` holding four 40x30 JPEG frames, their frame
     /// list, and the folder's guard.
