@@ -108,13 +108,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("archive.sqlite3");
         let a = Archive::open(&p).expect("open");
-        assert!(!a.contains("pixiv:1_p0"));
-        a.insert_many(&["pixiv:1_p0".into(), "pixiv:1_p1".into(), "pixiv:1_p0".into()]).expect("insert");
+        assert!(!a.contains("site:1_p0"));
+        a.insert_many(&["site:1_p0".into(), "site:1_p1".into(), "site:1_p0".into()]).expect("insert");
         assert_eq!(a.len(), 2);
         drop(a);
         let a = Archive::open(&p).expect("reopen");
-        assert!(a.contains("pixiv:1_p1"));
-        assert!(!a.contains("pixiv:2_p0"));
+        assert!(a.contains("site:1_p1"));
+        assert!(!a.contains("site:2_p0"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub struct Fetch {
 ///
 /// On disk it is one object: `k` is the name, `out` the output path and
 /// every other key an argument of the step, the form format-1 checkpoints
-/// already used for ugoira conversions.
+/// already used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostStep {
     /// The step's name, as the provider registers it.
@@ -293,13 +293,13 @@ mod tests {
     }
 
     #[test]
-    fn a_format_1_ugoira_step_reads_as_a_named_step_and_writes_back_the_same() {
-        let old = json!({"k": "9_ugoira", "u": "https://h/9.zip", "p": "9.zip",
-            "q": {"k": "ugoira", "frames": [["000000.jpg", 100]], "format": "gif", "out": "9.gif"}});
-        let it: Item = serde_json::from_value(old.clone()).expect("format 1 item");
+    fn a_post_step_keeps_its_name_output_and_arguments_in_one_flat_object() {
+        let old = json!({"k": "9_z", "u": "https://h/9.zip", "p": "9.zip",
+            "q": {"k": "convert", "frames": [["000000.jpg", 100]], "format": "gif", "out": "9.gif"}});
+        let it: Item = serde_json::from_value(old.clone()).expect("item");
         let Work::Fetch(f) = &it.work else { panic!("a download: {it:?}") };
         let step = f.post.as_deref().expect("the step");
-        assert_eq!((step.name.as_str(), step.out.as_str()), ("ugoira", "9.gif"));
+        assert_eq!((step.name.as_str(), step.out.as_str()), ("convert", "9.gif"));
         assert_eq!(step.args.get("format"), Some(&json!("gif")));
         assert!(!step.args.contains_key("k") && !step.args.contains_key("out"));
         assert_eq!(serde_json::to_value(&it).expect("json"), old);

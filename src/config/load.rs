@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-/// ProxyMode of PixivOC: how requests reach servers.
+/// `proxy_mode`: how requests reach servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyMode {
     /// 0: connect directly; proxy variables in the environment are ignored.
@@ -33,7 +33,7 @@ pub enum WatchMode {
 /// A provider's configuration section, as the provider describes it.
 #[derive(Clone, Copy)]
 pub struct SectionSpec {
-    /// The section's key, for example `pixiv`.
+    /// The section's key, the provider's name.
     pub name: &'static str,
     /// Environment variables that set keys of the section: (key, variable).
     pub env: &'static [(&'static str, &'static str)],

@@ -1,4 +1,4 @@
-//! Fixed IP addresses for configured host names (PixivOC "proxy mode 2").
+//! Fixed IP addresses for configured host names (`proxy_mode` 2).
 //!
 //! Some users cannot reach the image CDN through their DNS (poisoned or
 //! blocked answers) but can reach a known-good IP. The fix that keeps TLS

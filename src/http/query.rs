@@ -63,7 +63,7 @@ mod tests {
         let q = encode_query(&pairs);
         assert_eq!(query_pairs(&format!("https://h/p?{q}")), pairs);
         assert_eq!(
-            query_pairs("https://app-api.pixiv.net/v1/search/illust?word=a+b&viewed%5B0%5D=1&offset=30"),
+            query_pairs("https://api.example.org/v1/search?word=a+b&viewed%5B0%5D=1&offset=30"),
             vec![
                 ("word".into(), "a b".into()),
                 ("viewed[0]".into(), "1".into()),

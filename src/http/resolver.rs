@@ -23,7 +23,7 @@ const DNS_CACHE_MAX: usize = 256;
 ///
 /// Why: ureq resolves before every request, even one that then reuses a
 /// pooled connection, and with `timeout_resolve` set each lookup runs on a
-/// new thread. A Pixiv job fetches thousands of files from one CDN name;
+/// new thread. A gallery job fetches thousands of files from one CDN name;
 /// without a cache each costs a thread and, on a NAS without a local DNS
 /// cache, a DNS round trip. Failures are not remembered.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The job model: what a job file asks for and what a job reports.
 //!
-//! Owns [`JobSpec`] (a validated job file) and [`JobStatus`] (PixivOC's
-//! task attributes TID, TaskName, TypeName, StageName, Running, Now,
+//! Owns [`JobSpec`] (a validated job file) and [`JobStatus`] (the task
+//! attributes of a crawler kernel: TID, TaskName, TypeName, StageName, Running, Now,
 //! Total, SavePath, plus state and error). The invariant: a `JobSpec`
 //! exists only for a job file that passed every check, and every
 //! rejection carries one line a person can act on.

@@ -4,7 +4,7 @@
 //! Invariants: an account's calls never overlap; the start of a call is at
 //! least `interval` after the end of the previous one; a rate-limit answer
 //! (429, or what the provider's classifier recognises in a body, such as
-//! Pixiv's "Rate Limit" inside a 403) pushes `next_allowed` back for every
+//! a "Rate Limit" message inside a 403) pushes `next_allowed` back for every
 //! job of the account, honouring `Retry-After`. File downloads do not pass
 //! through here.
 

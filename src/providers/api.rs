@@ -87,7 +87,7 @@ pub trait Provider: Send + Sync {
 /// The account a walk's API calls are paced under.
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
-    /// Unique key, for example `pixiv:12345`; jobs with the same key share
+    /// Unique key, for example `site:12345` (provider and account); jobs with the same key share
     /// one pacing thread.
     pub key: String,
     /// First wait after a rate-limit answer without `Retry-After`.

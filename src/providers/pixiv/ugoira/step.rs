@@ -80,4 +80,23 @@ mod tests {
         let bad = PostStep { args: Map::new(), ..step };
         assert!(UgoiraStep.run(&zip, &bad, &out).expect_err("no format").contains("format"));
     }
+
+    #[test]
+    fn a_step_journaled_by_format_1_reads_back_and_converts() {
+        // An item of a checkpoint written by format 1, as it was journaled.
+        let old = json!({"k": "9_ugoira", "u": "https://h/9.zip", "p": "9.zip",
+            "q": {"k": "ugoira", "frames": [["000000.jpg", 100], ["000001.jpg", 50]], "format": "gif", "out": "9.gif"}});
+        let it: crate::checkpoint::Item = serde_json::from_value(old.clone()).expect("format 1 item");
+        let crate::checkpoint::Work::Fetch(f) = &it.work else { panic!("a download: {it:?}") };
+        let step = f.post.as_deref().expect("the step");
+        assert_eq!(step.name, STEP);
+        assert_eq!(serde_json::to_value(&it).expect("json"), old);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zip = dir.path().join("9.zip");
+        let (a, b) = (jpeg(8, 8, 0), jpeg(8, 8, 1));
+        write_zip(&zip, &[("000000.jpg", &a), ("000001.jpg", &b)], false);
+        let out = dir.path().join("9.gif");
+        UgoiraStep.run(&zip, step, &out).expect("converted");
+        assert!(std::fs::read(&out).expect("gif").starts_with(b"GIF89a"));
+    }
 }
