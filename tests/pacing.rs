@@ -318,7 +318,9 @@ fn post_body_is_sent_on_every_attempt() {
     let handler: Handler = Arc::new(move |req: &Request| {
         let mut seen = lock(&b);
         seen.push((req.method.clone(), req.header("content-type").map(str::to_string), req.body_text()));
-        if seen.len() == 1 { Response::text(503, "busy\n") } else { ok() }
+        // 429: the server says it did not process the POST, so the pacer
+        // may send it again (a 5xx would leave that open).
+        if seen.len() == 1 { Response::text(429, "busy\n") } else { ok() }
     });
     let server = Server::start(handler);
     let (p, j, _) = spawn(policy());

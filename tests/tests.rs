@@ -20,4 +20,5 @@ mod hostile_input;
 mod hostile_transfer;
 mod octoparse;
 mod pacing;
+mod pacing_requests;
 mod pixiv;

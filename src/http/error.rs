@@ -78,6 +78,23 @@ pub fn is_transient(err: &Error) -> bool {
     }
 }
 
+/// Whether a failed request provably never reached the server: the name
+/// did not resolve, or no connection (direct or through the proxy) was
+/// made. Only then may a request that must not run twice be sent again.
+pub fn never_sent(err: &Error) -> bool {
+    match err {
+        Error::HostNotFound | Error::ConnectionFailed | Error::ConnectProxyFailed(_) => true,
+        Error::Timeout(t) => matches!(t, Timeout::Resolve | Timeout::Connect),
+        Error::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+        ),
+        _ => false,
+    }
+}
+
 /// A short, one-line, lower-case reason for users and logs, e.g. "timed out
 /// reading the response", "connection reset", "certificate not valid for
 /// host images.test". It never contains the request URL.

@@ -33,7 +33,7 @@ mod retry_after;
 mod roots;
 
 pub use agent::{NetOptions, Route, SetupError, build_agent};
-pub use error::{StatusClass, classify_status, describe, is_transient, status_is_transient};
+pub use error::{StatusClass, classify_status, describe, is_transient, never_sent, status_is_transient};
 pub use pinning::PinnedResolver;
 pub use proxy::redact_url;
 pub use query::{encode_query, form_decode, form_encode, query_pairs};

@@ -9,9 +9,13 @@
 //! through here.
 
 mod backoff;
+mod body;
 mod pacer;
 mod request;
 
 pub use backoff::{backoff_delay, cap_retry_after};
+pub use body::{Body, Multipart};
 pub use pacer::{AccountPolicy, Pacer, PacerStats, send_once};
-pub use request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict, classify_answer, default_classify};
+pub use request::{
+    ApiError, ApiRequest, ApiResponse, Classify, Signer, Verdict, classify_answer, default_classify,
+};

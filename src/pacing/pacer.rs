@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::job::JobFlags;
 use crate::pacing::backoff::{backoff_delay, cap_retry_after};
+use crate::pacing::body::Body;
 use crate::pacing::request::{ApiError, ApiRequest, ApiResponse, Classify, Verdict};
 
 /// How an account is paced. Built from the configuration and the
@@ -217,10 +218,31 @@ fn run(
             if let Some(b) = &mut bucket {
                 b.take(Instant::now());
             }
-            let outcome = execute(agent, &call.req, policy);
+            // Signed now, not when described: a backoff must not send a
+            // stale timestamp.
+            let req = match call.req.for_attempt() {
+                Ok(r) => r,
+                Err(reason) => {
+                    break Err(ApiError::Transport {
+                        reason: format!("cannot sign the request: {reason}"),
+                        transient: false,
+                    });
+                }
+            };
+            let body = match Outgoing::of(&req) {
+                Ok(b) => b,
+                Err(e) => {
+                    break Err(ApiError::Transport {
+                        reason: format!("cannot read the body: {e}"),
+                        transient: false,
+                    });
+                }
+            };
+            let outcome = execute(agent, &req, body, policy);
             let ended = Instant::now();
             next_allowed = ended + policy.interval;
             stats.calls.fetch_add(1, Ordering::Relaxed);
+            let once = !call.req.is_idempotent();
             match outcome {
                 Ok(resp) => match (call.classify)(&resp) {
                     Verdict::Accept => {
@@ -252,6 +274,11 @@ fn run(
                     }
                     Verdict::Retry(reason) => {
                         failures += 1;
+                        // A 5xx does not say the request was not carried
+                        // out; only a rate-limit answer does.
+                        if once {
+                            break Err(ApiError::OutcomeUnknown { reason });
+                        }
                         if failures > policy.retries {
                             break Err(ApiError::Transport { reason, transient: true });
                         }
@@ -264,6 +291,9 @@ fn run(
                     let reason = crate::http::describe(&e);
                     let transient = crate::http::is_transient(&e);
                     failures += 1;
+                    if once && transient && !crate::http::never_sent(&e) {
+                        break Err(ApiError::OutcomeUnknown { reason });
+                    }
                     if !transient || failures > policy.retries {
                         break Err(ApiError::Transport { reason, transient });
                     }
@@ -340,15 +370,41 @@ pub fn send_once(
         max_body,
         bucket: None,
     };
-    execute(agent, req, &policy)
+    let req = req.for_attempt().map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
+    let body = Outgoing::of(&req).map_err(ureq::Error::Io)?;
+    execute(agent, &req, body, &policy)
+}
+
+/// A request's body, ready for one attempt.
+enum Outgoing {
+    /// No body.
+    None,
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// Streamed, with its length.
+    Stream(Box<dyn std::io::Read + Send>, u64),
+}
+
+impl Outgoing {
+    /// Opens the body of `req` (its files are opened now, so that a file
+    /// that cannot be read fails before anything is sent).
+    fn of(req: &ApiRequest) -> std::io::Result<Outgoing> {
+        Ok(match &req.body {
+            None => Outgoing::None,
+            Some(Body::Bytes(b)) => Outgoing::Bytes(b.clone()),
+            Some(b) => Outgoing::Stream(b.reader()?, b.len()),
+        })
+    }
 }
 
 /// Makes one HTTP exchange and reads the whole body.
 fn execute(
     agent: &ureq::Agent,
     req: &ApiRequest,
+    body: Outgoing,
     policy: &AccountPolicy,
 ) -> Result<ApiResponse, ureq::Error> {
+    use ureq::ResponseExt;
     let mut builder = ureq::http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
     for (k, v) in &req.headers {
         builder = builder.header(k.as_str(), v.as_str());
@@ -356,26 +412,34 @@ fn execute(
     if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept-encoding")) {
         builder = builder.header("Accept-Encoding", "gzip");
     }
-    let mut resp = match &req.body {
-        Some(body) => {
-            let request = builder.body(body.clone()).map_err(ureq::Error::Http)?;
-            let request = agent.configure_request(request).timeout_global(Some(policy.timeout)).build();
-            agent.run(request)?
+    let timeout = Some(req.timeout.unwrap_or(policy.timeout));
+    let mut resp = match body {
+        Outgoing::Bytes(bytes) => {
+            let request = builder.body(bytes).map_err(ureq::Error::Http)?;
+            agent.run(agent.configure_request(request).timeout_global(timeout).build())?
         }
-        None => {
+        Outgoing::Stream(reader, len) => {
+            // The length is known, so it is announced rather than sent
+            // chunked (storage services refuse chunked uploads).
+            builder = builder.header("Content-Length", len.to_string());
+            let request =
+                builder.body(ureq::SendBody::from_owned_reader(reader)).map_err(ureq::Error::Http)?;
+            agent.run(agent.configure_request(request).timeout_global(timeout).build())?
+        }
+        Outgoing::None => {
             let request = builder.body(()).map_err(ureq::Error::Http)?;
-            let request = agent.configure_request(request).timeout_global(Some(policy.timeout)).build();
-            agent.run(request)?
+            agent.run(agent.configure_request(request).timeout_global(timeout).build())?
         }
     };
     let status = resp.status().as_u16();
+    let url = resp.get_uri().to_string();
     let headers = resp
         .headers()
         .iter()
         .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let body = crate::pacing::request::read_api_body(&mut resp, policy.max_body)?;
-    Ok(ApiResponse { status, headers, body })
+    Ok(ApiResponse { status, headers, body, url })
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::http::StatusClass;
+use crate::pacing::body::{Body, Multipart};
 
 /// An API call, as data, so that the pacer can repeat it after a backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,14 +17,68 @@ pub struct ApiRequest {
     pub url: String,
     /// Request headers. Values may be secret: they are never logged.
     pub headers: Vec<(String, String)>,
-    /// The body, for POST.
-    pub body: Option<Vec<u8>>,
+    /// The body, for POST and PUT.
+    pub body: Option<Body>,
+    /// Whether sending it twice does no harm; `None`: every method but
+    /// POST is. The pacer re-sends a request that is not idempotent only
+    /// when it provably did not reach the server or the server said it
+    /// did not process it (429, 503 with `Retry-After`).
+    pub idempotent: Option<bool>,
+    /// This request's whole-exchange timeout instead of the account's
+    /// (a large upload needs longer than an API call).
+    pub timeout: Option<Duration>,
+    /// Run before every attempt, retries and backoffs included, so that a
+    /// timestamp or signature in the request is fresh when it is sent.
+    pub sign: Option<Signer>,
+    /// The lane of the account it goes through; `None`: the account's API
+    /// lane (see [`crate::providers::AccountSpec::lanes`]).
+    pub lane: Option<&'static str>,
 }
 
+/// A signing hook: changes the request just before it is sent (headers,
+/// query parameters), or refuses with a reason.
+#[derive(Clone)]
+pub struct Signer(pub Arc<dyn Fn(&mut ApiRequest) -> Result<(), String> + Send + Sync>);
+
+impl Signer {
+    /// A hook from a function.
+    pub fn new(f: impl Fn(&mut ApiRequest) -> Result<(), String> + Send + Sync + 'static) -> Signer {
+        Signer(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer")
+    }
+}
+
+impl PartialEq for Signer {
+    fn eq(&self, other: &Signer) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Signer {}
+
 impl ApiRequest {
+    /// A request without a body.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            idempotent: None,
+            timeout: None,
+            sign: None,
+            lane: None,
+        }
+    }
+
     /// A GET request.
     pub fn get(url: impl Into<String>) -> ApiRequest {
-        ApiRequest { method: "GET".into(), url: url.into(), headers: Vec::new(), body: None }
+        ApiRequest::new("GET", url)
     }
 
     /// A POST request with a form body.
@@ -32,12 +88,16 @@ impl ApiRequest {
             .map(|(k, v)| format!("{}={}", crate::http::form_encode(k), crate::http::form_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        ApiRequest {
-            method: "POST".into(),
-            url: url.into(),
-            headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
-            body: Some(body.into_bytes()),
-        }
+        ApiRequest::new("POST", url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .with_body(Body::Bytes(body.into_bytes()))
+    }
+
+    /// A POST request with a `multipart/form-data` body.
+    pub fn post_multipart(url: impl Into<String>, form: Multipart) -> ApiRequest {
+        ApiRequest::new("POST", url)
+            .header("Content-Type", form.content_type())
+            .with_body(Body::Multipart(form))
     }
 
     /// Adds a header.
@@ -45,23 +105,82 @@ impl ApiRequest {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn with_body(mut self, body: Body) -> ApiRequest {
+        self.body = Some(body);
+        self
+    }
+
+    /// Says whether the request may be sent twice.
+    #[must_use]
+    pub fn idempotent(mut self, yes: bool) -> ApiRequest {
+        self.idempotent = Some(yes);
+        self
+    }
+
+    /// Sets this request's timeout.
+    #[must_use]
+    pub fn timeout(mut self, t: Duration) -> ApiRequest {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Sets the signing hook.
+    #[must_use]
+    pub fn signed(mut self, sign: Signer) -> ApiRequest {
+        self.sign = Some(sign);
+        self
+    }
+
+    /// Sends it on another lane of the account.
+    #[must_use]
+    pub fn on_lane(mut self, lane: &'static str) -> ApiRequest {
+        self.lane = Some(lane);
+        self
+    }
+
+    /// Whether sending it twice does no harm.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent.unwrap_or(!self.method.eq_ignore_ascii_case("POST"))
+    }
+
+    /// The request as it goes out on one attempt: the signing hook applied
+    /// to a copy, so that every attempt is signed afresh.
+    pub fn for_attempt(&self) -> Result<ApiRequest, String> {
+        let mut out = self.clone();
+        if let Some(sign) = &self.sign {
+            (sign.0)(&mut out)?;
+        }
+        Ok(out)
+    }
 }
 
 /// A complete answer (the body is read in full, up to a limit).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiResponse {
     /// HTTP status.
     pub status: u16,
-    /// Headers, names lowercased.
+    /// Headers, names lowercased, every value of a repeated header kept
+    /// in order.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The URL that answered, after redirects (empty when unknown).
+    pub url: String,
 }
 
 impl ApiResponse {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in the order received (several
+    /// `Set-Cookie` headers, for example).
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as text (lossy).
@@ -134,6 +253,14 @@ pub enum ApiError {
         /// How many rate-limit answers in a row.
         answers: u32,
     },
+    /// A request that is not idempotent failed in a way that leaves open
+    /// whether the server acted on it (a timeout or a dropped connection
+    /// after it was sent, a 5xx): it was not sent again. The caller must
+    /// find out (for example by listing what exists) before it repeats it.
+    OutcomeUnknown {
+        /// One-line reason.
+        reason: String,
+    },
     /// Network or server failure after every retry; `transient` tells
     /// whether trying again later may help.
     Transport {
@@ -150,6 +277,7 @@ impl ApiError {
         match self {
             ApiError::Interrupted | ApiError::ShuttingDown | ApiError::RateLimited { .. } => true,
             ApiError::Transport { transient, .. } => *transient,
+            ApiError::OutcomeUnknown { .. } => false,
         }
     }
 }
@@ -163,6 +291,9 @@ impl fmt::Display for ApiError {
                 write!(f, "still rate-limited after {answers} answers in a row")
             }
             ApiError::Transport { reason, .. } => f.write_str(reason),
+            ApiError::OutcomeUnknown { reason } => {
+                write!(f, "{reason}; the request may have been carried out, so it was not sent again")
+            }
         }
     }
 }
@@ -225,7 +356,11 @@ mod tests {
     #[test]
     fn form_encoding() {
         let r = ApiRequest::post_form("http://h/t", &[("a b", "x&y=z"), ("k", "ü")]);
-        assert_eq!(r.body.as_deref(), Some(&b"a+b=x%26y%3Dz&k=%C3%BC"[..]));
+        assert_eq!(r.body.as_ref().and_then(Body::as_bytes), Some(&b"a+b=x%26y%3Dz&k=%C3%BC"[..]));
+        assert!(!r.is_idempotent());
+        assert!(ApiRequest::get("http://h/").is_idempotent());
+        assert!(ApiRequest::new("PUT", "http://h/").is_idempotent());
+        assert!(ApiRequest::get("http://h/").idempotent(false).idempotent == Some(false));
     }
 
     #[test]
@@ -233,7 +368,7 @@ mod tests {
         let r = |status, ra: Option<&str>| ApiResponse {
             status,
             headers: ra.map(|v| vec![("retry-after".to_string(), v.to_string())]).unwrap_or_default(),
-            body: vec![],
+            ..ApiResponse::default()
         };
         assert_eq!(default_classify(&r(429, Some("3"))), Verdict::RateLimited(Some(Duration::from_secs(3))));
         assert_eq!(default_classify(&r(429, None)), Verdict::RateLimited(None));

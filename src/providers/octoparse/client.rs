@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::auth::Session;
 use super::settings::Settings;
 use crate::http::encode_query;
-use crate::pacing::{ApiRequest, ApiResponse, Verdict, classify_answer};
+use crate::pacing::{ApiRequest, ApiResponse, Body, Verdict, classify_answer};
 use crate::providers::{Api, WalkError};
 use crate::session::{Failure, call_with_reauth};
 
@@ -69,7 +69,10 @@ impl Client {
                 ApiRequest::get(url.clone()).header("Authorization", format!("bearer {}", access.token));
             req.method = method.to_string();
             if method == "POST" {
-                req.body = Some(Vec::new());
+                // Both POSTs of this API (`notexportdata/update`,
+                // `removeDataByTaskId`) have the same effect when repeated
+                // (docs/octoparse.md), so a timeout may send them again.
+                req = req.with_body(Body::Bytes(Vec::new())).idempotent(true);
             }
             let resp = self.api.call(req).map_err(|e| Failure::Other(WalkError::Api(e)))?;
             let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -107,7 +110,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> ApiResponse {
-        ApiResponse { status, headers: vec![], body: body.as_bytes().to_vec() }
+        ApiResponse { status, body: body.as_bytes().to_vec(), ..ApiResponse::default() }
     }
 
     #[test]

@@ -487,26 +487,27 @@ mod tests {
     fn grants_parse_either_copy_and_errors() {
         let ok = ApiResponse {
             status: 200,
-            headers: vec![],
             body: br#"{"access_token":"A","expires_in":3600,"refresh_token":"R","user":{"id":"123","name":"n"},
                       "response":{"access_token":"A","expires_in":3600,"refresh_token":"R","user":{"id":"123","name":"n"}}}"#
                 .to_vec(),
+            ..ApiResponse::default()
         };
         let g = parse_grant(&ok).expect("grant");
         assert_eq!((g.access_token.as_str(), g.refresh_token.as_str(), g.user_id), ("A", "R", 123));
         let top_only = ApiResponse {
             status: 200,
-            headers: vec![],
             body: br#"{"access_token":"B","refresh_token":"S","expires_in":60}"#.to_vec(),
+            ..ApiResponse::default()
         };
         assert_eq!(parse_grant(&top_only).expect("top").access_token, "B");
         let bad = ApiResponse {
             status: 400,
-            headers: vec![],
             body: br#"{"has_error":true,"errors":{"system":{"message":"Invalid refresh token","code":1508}},"error":"invalid_grant"}"#.to_vec(),
+            ..ApiResponse::default()
         };
         assert_eq!(parse_grant(&bad), Err(AuthError::Rejected("Invalid refresh token".into())));
-        let html = ApiResponse { status: 403, headers: vec![], body: b"<html>captcha</html>".to_vec() };
+        let html =
+            ApiResponse { status: 403, body: b"<html>captcha</html>".to_vec(), ..ApiResponse::default() };
         assert!(matches!(parse_grant(&html), Err(AuthError::Unavailable(_))));
     }
 

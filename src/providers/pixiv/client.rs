@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> ApiResponse {
-        ApiResponse { status, headers: vec![], body: body.as_bytes().to_vec() }
+        ApiResponse { status, body: body.as_bytes().to_vec(), ..ApiResponse::default() }
     }
 
     #[test]
