@@ -82,17 +82,8 @@ pub struct PacerStats {
 
 /// A message to the pacing thread.
 enum PacerMsg {
-    /// Make a call and answer on `reply`.
-    Call {
-        /// The request.
-        req: ApiRequest,
-        /// The provider's reading of answers.
-        classify: Classify,
-        /// The calling job's stop flag.
-        flags: Arc<JobFlags>,
-        /// Where the answer goes.
-        reply: Sender<Result<ApiResponse, ApiError>>,
-    },
+    /// Make a call and answer on its `reply`.
+    Call(Box<Call>),
     /// Stop the thread.
     Quit,
 }
@@ -141,7 +132,7 @@ impl Pacer {
         flags: &Arc<JobFlags>,
     ) -> Result<ApiResponse, ApiError> {
         let (reply, answer) = bounded(1);
-        let msg = PacerMsg::Call { req, classify, flags: Arc::clone(flags), reply };
+        let msg = PacerMsg::Call(Box::new(Call { req, classify, flags: Arc::clone(flags), reply }));
         if self.tx.send(msg).is_err() {
             return Err(ApiError::ShuttingDown);
         }
@@ -199,9 +190,7 @@ fn run(
                 break;
             }
             match rx.recv() {
-                Ok(PacerMsg::Call { req, classify, flags, reply }) => {
-                    queue.push_back(Call { req, classify, flags, reply });
-                }
+                Ok(PacerMsg::Call(call)) => queue.push_back(*call),
                 Ok(PacerMsg::Quit) | Err(_) => break,
             }
         }
@@ -324,9 +313,7 @@ fn wait_until(
     loop {
         while let Ok(msg) = rx.try_recv() {
             match msg {
-                PacerMsg::Call { req, classify, flags, reply } => {
-                    queue.push_back(Call { req, classify, flags, reply });
-                }
+                PacerMsg::Call(call) => queue.push_back(*call),
                 PacerMsg::Quit => *quit = true,
             }
         }

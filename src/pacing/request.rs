@@ -38,7 +38,10 @@ pub struct ApiRequest {
 /// A signing hook: changes the request just before it is sent (headers,
 /// query parameters), or refuses with a reason.
 #[derive(Clone)]
-pub struct Signer(pub Arc<dyn Fn(&mut ApiRequest) -> Result<(), String> + Send + Sync>);
+pub struct Signer(pub Arc<SignFn>);
+
+/// The function behind a [`Signer`].
+pub type SignFn = dyn Fn(&mut ApiRequest) -> Result<(), String> + Send + Sync;
 
 impl Signer {
     /// A hook from a function.
