@@ -10,6 +10,7 @@ mod daemon_crash;
 mod daemon_disk;
 mod daemon_files;
 mod daemon_leftovers;
+mod daemon_listing;
 mod daemon_ops;
 mod daemon_redirects;
 mod daemon_spool;

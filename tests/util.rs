@@ -80,6 +80,21 @@ impl Env {
             .expect("write config");
     }
 
+    /// Writes `<spool>/spoolfetch.json` with the defaults a user gets:
+    /// only the folders and the instance name, plus `extra`.
+    pub fn config_defaults(&self, extra: Value) {
+        let mut cfg = json!({
+            "save_path": self.save.display().to_string(),
+            "state_dir": self.dir.path().join("state").display().to_string(),
+            "instance": "a",
+        });
+        if let (Value::Object(base), Value::Object(more)) = (&mut cfg, extra) {
+            base.extend(more);
+        }
+        fs::write(self.spool.join("spoolfetch.json"), serde_json::to_vec_pretty(&cfg).expect("json"))
+            .expect("write config");
+    }
+
     /// Drops a job the safe way (dotfile, then rename).
     pub fn drop_job(&self, name: &str, job: &Value) -> PathBuf {
         self.drop_raw(name, &serde_json::to_vec(job).expect("json"))

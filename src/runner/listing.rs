@@ -10,7 +10,7 @@
 
 use crate::checkpoint::Record;
 use crate::providers::{Api, Walk};
-use crate::runner::lister::{Lister, ListerEvent};
+use crate::runner::lister::{Backoff, Lister, ListerEvent};
 use crate::runner::output;
 use crate::runner::run::{Mode, Runner};
 
@@ -34,12 +34,15 @@ pub(super) struct Listing {
     pub(super) api: Api,
     /// What the listing waits for, when it waits.
     pub(super) waiting: Option<String>,
+    /// Why the listing is backing off after a transient error, when it is
+    /// (a bounded wait: `run --once` sits it out instead of parking).
+    pub(super) retrying: Option<String>,
 }
 
 impl Listing {
     /// A listing of `walk` not started yet.
     pub(super) fn new(walk: Box<dyn Walk>, api: Api) -> Listing {
-        Listing { walk: Some(walk), lister: None, relist: false, api, waiting: None }
+        Listing { walk: Some(walk), lister: None, relist: false, api, waiting: None, retrying: None }
     }
 
     /// Stops the lister, if one runs, and does not start another.
@@ -78,6 +81,7 @@ impl Runner {
             self.progress.cursor.clone(),
             self.listing.api.clone(),
             &self.tid.to_string(),
+            Backoff::default(),
         ) {
             Ok(l) => self.listing.lister = Some(l),
             Err(e) => self.fail(format!("cannot start the listing thread: {e}")),
@@ -101,6 +105,10 @@ impl Runner {
                 let count = items.len() as u64;
                 let cursor = if end { None } else { page.next };
                 self.listing.waiting = None;
+                if self.listing.retrying.take().is_some() {
+                    log::info!("job {}: the listing continues", self.tid);
+                    self.status_file.dirty = true;
+                }
                 let mut output = None;
                 if let Some(recs) = &page.records {
                     let Some(file) = self.dest_of(&recs.file) else {
@@ -147,6 +155,16 @@ impl Runner {
                     // finish, and leave the job queued for the next run.
                     self.listing.stop();
                 }
+            }
+            ListerEvent::Retrying { reason, attempt, of, after } => {
+                log::warn!(
+                    "job {}: listing: {reason}; trying the page again in {:.0} s (retry {attempt} of {of})",
+                    self.tid,
+                    after.as_secs_f64()
+                );
+                self.listing.retrying =
+                    Some(format!("{reason} (retry {attempt} of {of} in {:.0} s)", after.as_secs_f64()));
+                self.status_file.dirty = true;
             }
             ListerEvent::Stopped(walk, err) => {
                 self.listing.lister = None;

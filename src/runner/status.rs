@@ -106,8 +106,11 @@ impl Runner {
             // The final status says why; until then nothing is written.
             return;
         }
-        let error =
-            self.failure.clone().or_else(|| self.listing.waiting.as_ref().map(|w| format!("waiting: {w}")));
+        let error = self
+            .failure
+            .clone()
+            .or_else(|| self.listing.waiting.as_ref().map(|w| format!("waiting: {w}")))
+            .or_else(|| self.listing.retrying.as_ref().map(|r| format!("retrying: {r}")));
         let s = self.status(self.live_state(), error);
         if let Err(e) = write_status(&self.spool, &s) {
             self.state_failed(&format!("status {}: {e}", self.spool.state_dir(self.tid).display()));
