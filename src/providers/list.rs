@@ -1,7 +1,8 @@
 //! The explicit list of providers.
 
 use crate::config::SectionSpec;
-use crate::providers::api::{JobTypeInfo, Provider};
+use crate::providers::api::Provider;
+use crate::providers::params::JobTypeInfo;
 
 /// Every provider, in the order job types are documented. Adding a
 /// provider is its folder, its `mod` line in `providers/mod.rs` and one
