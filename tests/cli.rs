@@ -1,5 +1,5 @@
 //! The command line as a user meets it: help, usage errors, configuration
-//! validation, submit, and the example job files.
+//! validation, submit, `types`, and the example job files.
 
 use std::fs;
 
@@ -29,7 +29,7 @@ fn every_command_has_help() {
     };
     // Taken from the help itself, so that a new command cannot skip this.
     let top = commands_in(&help(&[]));
-    for want in ["run", "submit", "status", "pause", "resume", "cancel", "retry", "demo", "pixiv"] {
+    for want in ["run", "submit", "types", "status", "pause", "resume", "cancel", "retry", "demo", "pixiv"] {
         assert!(top.iter().any(|c| c == want), "{want} missing from {top:?}");
     }
     let mut checked = 0;
@@ -149,10 +149,25 @@ fn submit_writes_a_checked_job_atomically() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
+/// A configuration with what every provider declares a job needs before
+/// it can be planned (an account), from the providers' own declarations.
+fn planning_config() -> spoolfetch::config::Config {
+    let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
+    for spec in spoolfetch::providers::section_specs() {
+        let example = spec.example();
+        spec.check(&example, "example").unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        if !example.is_empty() {
+            cfg.sections.insert(spec.name.to_string(), example);
+        }
+    }
+    cfg
+}
+
 #[test]
-fn example_jobs_parse() {
+fn every_job_type_has_an_example_that_plans() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/examples");
-    let mut n = 0;
+    let cfg = planning_config();
+    let mut covered = std::collections::HashSet::new();
     for entry in fs::read_dir(&dir).expect("jobs/examples exists") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -169,18 +184,57 @@ fn example_jobs_parse() {
         )
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (provider, _) = spoolfetch::providers::find_job_type(&spec.job_type).expect("type");
-        let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
-        // Provider sections a real configuration would carry.
-        let octo = serde_json::json!({"username": "u", "password": "p"});
-        if let serde_json::Value::Object(m) = octo {
-            cfg.sections.insert("octoparse".into(), m);
-        }
         provider
             .plan(&spec, &spoolfetch::providers::PlanContext { config: &cfg })
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        n += 1;
+        covered.insert(spec.job_type.clone());
     }
-    assert!(n >= 1, "no example job files in {}", dir.display());
+    for p in spoolfetch::providers::PROVIDERS {
+        for t in p.job_types() {
+            assert!(covered.contains(t.name), "{} has no example in {}", t.name, dir.display());
+        }
+    }
+}
+
+#[test]
+fn types_lists_every_job_type_and_key() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&["types"]);
+    let json: serde_json::Value = serde_json::from_str(&run(&["types", "--json"])).expect("JSON");
+    let listed = json.as_array().expect("an array");
+    let mut n = 0;
+    for p in spoolfetch::providers::PROVIDERS {
+        for t in p.job_types() {
+            assert!(text.lines().any(|l| l.starts_with(&format!("{}: {}", t.name, t.summary))), "{}", t.name);
+            let entry = listed.iter().find(|e| e["type"] == t.name).unwrap_or_else(|| panic!("{}", t.name));
+            for k in t.keys() {
+                assert!(
+                    text.lines().any(|l| l.trim_start().starts_with(&format!("{} ", k.name))),
+                    "{}.{} missing from the text",
+                    t.name,
+                    k.name
+                );
+                let key = entry["keys"].as_array().and_then(|ks| ks.iter().find(|x| x["name"] == k.name));
+                let key = key.unwrap_or_else(|| panic!("{}.{} missing from --json", t.name, k.name));
+                assert_eq!(key["required"], k.required, "{}.{}", t.name, k.name);
+                assert_eq!(key["doc"], k.doc);
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(listed.len(), n, "no other types");
+    // One type alone; an unknown one is a usage error naming the known ones.
+    let one = run(&["types", "http.files"]);
+    assert!(one.contains("urls") && !one.contains("pixiv.user"), "{one}");
+    let out = std::process::Command::new(bin()).args(["types", "no.such"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known types: http.files"));
+    let help = std::process::Command::new(bin()).args(["submit", "--help"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("spoolfetch types"));
 }
 
 #[test]

@@ -177,7 +177,7 @@ impl SectionSpec {
     }
 
     /// Checks a section as found in a configuration file.
-    pub(super) fn check(&self, m: &Map<String, Value>, origin: &str) -> Result<(), ConfigError> {
+    pub fn check(&self, m: &Map<String, Value>, origin: &str) -> Result<(), ConfigError> {
         for (key, v) in m {
             let Some(spec) = self.key(key) else {
                 let known: Vec<String> =
