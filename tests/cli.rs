@@ -82,6 +82,46 @@ fn config_errors_are_clear_and_exit_2() {
 }
 
 #[test]
+fn provider_sections_are_checked_from_their_declarations() {
+    let env = Env::new();
+    for (cfg, want) in [
+        (json!({"octoparse": {"burst": 500}}), "key `octoparse.burst`: expected a number from 1 to 100"),
+        (
+            json!({"octoparse": {"requests_per_sec": 0}}),
+            "key `octoparse.requests_per_sec`: expected a number above 0",
+        ),
+        (
+            json!({"pixiv": {"refresh_tokn": "x"}}),
+            "unknown key `pixiv.refresh_tokn` (did you mean `pixiv.refresh_token`?)",
+        ),
+        (
+            json!({"pixiv": {"ugoira_format": "mp4"}}),
+            "key `pixiv.ugoira_format`: expected one of zip, gif, apng, webp",
+        ),
+        (json!({"pixiv": {"sidecar": "yes"}}), "key `pixiv.sidecar`: expected true or false"),
+        (json!({"pixiv": []}), "key `pixiv` must be an object"),
+    ] {
+        env.config(cfg.clone());
+        let out = env.cli(&["run", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cfg}: {err}");
+        assert!(err.contains(want), "{cfg}: stderr was {err}");
+    }
+    // A secret in the wrong type is not echoed; a variable is named.
+    env.config(json!({"octoparse": {"password": 987654321}}));
+    let err = String::from_utf8_lossy(&env.cli(&["run", "--once"]).stderr).into_owned();
+    assert!(err.contains("octoparse.password") && !err.contains("987654321"), "{err}");
+    env.config(json!({}));
+    let out = crate::util::hermetic(std::process::Command::new(bin()))
+        .args(["run", "--once", "--spool"])
+        .arg(&env.spool)
+        .env("SPOOLFETCH_OCTOPARSE_USERNAME", "me")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn secrets_never_reach_error_messages() {
     let env = Env::new();
     env.config(json!({"proxy_mode": 1, "proxy": "socks9://user:hunter2secret@proxy:1080"}));

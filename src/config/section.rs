@@ -353,4 +353,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_loader_checks_sections_and_applies_their_variables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.json");
+        let load = |json: &str, var: Option<&str>| {
+            std::fs::write(&file, json).expect("write");
+            let var = var.map(str::to_string);
+            let env = move |k: &str| if k == "DEMO_RATE" { var.clone() } else { None };
+            let ov = super::super::Overrides { config_file: Some(file.clone()), ..Default::default() };
+            super::super::load(dir.path(), &ov, &env, &[SPEC])
+        };
+        let c = load(r#"{"demo": {"user": "me"}}"#, Some("3")).expect("valid");
+        let v = c.values(SPEC);
+        assert_eq!((v.str("user").as_deref(), v.f64("rate")), (Some("me"), Some(3.0)));
+        let e = load(r#"{"demo": {"rate": 50}}"#, None).expect_err("range");
+        assert!(e.message.contains("c.json: key `demo.rate`: expected a number above 0"), "{e}");
+        let e = load(r#"{}"#, Some("0")).expect_err("range from the environment");
+        assert!(e.message.starts_with("environment variable DEMO_RATE: key `demo.rate`"), "{e}");
+        let e = load(r#"{"demo": {"rat": 1}}"#, None).expect_err("unknown");
+        assert!(e.message.contains("unknown key `demo.rat` (did you mean `demo.rate`?)"), "{e}");
+    }
 }
