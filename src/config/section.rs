@@ -17,7 +17,7 @@ use super::load::{ConfigError, err, show, unknown_key};
 pub struct SectionSpec {
     /// The section's key, for example `pixiv`.
     pub name: &'static str,
-    /// Its keys.
+    /// Every key the section may hold; any other is a start-up error.
     pub keys: &'static [KeySpec],
 }
 

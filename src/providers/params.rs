@@ -20,7 +20,7 @@ use crate::job::RejectReason;
 pub struct JobTypeInfo {
     /// TypeName, for example `http.files`.
     pub name: &'static str,
-    /// One line.
+    /// One line, shown by `spoolfetch types`.
     pub summary: &'static str,
     /// The keys of this job type alone.
     pub params: &'static [ParamInfo],
@@ -135,9 +135,9 @@ impl ParamKind {
 /// The declaration of one job key.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamInfo {
-    /// The key.
+    /// The key as written in a job file.
     pub name: &'static str,
-    /// Its JSON type.
+    /// Its JSON type, which both the check and `submit` follow.
     pub kind: ParamKind,
     /// Whether it must be present.
     pub required: bool,
@@ -145,7 +145,7 @@ pub struct ParamInfo {
     /// on the command line (`1000`, `jsonl`, `false`); `None` when the
     /// provider decides (for example from its configuration section).
     pub default: Option<&'static str>,
-    /// One line.
+    /// One line for `spoolfetch types`.
     pub doc: &'static str,
     /// The wording after "must be" in a rejection, when the kind's own
     /// ([`ParamKind::expected`]) is not precise enough.
@@ -199,9 +199,10 @@ impl ParamInfo {
 /// A job's parameters, checked against its job type's declaration.
 #[derive(Debug, Clone)]
 pub struct Params<'a> {
-    /// The job type.
+    /// The declaration the map was checked against; absent keys read as
+    /// its defaults.
     info: &'static JobTypeInfo,
-    /// The parameters as given.
+    /// The parameters as given (borrowed: a job may hold 100,000 URLs).
     map: &'a Map<String, Value>,
 }
 
@@ -276,7 +277,8 @@ fn check(p: &ParamInfo, v: &Value) -> Result<(), RejectReason> {
 }
 
 impl<'a> Params<'a> {
-    /// The job type.
+    /// The declaration of the job type, to tell job types of one
+    /// provider apart.
     pub fn info(&self) -> &'static JobTypeInfo {
         self.info
     }
@@ -332,7 +334,7 @@ impl<'a> Params<'a> {
         })
     }
 
-    /// An object.
+    /// An object; its values are the provider's to check.
     pub fn object(&self, key: &str) -> Option<&'a Map<String, Value>> {
         self.map.get(key).and_then(Value::as_object)
     }
