@@ -34,9 +34,8 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// Checks a job's parameters (first with [`crate::providers::validate`]
-    /// against the job type's declaration, then whatever needs more than
-    /// one key) and returns the walk that lists its items.
+    /// Checks a job's parameters (unknown keys are an error) and returns
+    /// the walk that lists its items.
     fn plan(&self, job: &JobSpec, cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason>;
 }
 
