@@ -1,5 +1,5 @@
 //! The command line as a user meets it: help, usage errors, configuration
-//! validation, submit, and the example job files.
+//! validation, submit, `types`, and the example job files.
 
 use std::fs;
 
@@ -29,7 +29,7 @@ fn every_command_has_help() {
     };
     // Taken from the help itself, so that a new command cannot skip this.
     let top = commands_in(&help(&[]));
-    for want in ["run", "submit", "status", "pause", "resume", "cancel", "retry", "demo", "pixiv"] {
+    for want in ["run", "submit", "types", "status", "pause", "resume", "cancel", "retry", "demo", "pixiv"] {
         assert!(top.iter().any(|c| c == want), "{want} missing from {top:?}");
     }
     let mut checked = 0;
@@ -79,6 +79,46 @@ fn config_errors_are_clear_and_exit_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SPOOLFETCH_CONCURRENCY"));
+}
+
+#[test]
+fn provider_sections_are_checked_from_their_declarations() {
+    let env = Env::new();
+    for (cfg, want) in [
+        (json!({"octoparse": {"burst": 500}}), "key `octoparse.burst`: expected a number from 1 to 100"),
+        (
+            json!({"octoparse": {"requests_per_sec": 0}}),
+            "key `octoparse.requests_per_sec`: expected a number above 0",
+        ),
+        (
+            json!({"pixiv": {"refresh_tokn": "x"}}),
+            "unknown key `pixiv.refresh_tokn` (did you mean `pixiv.refresh_token`?)",
+        ),
+        (
+            json!({"pixiv": {"ugoira_format": "mp4"}}),
+            "key `pixiv.ugoira_format`: expected one of zip, gif, apng, webp",
+        ),
+        (json!({"pixiv": {"sidecar": "yes"}}), "key `pixiv.sidecar`: expected true or false"),
+        (json!({"pixiv": []}), "key `pixiv` must be an object"),
+    ] {
+        env.config(cfg.clone());
+        let out = env.cli(&["run", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cfg}: {err}");
+        assert!(err.contains(want), "{cfg}: stderr was {err}");
+    }
+    // A secret in the wrong type is not echoed; a variable is named.
+    env.config(json!({"octoparse": {"password": 987654321}}));
+    let err = String::from_utf8_lossy(&env.cli(&["run", "--once"]).stderr).into_owned();
+    assert!(err.contains("octoparse.password") && !err.contains("987654321"), "{err}");
+    env.config(json!({}));
+    let out = crate::util::hermetic(std::process::Command::new(bin()))
+        .args(["run", "--once", "--spool"])
+        .arg(&env.spool)
+        .env("SPOOLFETCH_OCTOPARSE_USERNAME", "me")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -149,10 +189,25 @@ fn submit_writes_a_checked_job_atomically() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
+/// A configuration with what every provider declares a job needs before
+/// it can be planned (an account), from the providers' own declarations.
+fn planning_config() -> spoolfetch::config::Config {
+    let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
+    for spec in spoolfetch::providers::section_specs() {
+        let example = spec.example();
+        spec.check(&example, "example").unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        if !example.is_empty() {
+            cfg.sections.insert(spec.name.to_string(), example);
+        }
+    }
+    cfg
+}
+
 #[test]
-fn example_jobs_parse() {
+fn every_job_type_has_an_example_that_plans() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/examples");
-    let mut n = 0;
+    let cfg = planning_config();
+    let mut covered = std::collections::HashSet::new();
     for entry in fs::read_dir(&dir).expect("jobs/examples exists") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -169,18 +224,57 @@ fn example_jobs_parse() {
         )
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (provider, _) = spoolfetch::providers::find_job_type(&spec.job_type).expect("type");
-        let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
-        // Provider sections a real configuration would carry.
-        let octo = serde_json::json!({"username": "u", "password": "p"});
-        if let serde_json::Value::Object(m) = octo {
-            cfg.sections.insert("octoparse".into(), m);
-        }
         provider
             .plan(&spec, &spoolfetch::providers::PlanContext { config: &cfg })
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        n += 1;
+        covered.insert(spec.job_type.clone());
     }
-    assert!(n >= 1, "no example job files in {}", dir.display());
+    for p in spoolfetch::providers::PROVIDERS {
+        for t in p.job_types() {
+            assert!(covered.contains(t.name), "{} has no example in {}", t.name, dir.display());
+        }
+    }
+}
+
+#[test]
+fn types_lists_every_job_type_and_key() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&["types"]);
+    let json: serde_json::Value = serde_json::from_str(&run(&["types", "--json"])).expect("JSON");
+    let listed = json.as_array().expect("an array");
+    let mut n = 0;
+    for p in spoolfetch::providers::PROVIDERS {
+        for t in p.job_types() {
+            assert!(text.lines().any(|l| l.starts_with(&format!("{}: {}", t.name, t.summary))), "{}", t.name);
+            let entry = listed.iter().find(|e| e["type"] == t.name).unwrap_or_else(|| panic!("{}", t.name));
+            for k in t.keys() {
+                assert!(
+                    text.lines().any(|l| l.trim_start().starts_with(&format!("{} ", k.name))),
+                    "{}.{} missing from the text",
+                    t.name,
+                    k.name
+                );
+                let key = entry["keys"].as_array().and_then(|ks| ks.iter().find(|x| x["name"] == k.name));
+                let key = key.unwrap_or_else(|| panic!("{}.{} missing from --json", t.name, k.name));
+                assert_eq!(key["required"], k.required, "{}.{}", t.name, k.name);
+                assert_eq!(key["doc"], k.doc);
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(listed.len(), n, "no other types");
+    // One type alone; an unknown one is a usage error naming the known ones.
+    let one = run(&["types", "http.files"]);
+    assert!(one.contains("urls") && !one.contains("pixiv.user"), "{one}");
+    let out = std::process::Command::new(bin()).args(["types", "no.such"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known types: http.files"));
+    let help = std::process::Command::new(bin()).args(["submit", "--help"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("spoolfetch types"));
 }
 
 #[test]

@@ -20,7 +20,10 @@ pub enum Command {
     /// Run the daemon: claim and run jobs from the spool until SIGTERM.
     Run(RunArgs),
     /// Write a job file into the spool (atomically) and print its path.
+    #[command(after_help = "Job types and their keys (types, defaults, docs): spoolfetch types [TYPE]")]
     Submit(SubmitArgs),
+    /// List the job types and their keys (type, required or default, doc).
+    Types(TypesArgs),
     /// Show jobs: one line each, or JSON with --json.
     Status(StatusArgs),
     /// Pause a job (keeps all progress).
@@ -95,11 +98,12 @@ pub struct RunArgs {
 /// `submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The job type, for example http.files.
+    /// The job type, for example http.files (see `spoolfetch types`).
     #[arg(value_name = "TYPE")]
     pub job_type: String,
-    /// Job parameters; repeat a list key to add items (urls=A urls=B);
-    /// values that are JSON are taken as JSON.
+    /// Job parameters, as declared by the job type (`spoolfetch types`);
+    /// repeat a list key to add items (urls=A urls=B); values that are
+    /// JSON are taken as JSON, except for string keys.
     #[arg(value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// TaskName (default: derived from the type and time).
@@ -111,6 +115,18 @@ pub struct SubmitArgs {
     /// Spool.
     #[command(flatten)]
     pub spool: SpoolArg,
+}
+
+/// `types`.
+#[derive(Debug, Args)]
+pub struct TypesArgs {
+    /// Only this job type.
+    #[arg(value_name = "TYPE")]
+    pub job_type: Option<String>,
+    /// Print a JSON array: per type its summary and keys (name, type,
+    /// required, default, doc, allowed values or bounds).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `status`.

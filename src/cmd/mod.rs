@@ -8,6 +8,7 @@ mod pixiv;
 mod run;
 mod status;
 mod submit;
+mod types;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run::run(&a),
         Command::Submit(a) => submit::submit(&a),
+        Command::Types(a) => types::types(&a),
         Command::Status(a) => status::status(&a),
         Command::Pause(a) => control::control(&a, control::Verb::Pause),
         Command::Resume(a) => control::control(&a, control::Verb::Resume),

@@ -30,20 +30,27 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     job.insert("type".into(), Value::String(a.job_type.clone()));
     for kv in &a.params {
         let (k, v) = kv.split_once('=').ok_or_else(|| usage(format!("{kv:?} is not KEY=VALUE")))?;
-        let kind = info.params.iter().find(|p| p.name == k).map(|p| p.kind);
+        let kind = info.key(k).map(|p| p.kind);
+        // Text is taken as typed (`word=123` is the word "123", a tag
+        // list item stays a string unless a whole JSON array is given);
+        // anything else is JSON when it parses, else a string, and the
+        // declaration's check then says what was expected.
         let value = match kind {
-            Some(ParamKind::String) => Value::String(v.to_string()),
-            Some(ParamKind::List) => match serde_json::from_str::<Value>(v) {
+            Some(kind) if kind.is_text() => Value::String(v.to_string()),
+            Some(ParamKind::List | ParamKind::Strings) => match serde_json::from_str::<Value>(v) {
                 Ok(Value::Array(a)) => Value::Array(a),
                 _ => Value::String(v.to_string()),
             },
             _ => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())),
         };
-        match (kind, job.get_mut(k), value) {
-            (Some(ParamKind::List), Some(Value::Array(list)), Value::Array(more)) => list.extend(more),
-            (Some(ParamKind::List), Some(Value::Array(list)), v) => list.push(v),
-            (Some(ParamKind::List), None, Value::String(s)) => {
-                job.insert(k.to_string(), Value::Array(vec![Value::String(s)]));
+        match (kind.is_some_and(ParamKind::is_list), job.get_mut(k), value) {
+            (true, Some(Value::Array(list)), Value::Array(more)) => list.extend(more),
+            (true, Some(Value::Array(list)), v) => list.push(v),
+            (true, None, Value::Array(more)) => {
+                job.insert(k.to_string(), Value::Array(more));
+            }
+            (true, None, v) => {
+                job.insert(k.to_string(), Value::Array(vec![v]));
             }
             (_, _, v) => {
                 job.insert(k.to_string(), v);

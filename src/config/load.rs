@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::section::SectionSpec;
+
 /// `proxy_mode`: how requests reach servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyMode {
@@ -28,17 +30,6 @@ pub enum WatchMode {
     Events,
     /// Never use events; scan every `poll_ms`.
     Poll,
-}
-
-/// A provider's configuration section, as the provider describes it.
-#[derive(Clone, Copy)]
-pub struct SectionSpec {
-    /// The section's key, the provider's name.
-    pub name: &'static str,
-    /// Environment variables that set keys of the section: (key, variable).
-    pub env: &'static [(&'static str, &'static str)],
-    /// Checks the merged section; returns a reason naming the bad key.
-    pub validate: fn(&Map<String, Value>) -> Result<(), String>,
 }
 
 /// Values given on the command line; they override file and environment.
@@ -113,7 +104,7 @@ pub struct Config {
     /// The window over which `min_speed` is measured (curl's
     /// `--speed-time`).
     pub min_speed_time: Duration,
-    /// Provider sections, already checked by their providers.
+    /// Provider sections, already checked against their declarations.
     pub sections: BTreeMap<String, Map<String, Value>>,
 }
 
@@ -217,6 +208,11 @@ impl Config {
     pub fn section(&self, name: &str) -> Map<String, Value> {
         self.sections.get(name).cloned().unwrap_or_default()
     }
+
+    /// A provider section with typed reads and declared defaults.
+    pub fn values(&self, spec: SectionSpec) -> super::SectionValues {
+        super::SectionValues::new(spec, self.section(spec.name))
+    }
 }
 
 /// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; otherwise the XDG
@@ -285,6 +281,7 @@ pub fn load(
             let Value::Object(m) = value else {
                 return Err(err(&origin_file, format!("key `{key}` must be an object")));
             };
+            spec.check(m, &origin_file)?;
             cfg.sections.insert(spec.name.to_string(), m.clone());
         } else {
             let mut known: Vec<&str> = KEYS.to_vec();
@@ -300,13 +297,10 @@ pub fn load(
         }
     }
     for spec in sections {
-        for (key, var) in spec.env {
-            if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
-                cfg.sections
-                    .entry(spec.name.to_string())
-                    .or_default()
-                    .insert((*key).to_string(), Value::String(raw));
-            }
+        let mut m = cfg.sections.remove(spec.name).unwrap_or_default();
+        spec.apply_env(&mut m, env)?;
+        if !m.is_empty() {
+            cfg.sections.insert(spec.name.to_string(), m);
         }
     }
 
@@ -320,12 +314,6 @@ pub fn load(
         cfg.save_path = p.clone();
     }
 
-    for spec in sections {
-        if let Some(section) = cfg.sections.get(spec.name) {
-            (spec.validate)(section)
-                .map_err(|reason| err(&origin_file, format!("section `{}`: {reason}", spec.name)))?;
-        }
-    }
     check_consistency(&cfg, &origin_file)?;
     Ok(cfg)
 }
@@ -498,7 +486,7 @@ fn int_in(v: &Value, lo: u64, hi: u64) -> Option<u64> {
 
 /// A short rendering of a bad value for messages; strings are cut so that
 /// a secret pasted into the wrong key is not echoed whole.
-fn show(v: &Value) -> String {
+pub(super) fn show(v: &Value) -> String {
     match v {
         Value::String(s) if s.chars().count() > 12 => {
             format!("a string ({} characters)", s.chars().count())
@@ -511,7 +499,7 @@ fn show(v: &Value) -> String {
 }
 
 /// Builds the "unknown key" message, suggesting the closest known key.
-fn unknown_key(key: &str, known: &[&str]) -> String {
+pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
     let best = known.iter().map(|k| (edit_distance(key, k), *k)).min().filter(|(d, _)| *d <= 3);
     match best {
         Some((_, k)) => format!("unknown key `{key}` (did you mean `{k}`?)"),
@@ -535,7 +523,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Builds a [`ConfigError`].
-fn err(origin: &str, what: String) -> ConfigError {
+pub(super) fn err(origin: &str, what: String) -> ConfigError {
     ConfigError { message: format!("{origin}: {what}") }
 }
 

@@ -4,10 +4,13 @@
 //! flags and the validation of every key (README "Configuration").
 //! The invariant: a `Config` that exists is valid; every problem (unknown
 //! key, wrong type, bad value) is reported at start-up as one clear line
-//! naming the key and where it came from. Provider sections are opaque
-//! here and checked by the provider that owns them, so that adding a
-//! provider does not touch this module.
+//! naming the key and where it came from. Provider sections are declared
+//! by their providers ([`SectionSpec`]: keys, types, defaults, variables)
+//! and checked here from that declaration, so that adding a provider does
+//! not touch this module.
 
 mod load;
+mod section;
 
-pub use load::{Config, ConfigError, Overrides, ProxyMode, SectionSpec, WatchMode, load};
+pub use load::{Config, ConfigError, Overrides, ProxyMode, WatchMode, load};
+pub use section::{KeyKind, KeySpec, SectionSpec, SectionValues};

@@ -12,47 +12,8 @@ use crate::config::{Config, SectionSpec};
 use crate::job::{JobFlags, JobSpec, RejectReason};
 use crate::pacing::{ApiError, ApiRequest, ApiResponse, Classify, Pacer};
 use crate::postprocess::PostRunner;
+use crate::providers::params::JobTypeInfo;
 use crate::session::{Exchange, Sessions, StoreError};
-
-/// Documentation of a job type, for `--help` and the README.
-#[derive(Debug)]
-pub struct JobTypeInfo {
-    /// TypeName, for example `http.files`.
-    pub name: &'static str,
-    /// One line.
-    pub summary: &'static str,
-    /// Its keys.
-    pub params: &'static [ParamInfo],
-}
-
-/// The JSON type of a job key, so that `spoolfetch submit` can turn
-/// `KEY=VALUE` arguments into the right JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamKind {
-    /// A string.
-    String,
-    /// An integer.
-    Integer,
-    /// true or false.
-    Bool,
-    /// An array of strings; `KEY=VALUE` may be repeated.
-    List,
-    /// A JSON object (given as JSON on the command line).
-    Object,
-}
-
-/// Documentation of one job key.
-#[derive(Debug)]
-pub struct ParamInfo {
-    /// The key.
-    pub name: &'static str,
-    /// Its JSON type.
-    pub kind: ParamKind,
-    /// Whether it must be present.
-    pub required: bool,
-    /// One line.
-    pub doc: &'static str,
-}
 
 /// What a provider may look at while planning a job.
 #[derive(Debug)]

@@ -2,7 +2,8 @@
 
 use crate::config::SectionSpec;
 use crate::postprocess::PostRunners;
-use crate::providers::api::{JobTypeInfo, Provider};
+use crate::providers::api::Provider;
+use crate::providers::params::JobTypeInfo;
 
 /// Every provider, in the order job types are documented. Adding a
 /// provider is its folder, its `mod` line in `providers/mod.rs` and one
@@ -50,5 +51,58 @@ mod tests {
             }
         }
         assert_eq!(post_runners().names().len(), seen.len());
+    }
+
+    /// The part of the README between `start` and the next heading of the
+    /// same level.
+    fn readme_part(start: &str) -> &'static str {
+        let readme = include_str!("../../README.md");
+        let level = start.split(' ').next().unwrap_or("##");
+        let rest = readme.split_once(&format!("\n{start}\n")).map_or("", |(_, r)| r);
+        rest.split(&format!("\n{level} ")).next().unwrap_or("")
+    }
+
+    #[test]
+    fn every_section_key_is_documented_in_the_readme() {
+        let config = readme_part("## Configuration");
+        assert!(!config.is_empty(), "README.md has a Configuration section");
+        for spec in section_specs() {
+            for k in spec.keys {
+                let name = format!("`{}.{}`", spec.name, k.name);
+                let Some(row) = config.lines().find(|l| l.starts_with('|') && l.contains(&name)) else {
+                    panic!("{name} has no row in README.md's configuration table");
+                };
+                if let Some(var) = k.env {
+                    assert!(row.contains(&format!("`{var}`")), "{name}: its row lacks `{var}`");
+                }
+                if let Some(d) = k.default {
+                    assert!(row.contains(d), "{name}: its row lacks the default {d}");
+                }
+                assert!(
+                    k.example.is_none() || k.default.is_none(),
+                    "{name}: an example is for keys without default"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_job_type_and_key_is_documented_in_the_readme() {
+        let jobs = readme_part("### Job files");
+        assert!(!jobs.is_empty(), "README.md has a Job files section");
+        for p in PROVIDERS {
+            for t in p.job_types() {
+                assert!(jobs.contains(&format!("`{}`", t.name)), "{} is not in README.md", t.name);
+                for k in t.keys() {
+                    let quoted = [format!("`{}`", k.name), format!("`\"{}\"", k.name)];
+                    assert!(
+                        quoted.iter().any(|q| jobs.contains(q)),
+                        "{}: `{}` is not in README.md",
+                        t.name,
+                        k.name
+                    );
+                }
+            }
+        }
     }
 }

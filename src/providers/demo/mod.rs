@@ -22,6 +22,7 @@ use crate::naming::sanitize_component;
 use crate::pacing::{ApiRequest, default_classify};
 use crate::providers::{
     AccountSpec, Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
+    validate,
 };
 
 /// The provider.
@@ -32,12 +33,14 @@ pub struct Demo;
 static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
     name: "demo.gallery",
     summary: "the demo's paced listing: a paginated JSON gallery on a loopback server",
-    params: &[ParamInfo {
-        name: "api",
-        kind: ParamKind::String,
-        required: true,
-        doc: "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
-    }],
+    params: &[ParamInfo::new(
+        "api",
+        ParamKind::String,
+        "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
+    )
+    .required()
+    .expect("the gallery's base URL, http://127.0.0.1:PORT")],
+    shared: &[],
 }];
 
 impl Provider for Demo {
@@ -57,16 +60,12 @@ impl Provider for Demo {
 /// Checks the parameters; returns the API's base URL without a trailing
 /// slash.
 fn parse_params(params: &Map<String, Value>) -> Result<String, RejectReason> {
-    let reject = |s: &str| RejectReason(s.to_string());
-    if let Some(key) = params.keys().find(|k| *k != "api") {
-        return Err(RejectReason(format!("unknown key `{key}` for demo.gallery (it takes `api`)")));
-    }
-    let Some(Value::String(api)) = params.get("api") else {
-        return Err(reject("key `api` must be the gallery's base URL, http://127.0.0.1:PORT"));
-    };
+    let api = validate(&TYPES[0], params)?.str("api").unwrap_or_default();
     let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
     if !loopback.iter().any(|p| api.starts_with(p)) {
-        return Err(reject("key `api`: demo.gallery only talks to loopback servers (http://127.0.0.1:PORT)"));
+        return Err(RejectReason(
+            "key `api`: demo.gallery only talks to loopback servers (http://127.0.0.1:PORT)".into(),
+        ));
     }
     Ok(api.trim_end_matches('/').to_string())
 }

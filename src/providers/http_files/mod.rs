@@ -14,7 +14,7 @@ use crate::checkpoint::Item;
 use crate::job::{JobSpec, RejectReason};
 use crate::naming::{MAX_COMPONENT_BYTES, file_name_from_url, truncate_keeping_ext};
 use crate::providers::{
-    Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
+    Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError, validate,
 };
 
 /// The provider.
@@ -26,25 +26,23 @@ static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
     name: "http.files",
     summary: "download a list of http/https URLs",
     params: &[
-        ParamInfo {
-            name: "urls",
-            kind: ParamKind::List,
-            required: true,
-            doc: "array of http:// or https:// URLs",
-        },
-        ParamInfo {
-            name: "headers",
-            kind: ParamKind::Object,
-            required: false,
-            doc: "object of extra request headers, sent with every URL (to its own origin only)",
-        },
-        ParamInfo {
-            name: "forward_headers",
-            kind: ParamKind::Bool,
-            required: false,
-            doc: "true: the headers follow a redirect to another host too (default false)",
-        },
+        ParamInfo::new("urls", ParamKind::List, "array of http:// or https:// URLs")
+            .required()
+            .expect("an array of URL strings"),
+        ParamInfo::new(
+            "headers",
+            ParamKind::Object,
+            "object of extra request headers, sent with every URL (to its own origin only)",
+        )
+        .expect("an object of header name → value"),
+        ParamInfo::new(
+            "forward_headers",
+            ParamKind::Bool,
+            "true: the headers follow a redirect to another host too",
+        )
+        .default("false"),
     ],
+    shared: &[],
 }];
 
 impl Provider for HttpFiles {
@@ -58,11 +56,7 @@ impl Provider for HttpFiles {
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
         let (urls, headers) = parse_params(&job.params)?;
-        let forward_headers = match job.params.get("forward_headers") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(RejectReason("key `forward_headers` must be true or false".into())),
-        };
+        let forward_headers = validate(&TYPES[0], &job.params)?.bool("forward_headers").unwrap_or(false);
         Ok(Box::new(FilesWalk { urls, named: 0, used: HashSet::new(), headers, forward_headers }))
     }
 }
@@ -210,43 +204,23 @@ type Headers = Vec<(String, String)>;
 
 /// Checks the parameters; returns the URLs and the headers.
 fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), RejectReason> {
-    let reject = |s: String| RejectReason(s);
-    for key in params.keys() {
-        if !matches!(key.as_str(), "urls" | "headers" | "forward_headers") {
-            return Err(reject(format!(
-                "unknown key `{key}` for http.files (it takes `urls`, `headers` and `forward_headers`)"
-            )));
-        }
-    }
-    let urls = match params.get("urls") {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        Some(Value::Array(_)) => return Err(reject("key `urls` is empty".into())),
-        Some(_) => return Err(reject("key `urls` must be an array of URL strings".into())),
-        None => return Err(reject("key `urls` is missing".into())),
-    };
+    let p = validate(&TYPES[0], params)?;
     let mut out = UrlList::default();
-    out.ends.reserve_exact(urls.len());
-    out.text.reserve_exact(urls.iter().filter_map(Value::as_str).map(str::len).sum());
-    for (i, u) in urls.iter().enumerate() {
-        let Value::String(s) = u else {
-            return Err(reject(format!("urls[{i}] must be a string")));
-        };
-        check_url(s).map_err(|why| reject(format!("urls[{i}]: {why}")))?;
+    if let Some(urls) = params.get("urls").and_then(Value::as_array) {
+        out.ends.reserve_exact(urls.len());
+        out.text.reserve_exact(urls.iter().filter_map(Value::as_str).map(str::len).sum());
+    }
+    for (i, s) in p.strs("urls").into_iter().flatten().enumerate() {
+        check_url(s).map_err(|why| RejectReason(format!("urls[{i}]: {why}")))?;
         out.push(s);
     }
     let mut headers = Vec::new();
-    match params.get("headers") {
-        None => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                let Value::String(v) = v else {
-                    return Err(reject(format!("headers.{k} must be a string")));
-                };
-                crate::job::check_header(k, v)?;
-                headers.push((k.clone(), v.clone()));
-            }
-        }
-        Some(_) => return Err(reject("key `headers` must be an object of header name → value".into())),
+    for (k, v) in p.object("headers").into_iter().flatten() {
+        let Value::String(v) = v else {
+            return Err(RejectReason(format!("headers.{k} must be a string")));
+        };
+        crate::job::check_header(k, v)?;
+        headers.push((k.clone(), v.clone()));
     }
     crate::job::check_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok((out, headers))

@@ -1,11 +1,42 @@
 //! The `octoparse` configuration section.
 
-use serde_json::{Map, Value};
+use crate::config::{Config, KeyKind, KeySpec, SectionSpec};
 
-use crate::config::Config;
-
-/// Keys of the section.
-pub const SECTION_KEYS: &[&str] = &["username", "password", "base_url", "requests_per_sec", "burst"];
+/// The section.
+pub const SECTION: SectionSpec = SectionSpec {
+    name: "octoparse",
+    keys: &[
+        KeySpec::new("username", KeyKind::NonEmpty, "the Octoparse account")
+            .env("SPOOLFETCH_OCTOPARSE_USERNAME")
+            .example("user@example.com"),
+        KeySpec::new("password", KeyKind::NonEmpty, "the account's password")
+            .env("SPOOLFETCH_OCTOPARSE_PASSWORD")
+            .secret()
+            .example("password"),
+        KeySpec::new(
+            "base_url",
+            KeyKind::Origin,
+            "DataAPI origin (https://dataapi.bazhuayu.com for 八爪鱼 accounts)",
+        )
+        .default("https://dataapi.octoparse.com"),
+        // A margin below the server's 20/s and 100-call bucket keeps clock
+        // differences from costing 429s.
+        KeySpec::new(
+            "requests_per_sec",
+            KeyKind::Number { min: 0.0, max: 20.0, above_min: true },
+            "requests per second the client allows itself",
+        )
+        .default("18")
+        .expect("a number above 0 and at most 20 (the server allows 20/s)"),
+        KeySpec::new(
+            "burst",
+            KeyKind::Number { min: 1.0, max: 100.0, above_min: false },
+            "largest burst of requests after idle time",
+        )
+        .default("90")
+        .expect("a number from 1 to 100 (the server's bucket holds 100)"),
+    ],
+};
 
 /// The resolved section.
 #[derive(Debug, Clone)]
@@ -25,47 +56,15 @@ pub struct Settings {
     pub state_dir: std::path::PathBuf,
 }
 
-/// Checks the section.
-pub fn validate_section(m: &Map<String, Value>) -> Result<(), String> {
-    for (k, v) in m {
-        let ok = match k.as_str() {
-            "username" | "password" | "base_url" => v.as_str().is_some_and(|s| !s.is_empty()),
-            "requests_per_sec" => v.as_f64().is_some_and(|n| n > 0.0 && n <= 20.0),
-            "burst" => v.as_f64().is_some_and(|n| (1.0..=100.0).contains(&n)),
-            _ => return Err(format!("unknown key `{k}` (known: {})", SECTION_KEYS.join(", "))),
-        };
-        if !ok {
-            return Err(match k.as_str() {
-                "requests_per_sec" => {
-                    "key `requests_per_sec` must be a number above 0 and at most 20 (the server allows 20/s)"
-                        .into()
-                }
-                "burst" => {
-                    "key `burst` must be a number from 1 to 100 (the server's bucket holds 100)".into()
-                }
-                _ => format!("key `{k}` must be a non-empty string"),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Reads the section.
 pub fn settings(config: &Config) -> Settings {
-    let m = config.section("octoparse");
-    let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+    let v = config.values(SECTION);
     Settings {
-        username: s("username"),
-        password: s("password"),
-        base_url: s("base_url")
-            .map(|u| if u.contains("://") { u } else { format!("https://{u}") })
-            .unwrap_or_else(|| "https://dataapi.octoparse.com".into())
-            .trim_end_matches('/')
-            .to_string(),
-        // A margin below the server's 20/s and 100-call bucket keeps clock
-        // differences from costing 429s.
-        rate: m.get("requests_per_sec").and_then(Value::as_f64).unwrap_or(18.0),
-        burst: m.get("burst").and_then(Value::as_f64).unwrap_or(90.0),
+        username: v.str("username"),
+        password: v.str("password"),
+        base_url: v.origin("base_url").unwrap_or_default(),
+        rate: v.f64("requests_per_sec").unwrap_or(18.0),
+        burst: v.f64("burst").unwrap_or(90.0),
         state_dir: config.state_dir.clone(),
     }
 }

@@ -2,106 +2,112 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
-use super::settings::{OPTION_KEYS, is_date, settings, take_options, validate_section};
+use super::settings::{OPTIONS, SECTION, options, settings};
 use super::ugoira::UgoiraStep;
 use super::walks::{PixivWalk, Source};
 use crate::config::SectionSpec;
 use crate::job::{JobSpec, RejectReason};
 use crate::postprocess::PostRunner;
-use crate::providers::{JobTypeInfo, ParamInfo, ParamKind, PlanContext, Provider, Walk};
+use crate::providers::{JobTypeInfo, ParamInfo, ParamKind, Params, PlanContext, Provider, Walk, validate};
 
 /// The provider.
 #[derive(Debug)]
 pub struct Pixiv;
 
-/// Shorthand for parameter docs.
-const fn p(name: &'static str, kind: ParamKind, required: bool, doc: &'static str) -> ParamInfo {
-    ParamInfo { name, kind, required, doc }
+/// Shorthand for a key declaration.
+const fn p(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamInfo {
+    ParamInfo::new(name, kind, doc)
 }
 
-/// The job types.
+/// Search targets, the first being Pixiv's default.
+const SEARCH_TARGETS: &[&str] =
+    &["partial_match_for_tags", "exact_match_for_tags", "title_and_caption", "keyword"];
+
+/// Search orders, the first being Pixiv's default.
+const SORTS: &[&str] = &["date_desc", "date_asc", "popular_desc", "popular_male_desc", "popular_female_desc"];
+
+/// The job types; every one also takes the options in [`OPTIONS`].
 static TYPES: &[JobTypeInfo] = &[
     JobTypeInfo {
         name: "pixiv.illust",
         summary: "one or more works by id (every page, ugoira zips)",
-        params: &[
-            p("illust_id", ParamKind::Integer, false, "a work id"),
-            p("illust_ids", ParamKind::List, false, "work ids"),
-        ],
+        params: &[p("illust_id", ParamKind::Id, "a work id"), p("illust_ids", ParamKind::IdList, "work ids")],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.user",
         summary: "every work of an artist (illust, manga and ugoira)",
-        params: &[p("user_id", ParamKind::Integer, true, "the artist's user id")],
+        params: &[p("user_id", ParamKind::Id, "the artist's user id").required()],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.bookmarks",
         summary: "a user's bookmarked works",
         params: &[
-            p("user_id", ParamKind::Integer, false, "whose bookmarks (default: the token's own account)"),
-            p("restrict", ParamKind::String, false, "public (default) or private"),
-            p("tag", ParamKind::String, false, "only bookmarks with this bookmark tag"),
+            p("user_id", ParamKind::Id, "whose bookmarks (default: the token's own account)"),
+            p("restrict", ParamKind::Choice(&["public", "private"]), "which bookmarks").default("public"),
+            p("tag", ParamKind::String, "only bookmarks with this bookmark tag"),
         ],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.search",
         summary: "search results; beyond 5,000 by moving the date window",
         params: &[
-            p("word", ParamKind::String, true, "search words (space-separated)"),
+            p("word", ParamKind::String, "search words (space-separated)").required(),
+            p("search_target", ParamKind::Choice(SEARCH_TARGETS), "what the words are matched against")
+                .default("partial_match_for_tags"),
+            p("sort", ParamKind::Choice(SORTS), "result order").default("date_desc"),
             p(
-                "search_target",
-                ParamKind::String,
-                false,
-                "partial_match_for_tags (default), exact_match_for_tags, title_and_caption, keyword",
+                "duration",
+                ParamKind::Choice(&["within_last_day", "within_last_week", "within_last_month"]),
+                "only works of this recent period",
             ),
-            p(
-                "sort",
-                ParamKind::String,
-                false,
-                "date_desc (default), date_asc, popular_desc, popular_male_desc, popular_female_desc",
-            ),
-            p("duration", ParamKind::String, false, "within_last_day, within_last_week, within_last_month"),
-            p("start_date", ParamKind::String, false, "YYYY-MM-DD"),
-            p("end_date", ParamKind::String, false, "YYYY-MM-DD"),
-            p("search_ai_type", ParamKind::Integer, false, "0 hides AI works, 1 shows them"),
+            p("start_date", ParamKind::Date, "earliest work date"),
+            p("end_date", ParamKind::Date, "latest work date"),
+            p("search_ai_type", ParamKind::Integer { min: 0, max: 1 }, "0 hides AI works, 1 shows them")
+                .expect("0 or 1"),
         ],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.ranking",
         summary: "a ranking (day, week, month, day_male, … day_r18 …)",
         params: &[
-            p("mode", ParamKind::String, true, "ranking mode, e.g. day, week, month, day_manga, day_ai"),
-            p("date", ParamKind::String, false, "YYYY-MM-DD (default: the latest)"),
+            p("mode", ParamKind::String, "ranking mode, e.g. day, week, month, day_manga, day_ai").required(),
+            p("date", ParamKind::Date, "the ranking of this day (default: the latest)"),
         ],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.follow",
         summary: "new works of the users the token's account follows",
-        params: &[p("restrict", ParamKind::String, false, "public, private or all (default)")],
+        params: &[
+            p("restrict", ParamKind::Choice(&["public", "private", "all"]), "which follows").default("all")
+        ],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.series",
         summary: "every work of an illust/manga series",
-        params: &[p("series_id", ParamKind::Integer, true, "the series id")],
+        params: &[p("series_id", ParamKind::Id, "the series id").required()],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.novel",
         summary: "novels as .txt with metadata and embedded images",
         params: &[
-            p("novel_id", ParamKind::Integer, false, "a novel id"),
-            p("novel_ids", ParamKind::List, false, "novel ids"),
-            p("user_id", ParamKind::Integer, false, "every novel of this user"),
+            p("novel_id", ParamKind::Id, "a novel id"),
+            p("novel_ids", ParamKind::IdList, "novel ids"),
+            p("user_id", ParamKind::Id, "every novel of this user (instead of ids)"),
         ],
+        shared: OPTIONS,
     },
     JobTypeInfo {
         name: "pixiv.info",
         summary: "a work's metadata as JSON, no images",
-        params: &[
-            p("illust_id", ParamKind::Integer, false, "a work id"),
-            p("illust_ids", ParamKind::List, false, "work ids"),
-        ],
+        params: &[p("illust_id", ParamKind::Id, "a work id"), p("illust_ids", ParamKind::IdList, "work ids")],
+        shared: OPTIONS,
     },
 ];
 
@@ -119,102 +125,47 @@ impl Provider for Pixiv {
     }
 
     fn config_section(&self) -> Option<SectionSpec> {
-        Some(SectionSpec {
-            name: "pixiv",
-            env: &[("refresh_token", "SPOOLFETCH_PIXIV_REFRESH_TOKEN")],
-            validate: validate_section,
-        })
+        Some(SECTION)
     }
 
     fn plan(&self, job: &JobSpec, cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
+        let info = TYPES
+            .iter()
+            .find(|t| t.name == job.job_type)
+            .ok_or_else(|| RejectReason(format!("unknown job type {:?}", job.job_type)))?;
+        let params = validate(info, &job.params)?;
         let settings = Arc::new(settings(cx.config));
-        let mut params = job.params.clone();
-        let options = take_options(&mut params, &settings.defaults)?;
-        let source = source_for(&job.job_type, &mut params)?;
-        if let Some(k) = params.keys().next() {
-            return Err(RejectReason(format!(
-                "unknown key `{k}` for {} (see README: its keys, and the Pixiv options {})",
-                job.job_type,
-                OPTION_KEYS.join(", ")
-            )));
-        }
+        let options = options(&params, &settings.defaults)?;
+        let source = source_for(&params)?;
         Ok(Box::new(PixivWalk { source, options, settings, seen_streak: 0 }))
     }
 }
 
-/// Takes an id (number or numeric string).
-fn id(params: &mut Map<String, Value>, key: &str) -> Result<Option<u64>, RejectReason> {
-    match params.remove(key) {
-        None => Ok(None),
-        Some(v) => parse_id(&v)
-            .map(Some)
-            .ok_or_else(|| RejectReason(format!("key `{key}` must be a positive integer id"))),
+/// The ids of `list_key`, with the single id of `one_key` first.
+fn id_list(p: &Params<'_>, one_key: &str, list_key: &str) -> Vec<u64> {
+    let mut list = p.u64s(list_key).unwrap_or_default();
+    if let Some(i) = p.u64(one_key) {
+        list.insert(0, i);
     }
-}
-
-/// A positive id from a number or a string.
-fn parse_id(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n| *n > 0)
-}
-
-/// Takes an id list.
-fn ids(params: &mut Map<String, Value>, key: &str) -> Result<Option<Vec<u64>>, RejectReason> {
-    match params.remove(key) {
-        None => Ok(None),
-        Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(parse_id)
-            .collect::<Option<Vec<u64>>>()
-            .map(Some)
-            .ok_or_else(|| RejectReason(format!("key `{key}` must be an array of positive integer ids"))),
-        Some(_) => Err(RejectReason(format!("key `{key}` must be a non-empty array of ids"))),
-    }
-}
-
-/// Takes a string from a fixed set.
-fn choice(
-    params: &mut Map<String, Value>,
-    key: &str,
-    allowed: &[&str],
-) -> Result<Option<String>, RejectReason> {
-    match params.remove(key) {
-        None => Ok(None),
-        Some(Value::String(s)) if allowed.is_empty() || allowed.contains(&s.as_str()) => Ok(Some(s)),
-        Some(_) if allowed.is_empty() => Err(RejectReason(format!("key `{key}` must be a string"))),
-        Some(_) => Err(RejectReason(format!("key `{key}` must be one of {}", allowed.join(", ")))),
-    }
-}
-
-/// Takes a date.
-fn date(params: &mut Map<String, Value>, key: &str) -> Result<Option<String>, RejectReason> {
-    match params.remove(key) {
-        None => Ok(None),
-        Some(Value::String(s)) if is_date(&s) => Ok(Some(s)),
-        Some(_) => Err(RejectReason(format!("key `{key}` must be a date YYYY-MM-DD"))),
-    }
+    list
 }
 
 /// The walk source of a job type.
-fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source, RejectReason> {
+fn source_for(p: &Params<'_>) -> Result<Source, RejectReason> {
     let missing = |k: &str| RejectReason(format!("key `{k}` is missing"));
+    // Required keys and types were checked by `validate`; what is left is
+    // what needs more than one key, or more than a type.
+    let job_type = p.info().name;
     Ok(match job_type {
         "pixiv.illust" | "pixiv.info" => {
-            let mut list = ids(params, "illust_ids")?.unwrap_or_default();
-            if let Some(i) = id(params, "illust_id")? {
-                list.insert(0, i);
-            }
-            if list.is_empty() {
+            let ids = id_list(p, "illust_id", "illust_ids");
+            if ids.is_empty() {
                 return Err(RejectReason("key `illust_id` or `illust_ids` is missing".into()));
             }
-            Source::Illusts { ids: list, info_only: job_type == "pixiv.info" }
+            Source::Illusts { ids, info_only: job_type == "pixiv.info" }
         }
         "pixiv.user" => {
-            let uid = id(params, "user_id")?.ok_or_else(|| missing("user_id"))?;
+            let uid = p.u64("user_id").ok_or_else(|| missing("user_id"))?;
             // No `type`: the only call that returns illust, manga and
             // ugoira together (docs/pixiv.md).
             Source::List {
@@ -224,76 +175,41 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             }
         }
         "pixiv.bookmarks" => Source::Bookmarks {
-            user_id: id(params, "user_id")?.unwrap_or(0),
-            restrict: choice(params, "restrict", &["public", "private"])?.unwrap_or_else(|| "public".into()),
-            tag: choice(params, "tag", &[])?,
+            user_id: p.u64("user_id").unwrap_or(0),
+            restrict: p.str("restrict").unwrap_or_else(|| "public".into()),
+            tag: p.str("tag"),
         },
         "pixiv.search" => {
-            let word = choice(params, "word", &[])?
-                .filter(|w| !w.trim().is_empty())
-                .ok_or_else(|| missing("word"))?;
+            let word = p.str("word").filter(|w| !w.trim().is_empty()).ok_or_else(|| missing("word"))?;
             let mut q = vec![
                 ("word".to_string(), word),
-                (
-                    "search_target".into(),
-                    choice(
-                        params,
-                        "search_target",
-                        &["partial_match_for_tags", "exact_match_for_tags", "title_and_caption", "keyword"],
-                    )?
-                    .unwrap_or_else(|| "partial_match_for_tags".into()),
-                ),
-                (
-                    "sort".into(),
-                    choice(
-                        params,
-                        "sort",
-                        &[
-                            "date_desc",
-                            "date_asc",
-                            "popular_desc",
-                            "popular_male_desc",
-                            "popular_female_desc",
-                        ],
-                    )?
-                    .unwrap_or_else(|| "date_desc".into()),
-                ),
+                ("search_target".into(), p.str("search_target").unwrap_or_else(|| SEARCH_TARGETS[0].into())),
+                ("sort".into(), p.str("sort").unwrap_or_else(|| SORTS[0].into())),
             ];
-            if let Some(d) =
-                choice(params, "duration", &["within_last_day", "within_last_week", "within_last_month"])?
-            {
-                q.push(("duration".into(), d));
-            }
-            for k in ["start_date", "end_date"] {
-                if let Some(d) = date(params, k)? {
-                    q.push((k.into(), d));
+            for k in ["duration", "start_date", "end_date"] {
+                if let Some(v) = p.str(k) {
+                    q.push((k.into(), v));
                 }
             }
-            if let Some(v) = params.remove("search_ai_type") {
-                let n = v
-                    .as_u64()
-                    .filter(|n| *n <= 1)
-                    .ok_or_else(|| RejectReason("key `search_ai_type` must be 0 or 1".into()))?;
+            if let Some(n) = p.u64("search_ai_type") {
                 q.push(("search_ai_type".into(), n.to_string()));
             }
             Source::Search { query: q }
         }
         "pixiv.ranking" => {
-            let mode =
-                choice(params, "mode", &[])?.filter(|m| !m.is_empty()).ok_or_else(|| missing("mode"))?;
+            let mode = p.str("mode").filter(|m| !m.is_empty()).ok_or_else(|| missing("mode"))?;
             let mut q = vec![("mode".to_string(), mode)];
-            if let Some(d) = date(params, "date")? {
+            if let Some(d) = p.str("date") {
                 q.push(("date".into(), d));
             }
             Source::List { path: "/v1/illust/ranking", query: q, user_check: None }
         }
         "pixiv.follow" => {
-            let r =
-                choice(params, "restrict", &["public", "private", "all"])?.unwrap_or_else(|| "all".into());
+            let r = p.str("restrict").unwrap_or_else(|| "all".into());
             Source::List { path: "/v2/illust/follow", query: vec![("restrict".into(), r)], user_check: None }
         }
         "pixiv.series" => {
-            let sid = id(params, "series_id")?.ok_or_else(|| missing("series_id"))?;
+            let sid = p.u64("series_id").ok_or_else(|| missing("series_id"))?;
             Source::List {
                 path: "/v1/illust/series",
                 query: vec![("illust_series_id".into(), sid.to_string())],
@@ -301,12 +217,9 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
             }
         }
         "pixiv.novel" => {
-            let mut list = ids(params, "novel_ids")?.unwrap_or_default();
-            if let Some(i) = id(params, "novel_id")? {
-                list.insert(0, i);
-            }
-            match (list.is_empty(), id(params, "user_id")?) {
-                (false, None) => Source::Novels { ids: list },
+            let ids = id_list(p, "novel_id", "novel_ids");
+            match (ids.is_empty(), p.u64("user_id")) {
+                (false, None) => Source::Novels { ids },
                 (true, Some(uid)) => Source::UserNovels { user_id: uid },
                 (false, Some(_)) => {
                     return Err(RejectReason(
@@ -323,7 +236,7 @@ fn source_for(job_type: &str, params: &mut Map<String, Value>) -> Result<Source,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn plan(v: Value) -> Result<Box<dyn Walk>, RejectReason> {
         let Value::Object(mut m) = v else { return Err(RejectReason("not an object".into())) };

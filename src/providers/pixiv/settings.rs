@@ -3,24 +3,49 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
-use crate::config::Config;
+use crate::config::{Config, KeyKind, KeySpec, SectionSpec};
 use crate::job::RejectReason;
+use crate::providers::{ParamInfo, ParamKind, Params};
 
-/// Keys of the `pixiv` configuration section.
-pub const SECTION_KEYS: &[&str] = &[
-    "refresh_token",
-    "image_host",
-    "api_url",
-    "oauth_url",
-    "rate_limit_secs",
-    "accept_language",
-    "template",
-    "by_user",
-    "sidecar",
-    "ugoira_format",
-];
+/// The `pixiv` configuration section.
+pub const SECTION: SectionSpec = SectionSpec {
+    name: "pixiv",
+    keys: &[
+        KeySpec::new(
+            "refresh_token",
+            KeyKind::Text,
+            "Pixiv refresh token (also settable with `pixiv refresh`)",
+        )
+        .env("SPOOLFETCH_PIXIV_REFRESH_TOKEN")
+        .secret(),
+        KeySpec::new(
+            "image_host",
+            KeyKind::Origin,
+            "mirror host or origin that replaces https://i.pximg.net",
+        ),
+        KeySpec::new("api_url", KeyKind::Origin, "App API origin (for a proxying gateway, or tests)")
+            .default("https://app-api.pixiv.net"),
+        KeySpec::new("oauth_url", KeyKind::Origin, "OAuth origin (for a proxying gateway, or tests)")
+            .default("https://oauth.secure.pixiv.net"),
+        KeySpec::new(
+            "rate_limit_secs",
+            KeyKind::Number { min: 0.0, max: 3600.0, above_min: false },
+            "first wait after a \"Rate Limit\" answer (then doubling, with jitter)",
+        )
+        .default("60"),
+        KeySpec::new("accept_language", KeyKind::Text, "language of tag translations and messages")
+            .default("en-us"),
+        KeySpec::new("template", KeyKind::Text, "default `template` of Pixiv jobs"),
+        KeySpec::new("by_user", KeyKind::Bool, "default `by_user` of Pixiv jobs").default("false"),
+        KeySpec::new("sidecar", KeyKind::Bool, "default `sidecar` of Pixiv jobs").default("false"),
+        KeySpec::new(
+            "ugoira_format",
+            KeyKind::Choice(UGOIRA_FORMATS),
+            "default `ugoira_format` of Pixiv jobs",
+        )
+        .default("zip"),
+    ],
+};
 
 /// The resolved section.
 #[derive(Debug, Clone)]
@@ -43,53 +68,24 @@ pub struct Settings {
     pub state_dir: std::path::PathBuf,
 }
 
-/// Checks the section (the config loader calls this).
-pub fn validate_section(m: &Map<String, Value>) -> Result<(), String> {
-    for (k, v) in m {
-        if !SECTION_KEYS.contains(&k.as_str()) {
-            return Err(format!("unknown key `{k}` (known: {})", SECTION_KEYS.join(", ")));
-        }
-        let ok = match k.as_str() {
-            "rate_limit_secs" => v.as_f64().is_some_and(|n| (0.0..=3600.0).contains(&n)),
-            "by_user" | "sidecar" => v.is_boolean(),
-            "ugoira_format" => v.as_str().is_some_and(|s| UGOIRA_FORMATS.contains(&s)),
-            "image_host" | "api_url" | "oauth_url" => v.as_str().is_some_and(|s| !s.trim().is_empty()),
-            _ => v.is_string(),
-        };
-        if !ok {
-            return Err(format!("key `{k}` has a wrong type or value"));
-        }
-    }
-    Ok(())
-}
-
 /// Accepted ugoira output formats.
 pub const UGOIRA_FORMATS: &[&str] = &["zip", "gif", "apng", "webp"];
 
 /// Reads the section of a resolved configuration.
 pub fn settings(config: &Config) -> Settings {
-    let m = config.section("pixiv");
-    let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-    let origin = |v: Option<String>, default: &str| {
-        v.map(|u| if u.contains("://") { u } else { format!("https://{u}") })
-            .unwrap_or_else(|| default.to_string())
-            .trim_end_matches('/')
-            .to_string()
-    };
+    let v = config.values(SECTION);
     Settings {
-        refresh_token: s("refresh_token").filter(|t| !t.trim().is_empty()),
-        image_host: s("image_host").map(|h| origin(Some(h), "")),
-        api_url: origin(s("api_url"), "https://app-api.pixiv.net"),
-        oauth_url: origin(s("oauth_url"), "https://oauth.secure.pixiv.net"),
-        rate_limit_base: Duration::from_secs_f64(
-            m.get("rate_limit_secs").and_then(Value::as_f64).unwrap_or(60.0),
-        ),
-        accept_language: s("accept_language").unwrap_or_else(|| "en-us".into()),
+        refresh_token: v.str("refresh_token").filter(|t| !t.trim().is_empty()),
+        image_host: v.origin("image_host"),
+        api_url: v.origin("api_url").unwrap_or_default(),
+        oauth_url: v.origin("oauth_url").unwrap_or_default(),
+        rate_limit_base: Duration::from_secs_f64(v.f64("rate_limit_secs").unwrap_or(60.0)),
+        accept_language: v.str("accept_language").unwrap_or_default(),
         defaults: Options {
-            template: s("template"),
-            by_user: m.get("by_user").and_then(Value::as_bool).unwrap_or(false),
-            sidecar: m.get("sidecar").and_then(Value::as_bool).unwrap_or(false),
-            ugoira_format: s("ugoira_format").unwrap_or_else(|| "zip".into()),
+            template: v.str("template"),
+            by_user: v.bool("by_user").unwrap_or(false),
+            sidecar: v.bool("sidecar").unwrap_or(false),
+            ugoira_format: v.str("ugoira_format").unwrap_or_else(|| "zip".into()),
             filter: Filter::default(),
             stop_after_seen: None,
             archive: true,
@@ -150,144 +146,171 @@ pub struct Options {
     pub archive: bool,
 }
 
-/// Keys of [`Options`] in a job file.
-pub const OPTION_KEYS: &[&str] = &[
-    "template",
-    "by_user",
-    "sidecar",
-    "ugoira_format",
-    "types",
-    "ai",
-    "x_restrict",
-    "min_bookmarks",
-    "date_from",
-    "date_to",
-    "tags_include",
-    "tags_exclude",
-    "stop_after_seen",
-    "archive",
+/// Work types a job may keep.
+const WORK_TYPES: &[&str] = &["illust", "manga", "ugoira"];
+
+/// The keys of [`Options`], which every Pixiv job type accepts.
+pub static OPTIONS: &[ParamInfo] = &[
+    ParamInfo::new(
+        "template",
+        ParamKind::String,
+        "file path under the job folder, e.g. \"{user_id}/{id}_p{page} {title}.{ext}\" \
+         (default: pixiv.template, else the original file name)",
+    )
+    .expect("a non-empty string"),
+    ParamInfo::new(
+        "by_user",
+        ParamKind::Bool,
+        "true: files go under a folder named by the artist's user id (default: pixiv.by_user, else false)",
+    ),
+    ParamInfo::new(
+        "sidecar",
+        ParamKind::Bool,
+        "true: a <id>.json of metadata per work (default: pixiv.sidecar, else false)",
+    ),
+    ParamInfo::new(
+        "ugoira_format",
+        ParamKind::Choice(UGOIRA_FORMATS),
+        "what ugoira zips are converted to, the zip being kept (default: pixiv.ugoira_format, else zip)",
+    )
+    .expect("zip, gif, apng or webp"),
+    ParamInfo::new("types", ParamKind::Strings, "keep only these work types: illust, manga, ugoira")
+        .expect("an array of illust, manga, ugoira"),
+    ParamInfo::new(
+        "ai",
+        ParamKind::Choice(&["any", "exclude", "only"]),
+        "AI-generated works: keep, drop or keep only",
+    )
+    .default("any")
+    .expect("\"any\", \"exclude\" or \"only\""),
+    ParamInfo::new(
+        "x_restrict",
+        ParamKind::Integers { min: 0, max: 2 },
+        "allowed ratings: 0 all ages, 1 R-18, 2 R-18G",
+    )
+    .expect("an array of 0 (all ages), 1 (R-18), 2 (R-18G)"),
+    ParamInfo::new("min_bookmarks", ParamKind::Integer { min: 0, max: u64::MAX }, "minimum bookmarks")
+        .default("0")
+        .expect("a non-negative integer"),
+    ParamInfo::new("date_from", ParamKind::Date, "earliest creation date, inclusive"),
+    ParamInfo::new("date_to", ParamKind::Date, "latest creation date, inclusive"),
+    ParamInfo::new(
+        "tags_include",
+        ParamKind::Strings,
+        "keep only works with one of these tags (case-insensitive)",
+    )
+    .expect("an array of tags"),
+    ParamInfo::new(
+        "tags_exclude",
+        ParamKind::Strings,
+        "drop works with any of these tags (case-insensitive)",
+    )
+    .expect("an array of tags"),
+    ParamInfo::new(
+        "stop_after_seen",
+        ParamKind::Integer { min: 1, max: 100_000 },
+        "end the listing after this many works in a row that are already in the download archive",
+    )
+    .expect("a positive integer"),
+    ParamInfo::new("archive", ParamKind::Bool, "false: neither skip archived works nor record new ones")
+        .default("true"),
 ];
 
-/// Takes the option keys out of a job's parameters.
-pub fn take_options(params: &mut Map<String, Value>, defaults: &Options) -> Result<Options, RejectReason> {
+/// The options of a checked job; keys the job does not give keep the
+/// values of `defaults` (from the configuration section).
+pub fn options(p: &Params<'_>, defaults: &Options) -> Result<Options, RejectReason> {
     let mut o = defaults.clone();
-    let bad = |k: &str, what: &str| RejectReason(format!("key `{k}` must be {what}"));
-    if let Some(v) = params.remove("template") {
-        let t = v
-            .as_str()
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| bad("template", "a non-empty string"))?;
-        super::naming::check_template(t).map_err(RejectReason)?;
-        o.template = Some(t.to_string());
+    let wrong = |k: &str| {
+        OPTIONS.iter().find(|p| p.name == k).map_or_else(|| RejectReason(k.into()), ParamInfo::wrong)
+    };
+    if p.has("template") {
+        let t = p.str("template").filter(|s| !s.trim().is_empty()).ok_or_else(|| wrong("template"))?;
+        super::naming::check_template(&t).map_err(RejectReason)?;
+        o.template = Some(t);
     }
-    if let Some(v) = params.remove("by_user") {
-        o.by_user = v.as_bool().ok_or_else(|| bad("by_user", "true or false"))?;
+    if p.has("by_user") {
+        o.by_user = p.bool("by_user").unwrap_or(o.by_user);
     }
-    if let Some(v) = params.remove("sidecar") {
-        o.sidecar = v.as_bool().ok_or_else(|| bad("sidecar", "true or false"))?;
+    if p.has("sidecar") {
+        o.sidecar = p.bool("sidecar").unwrap_or(o.sidecar);
     }
-    if let Some(v) = params.remove("ugoira_format") {
-        let f = v
-            .as_str()
-            .filter(|s| UGOIRA_FORMATS.contains(s))
-            .ok_or_else(|| bad("ugoira_format", "zip, gif, apng or webp"))?;
-        o.ugoira_format = f.to_string();
+    if let Some(f) = p.str("ugoira_format").filter(|_| p.has("ugoira_format")) {
+        o.ugoira_format = f;
     }
-    if let Some(v) = params.remove("types") {
-        let list = string_list(&v).ok_or_else(|| bad("types", "an array of illust, manga, ugoira"))?;
-        if list.iter().any(|t| !["illust", "manga", "ugoira"].contains(&t.as_str())) {
-            return Err(bad("types", "an array of illust, manga, ugoira"));
+    if let Some(list) = p.list("types") {
+        if list.iter().any(|t| !WORK_TYPES.contains(&t.as_str())) {
+            return Err(wrong("types"));
         }
         o.filter.types = list;
     }
-    if let Some(v) = params.remove("ai") {
-        o.filter.ai = match v.as_str() {
-            Some("any") => AiFilter::Any,
+    if p.has("ai") {
+        o.filter.ai = match p.str("ai").as_deref() {
             Some("exclude") => AiFilter::Exclude,
             Some("only") => AiFilter::Only,
-            _ => return Err(bad("ai", "\"any\", \"exclude\" or \"only\"")),
+            _ => AiFilter::Any,
         };
     }
-    if let Some(v) = params.remove("x_restrict") {
-        let list: Option<Vec<u8>> = v
-            .as_array()
-            .map(|a| a.iter().filter_map(|n| n.as_u64()).filter(|n| *n <= 2).map(|n| n as u8).collect());
-        match list {
-            Some(l) if l.len() == v.as_array().map_or(0, Vec::len) && !l.is_empty() => {
-                o.filter.x_restrict = l
-            }
-            _ => return Err(bad("x_restrict", "an array of 0 (all ages), 1 (R-18), 2 (R-18G)")),
-        }
+    if let Some(l) = p.u64s("x_restrict") {
+        // Checked against 0..=2 by the declaration.
+        o.filter.x_restrict = l.into_iter().filter_map(|n| u8::try_from(n).ok()).collect();
     }
-    if let Some(v) = params.remove("min_bookmarks") {
-        o.filter.min_bookmarks = v.as_u64().ok_or_else(|| bad("min_bookmarks", "a non-negative integer"))?;
+    if p.has("min_bookmarks") {
+        o.filter.min_bookmarks = p.u64("min_bookmarks").unwrap_or(0);
     }
-    for key in ["date_from", "date_to"] {
-        if let Some(v) = params.remove(key) {
-            let d = v.as_str().filter(|s| is_date(s)).ok_or_else(|| bad(key, "a date YYYY-MM-DD"))?;
-            if key == "date_from" {
-                o.filter.date_from = Some(d.to_string());
-            } else {
-                o.filter.date_to = Some(d.to_string());
-            }
-        }
+    if p.has("date_from") {
+        o.filter.date_from = p.str("date_from");
     }
-    if let Some(v) = params.remove("tags_include") {
-        o.filter.tags_include = string_list(&v).ok_or_else(|| bad("tags_include", "an array of tags"))?;
+    if p.has("date_to") {
+        o.filter.date_to = p.str("date_to");
     }
-    if let Some(v) = params.remove("tags_exclude") {
-        o.filter.tags_exclude = string_list(&v).ok_or_else(|| bad("tags_exclude", "an array of tags"))?;
+    if let Some(t) = p.list("tags_include") {
+        o.filter.tags_include = t;
     }
-    if let Some(v) = params.remove("archive") {
-        o.archive = v.as_bool().ok_or_else(|| bad("archive", "true or false"))?;
+    if let Some(t) = p.list("tags_exclude") {
+        o.filter.tags_exclude = t;
     }
-    if let Some(v) = params.remove("stop_after_seen") {
-        let n = v
-            .as_u64()
-            .filter(|n| (1..=100_000).contains(n))
-            .ok_or_else(|| bad("stop_after_seen", "a positive integer"))?;
-        o.stop_after_seen = Some(n as u32);
+    if p.has("archive") {
+        o.archive = p.bool("archive").unwrap_or(true);
+    }
+    if let Some(n) = p.u64("stop_after_seen") {
+        o.stop_after_seen = Some(u32::try_from(n).map_err(|_| wrong("stop_after_seen"))?);
     }
     Ok(o)
-}
-
-/// An array of strings (a single string counts as one).
-pub fn string_list(v: &Value) -> Option<Vec<String>> {
-    match v {
-        Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string)).collect(),
-        _ => None,
-    }
-}
-
-/// Returns true if and only if `s` looks like `YYYY-MM-DD`.
-pub fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::providers::{JobTypeInfo, validate};
+    use serde_json::{Map, Value, json};
+
+    /// A job type with one key of its own and the options.
+    static USER: JobTypeInfo = JobTypeInfo {
+        name: "pixiv.user",
+        summary: "test",
+        params: &[ParamInfo::new("user_id", ParamKind::Id, "id")],
+        shared: OPTIONS,
+    };
+
+    fn take_options(m: &Map<String, Value>, defaults: &Options) -> Result<Options, RejectReason> {
+        options(&validate(&USER, m)?, defaults)
+    }
 
     #[test]
     fn options_parse_and_reject() {
-        let mut p = match json!({"types": ["illust", "ugoira"], "ai": "exclude", "x_restrict": [0], "min_bookmarks": 100,
-                                  "date_from": "2024-01-01", "tags_exclude": "R-18", "stop_after_seen": 5, "user_id": 3})
+        let p = match json!({"types": ["illust", "ugoira"], "ai": "exclude", "x_restrict": [0], "min_bookmarks": 100,
+                              "date_from": "2024-01-01", "tags_exclude": "R-18", "stop_after_seen": 5, "user_id": 3})
         {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let o = take_options(&mut p, &Options { archive: true, ..Options::default() }).expect("valid");
+        let o = take_options(&p, &Options { archive: true, ..Options::default() }).expect("valid");
         assert!(o.archive);
         assert_eq!(o.filter.types, vec!["illust", "ugoira"]);
         assert_eq!(o.filter.ai, AiFilter::Exclude);
         assert_eq!(o.stop_after_seen, Some(5));
-        assert_eq!(p.len(), 1, "only the type's own key stays");
+        assert_eq!(o.filter.tags_exclude, vec!["R-18"], "one tag may be given as a string");
+        assert_eq!((o.filter.x_restrict, o.filter.min_bookmarks), (vec![0], 100));
         for bad in [
             json!({"types": ["novel"]}),
             json!({"ai": "maybe"}),
@@ -296,11 +319,25 @@ mod tests {
             json!({"ugoira_format": "mp4"}),
             json!({"template": "{nope}"}),
         ] {
-            let mut m = match bad.clone() {
+            let m = match bad.clone() {
                 Value::Object(m) => m,
                 _ => Map::new(),
             };
-            assert!(take_options(&mut m, &Options::default()).is_err(), "{bad}");
+            assert!(take_options(&m, &Options::default()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn configured_defaults_hold_unless_a_job_overrides_them() {
+        let defaults =
+            Options { sidecar: true, ugoira_format: "gif".into(), archive: true, ..Options::default() };
+        let o = take_options(&Map::new(), &defaults).expect("valid");
+        assert_eq!(o, defaults);
+        let m = match json!({"sidecar": false, "ugoira_format": "webp"}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let o = take_options(&m, &defaults).expect("valid");
+        assert!(!o.sidecar && o.ugoira_format == "webp");
     }
 }
