@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use crate::support::octoparse::{FakeOctoparse, RowState};
 use crate::util::{Env, wait_until};
 
-/// A spool configured for the fake.
+/// A spool configured for the fake with the defaults a user gets: the
+/// account's pacing is Octoparse's own token bucket, not a knob the test
+/// turns.
 fn env_for(fake: &FakeOctoparse) -> Env {
     let env = Env::new();
-    env.config(json!({
-        "interval_ms": 0,
-        "timeout_secs": 5,
+    env.config_defaults(json!({
         "octoparse": {"base_url": fake.base_url(), "username": "user", "password": "pass"},
     }));
     env

@@ -260,3 +260,61 @@ fn an_upload_whose_file_changed_is_not_sent() {
     );
     assert!(lock(&seen).is_empty());
 }
+
+/// A 403 that carries a rate limit, as some APIs send it.
+fn api_classifier(resp: &ApiResponse) -> spoolfetch::pacing::Verdict {
+    if resp.status == 403 {
+        spoolfetch::pacing::Verdict::RateLimited(Some(Duration::from_secs(5)))
+    } else {
+        spoolfetch::pacing::Verdict::Accept
+    }
+}
+
+#[test]
+fn a_lane_has_its_own_pacer_and_classifier() {
+    // The API lane is busy with a slow call; an upload on the storage lane
+    // goes at once, and its 403 is the storage server's answer, not the
+    // API's rate limit.
+    let (server, seen) = serve(|_, req| match req.path_only() {
+        "/api/slow" => Response::json(200, "{}").stall(0, Duration::from_millis(1500)),
+        "/bucket/object" => Response::text(403, "signature mismatch\n"),
+        _ => Response::new(404),
+    });
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (api_pacer, j1) = Pacer::spawn("acct", agent(), policy(), Arc::clone(&shutdown)).expect("api lane");
+    let (store_pacer, j2) =
+        Pacer::spawn("acct#storage", agent(), policy(), Arc::clone(&shutdown)).expect("lane");
+    let lanes = spoolfetch::providers::Lanes::api(api_pacer.clone(), api_classifier).with(
+        "storage",
+        store_pacer.clone(),
+        default_classify,
+    );
+    let api = spoolfetch::providers::Api::new(lanes, Arc::new(JobFlags::default()), None, Arc::default());
+    let slow = {
+        let api = api.clone();
+        let url = format!("{}/api/slow", server.base_url());
+        std::thread::spawn(move || api.call(ApiRequest::get(url)))
+    };
+    while lock(&seen).is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let put = ApiRequest::new("PUT", format!("{}/bucket/object", server.base_url()))
+        .with_body(Body::Bytes(b"x".to_vec()))
+        .on_lane("storage");
+    let r = api.call(put).expect("the storage server's answer");
+    assert_eq!(r.status, 403, "the API's classifier did not read it");
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "it did not wait for the API lane: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.join().expect("slow call").map(|r| r.status), Ok(200));
+    let none = api.call(ApiRequest::get(format!("{}/x", server.base_url())).on_lane("nope"));
+    assert!(
+        matches!(&none, Err(ApiError::Transport { transient: false, reason }) if reason.contains("no lane")),
+        "{none:?}"
+    );
+    stop(&api_pacer, j1);
+    stop(&store_pacer, j2);
+}

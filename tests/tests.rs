@@ -14,6 +14,7 @@ mod daemon_listing;
 mod daemon_ops;
 mod daemon_redirects;
 mod daemon_spool;
+mod daemon_tasks;
 mod download;
 mod hostile_e2e;
 mod hostile_identity;

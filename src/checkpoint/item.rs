@@ -9,7 +9,7 @@
 //! by older builds read back unchanged. Invariant: reading what was
 //! written gives the same item; a flat record that names several kinds
 //! (only an older or a broken writer makes one) is read with the
-//! precedence the runner always applied: fail, skip, inline, fetch.
+//! precedence the runner always applied: fail, skip, inline, task, fetch.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -45,6 +45,21 @@ pub enum Work {
     /// The listing could not produce it (the API refused the work): the
     /// item fails for good with this reason.
     Fail(String),
+    /// Work done by a remote service (upload, create a task, poll it):
+    /// the kernel steps it through the provider's task runner, journaling
+    /// every state, until it produces the files to save.
+    Task(Task),
+}
+
+/// A remote task, as the listing describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task runner's name, as the provider registers it.
+    #[serde(rename = "n")]
+    pub runner: String,
+    /// What the runner needs to start (an input path, options).
+    #[serde(rename = "i", default)]
+    pub input: Value,
 }
 
 /// A download.
@@ -95,6 +110,16 @@ impl Item {
     /// An item the listing knows must not be saved.
     pub fn skip(key: impl Into<String>, reason: impl Into<String>) -> Item {
         Item::with(key, String::new(), Work::Skip(reason.into()))
+    }
+
+    /// A remote task run by the task runner `runner`.
+    pub fn task(
+        key: impl Into<String>,
+        path: impl Into<String>,
+        runner: impl Into<String>,
+        input: Value,
+    ) -> Item {
+        Item::with(key, path, Work::Task(Task { runner: runner.into(), input }))
     }
 
     /// An item the listing could not produce.
@@ -166,6 +191,8 @@ struct WireOut<'a> {
     archive: Option<&'a str>,
     #[serde(rename = "q", skip_serializing_if = "Option::is_none")]
     post: Option<&'a PostStep>,
+    #[serde(rename = "t", skip_serializing_if = "Option::is_none")]
+    task: Option<&'a Task>,
 }
 
 /// The flat form on disk, owned for reading.
@@ -193,6 +220,8 @@ struct WireIn {
     archive: Option<String>,
     #[serde(rename = "q", default)]
     post: Option<Box<PostStep>>,
+    #[serde(rename = "t", default)]
+    task: Option<Task>,
 }
 
 impl Serialize for Item {
@@ -209,6 +238,7 @@ impl Serialize for Item {
             fail: None,
             archive: self.archive.as_deref(),
             post: None,
+            task: None,
         };
         match &self.work {
             Work::Fetch(f) => {
@@ -221,6 +251,7 @@ impl Serialize for Item {
             Work::Inline(b) => w.inline = Some(b),
             Work::Skip(r) => w.skip = Some(r),
             Work::Fail(r) => w.fail = Some(r),
+            Work::Task(t) => w.task = Some(t),
         }
         w.serialize(s)
     }
@@ -235,6 +266,8 @@ impl<'de> Deserialize<'de> for Item {
             Work::Skip(r)
         } else if let Some(b) = w.inline {
             Work::Inline(b)
+        } else if let Some(t) = w.task {
+            Work::Task(t)
         } else if w.url.is_empty() {
             Work::Fail("the listing gave this item neither a URL nor content".into())
         } else {
@@ -276,6 +309,7 @@ mod tests {
             with_post,
             Item::inline("1_json", "a/1.json", "{}"),
             Item::skip("2", "a placeholder"),
+            Item::task("4", "out/4.png", "convert", json!({"input": "/srv/in/4.jpg"})),
             Item::fail("3", "work 3: deleted"),
         ] {
             assert_eq!(round_trip(&it), it);

@@ -101,12 +101,50 @@ pub enum Record {
         /// Paused or not.
         v: bool,
     },
+    /// Remote task `i` reached state `s` (the runner's own JSON) in
+    /// phase `ph`; `n` marks an intent: the next step makes a call that
+    /// must not be made twice, so a restart that finds this as the last
+    /// state knows the call may have been made.
+    #[serde(rename = "T")]
+    TaskStep {
+        /// Item index.
+        i: u64,
+        /// The state.
+        s: Value,
+        /// The phase, for status.
+        ph: String,
+        /// An intent.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        n: bool,
+    },
+    /// Remote task `i` is finished and produced these items (the files
+    /// to save), which get the next indexes.
+    #[serde(rename = "S")]
+    Spawned {
+        /// Item index of the task.
+        i: u64,
+        /// The new items.
+        #[serde(rename = "items")]
+        items: Vec<Item>,
+    },
+}
+
+/// Where a remote task stands, as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    /// The task runner's state.
+    pub state: Value,
+    /// Its phase, for status.
+    pub phase: String,
+    /// The state is an intent (see [`Record::TaskStep`]).
+    #[serde(default)]
+    pub intent: bool,
 }
 
 /// The `t` tag of every [`Record`] variant this version reads. A journal
 /// line that is valid JSON but carries a tag outside this list was written
 /// by a newer spoolfetch (the checkpoint store reports it as such).
-pub(crate) const RECORD_TAGS: &[&str] = &["f", "d", "s", "x", "r", "P", "z", "p"];
+pub(crate) const RECORD_TAGS: &[&str] = &["f", "d", "s", "x", "r", "P", "z", "p", "T", "S"];
 
 /// Returns true if and only if `n` is zero (for serde).
 fn is_zero(n: &u64) -> bool {
@@ -215,6 +253,9 @@ pub struct Progress {
     /// Record output files and what of them is durable.
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputMark>,
+    /// Remote tasks under way: their last journaled state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<u64, TaskState>,
 }
 
 impl Progress {
@@ -316,6 +357,23 @@ impl Progress {
                 self.items.unpark_all();
             }
             Record::Paused { v } => self.paused = v,
+            Record::TaskStep { i, s, ph, n } => {
+                self.tasks.insert(i, TaskState { state: s, phase: ph, intent: n });
+            }
+            Record::Spawned { i, items } => {
+                for it in items {
+                    if !it.key.is_empty() {
+                        self.keys.insert(it.key.clone());
+                    }
+                    self.items.insert(self.found, it);
+                    self.found += 1;
+                }
+                self.tasks.remove(&i);
+                self.items.remove(&i);
+                self.failed.remove(&i);
+                self.permanent.remove(&i);
+                self.done.insert(i);
+            }
         }
     }
 
@@ -356,13 +414,15 @@ mod tests {
             Record::PostDone { i: 0, r: None },
             Record::Reset,
             Record::Paused { v: true },
+            Record::TaskStep { i: 0, s: Value::Null, ph: String::new(), n: false },
+            Record::Spawned { i: 0, items: Vec::new() },
         ];
         for rec in all {
             let v = serde_json::to_value(&rec).expect("serialize");
             let tag = v.get("t").and_then(Value::as_str).expect("tag");
             assert!(RECORD_TAGS.contains(&tag), "tag {tag} missing from RECORD_TAGS");
         }
-        assert_eq!(RECORD_TAGS.len(), 8, "a new variant needs a line above");
+        assert_eq!(RECORD_TAGS.len(), 10, "a new variant needs a line above");
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct Config {
     /// Folders jobs may write into; empty means "the configured
     /// `save_path` alone" (see [`Config::save_roots`]).
     pub save_roots: Vec<PathBuf>,
+    /// The folders jobs may read local input files from (none by default:
+    /// local inputs are refused); see [`crate::inputs`].
+    pub input_roots: Vec<PathBuf>,
     /// A transfer slower than this many bytes per second over
     /// `min_speed_time` is cut and retried later (curl's `--speed-limit`).
     /// 0 turns the check off.
@@ -147,6 +150,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "max_job_bytes",
     "save_roots",
+    "input_roots",
     "min_speed_bytes",
     "min_speed_secs",
 ];
@@ -192,6 +196,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             max_job_bytes: 64 << 20,
             save_roots: Vec::new(),
+            input_roots: Vec::new(),
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),
             sections: BTreeMap::new(),
@@ -207,6 +212,13 @@ impl Config {
     /// Returns a provider section (empty when not configured).
     pub fn section(&self, name: &str) -> Map<String, Value> {
         self.sections.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The interval a provider's section sets for its accounts' API calls
+    /// (`<provider>.interval_ms`), overriding the provider's own pacing.
+    pub fn provider_interval(&self, provider: &str) -> Option<Duration> {
+        let ms = self.sections.get(provider)?.get("interval_ms")?.as_f64()?;
+        Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
     }
 
     /// A provider section with typed reads and declared defaults.
@@ -438,17 +450,8 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
             cfg.max_job_bytes =
                 int_in(v, 1024, 1 << 34).ok_or_else(|| bad("bytes from 1024 to 17179869184"))?
         }
-        "save_roots" => {
-            let Value::Array(items) = v else { return Err(bad("an array of folder paths")) };
-            let mut roots = Vec::with_capacity(items.len());
-            for item in items {
-                let p = nonempty_str(item).ok_or_else(|| {
-                    err(origin, format!("key `save_roots`: expected folder paths, got {}", show(item)))
-                })?;
-                roots.push(PathBuf::from(p));
-            }
-            cfg.save_roots = roots;
-        }
+        "save_roots" => cfg.save_roots = folders(key, v, origin, false)?,
+        "input_roots" => cfg.input_roots = folders(key, v, origin, true)?,
         "min_speed_bytes" => {
             cfg.min_speed = int_in(v, 0, 1 << 40).ok_or_else(|| bad("bytes per second (0 turns it off)"))?
         }
@@ -459,6 +462,24 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
         _ => return Err(err(origin, unknown_key(key, KEYS))),
     }
     Ok(())
+}
+
+/// An array of folder paths (`absolute`: each must be absolute, because a
+/// relative root would depend on the daemon's working folder).
+fn folders(key: &str, v: &Value, origin: &str, absolute: bool) -> Result<Vec<PathBuf>, ConfigError> {
+    let Value::Array(items) = v else {
+        return Err(err(origin, format!("key `{key}`: expected an array of folder paths, got {}", show(v))));
+    };
+    let mut roots = Vec::with_capacity(items.len());
+    for item in items {
+        let p = nonempty_str(item)
+            .ok_or_else(|| err(origin, format!("key `{key}`: expected folder paths, got {}", show(item))))?;
+        if absolute && !Path::new(p).is_absolute() {
+            return Err(err(origin, format!("key `{key}`: {p:?} is not an absolute path")));
+        }
+        roots.push(PathBuf::from(p));
+    }
+    Ok(roots)
 }
 
 /// Checks that need several keys at once.

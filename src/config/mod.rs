@@ -13,4 +13,4 @@ mod load;
 mod section;
 
 pub use load::{Config, ConfigError, Overrides, ProxyMode, WatchMode, load};
-pub use section::{KeyKind, KeySpec, SectionSpec, SectionValues};
+pub use section::{COMMON_KEYS, KeyKind, KeySpec, SectionSpec, SectionValues};

@@ -164,10 +164,19 @@ impl KeySpec {
     }
 }
 
+/// Keys every provider section may hold, whatever the provider declares:
+/// the kernel reads them. `interval_ms` overrides the pacing the provider
+/// declares for the API calls of its accounts.
+pub const COMMON_KEYS: &[KeySpec] = &[KeySpec::new(
+    "interval_ms",
+    KeyKind::Number { min: 0.0, max: 86_400_000.0, above_min: false },
+    "minimum gap in ms between two API calls of one account of this provider (default: the provider's own pacing)",
+)];
+
 impl SectionSpec {
-    /// The declaration of `key`.
+    /// The declaration of `key` (the provider's, or a common one).
     pub fn key(&self, key: &str) -> Option<&'static KeySpec> {
-        self.keys.iter().find(|k| k.name == key)
+        self.keys.iter().chain(COMMON_KEYS).find(|k| k.name == key)
     }
 
     /// A section with the stand-in value of every key a job needs before
@@ -180,8 +189,12 @@ impl SectionSpec {
     pub fn check(&self, m: &Map<String, Value>, origin: &str) -> Result<(), ConfigError> {
         for (key, v) in m {
             let Some(spec) = self.key(key) else {
-                let known: Vec<String> =
-                    self.keys.iter().map(|k| format!("{}.{}", self.name, k.name)).collect();
+                let known: Vec<String> = self
+                    .keys
+                    .iter()
+                    .chain(COMMON_KEYS)
+                    .map(|k| format!("{}.{}", self.name, k.name))
+                    .collect();
                 let known: Vec<&str> = known.iter().map(String::as_str).collect();
                 return Err(err(origin, unknown_key(&format!("{}.{key}", self.name), &known)));
             };

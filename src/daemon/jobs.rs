@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::daemon::intake::{Intake, reject_job};
 use crate::daemon::supervisor::Supervisor;
 use crate::job::JobState;
-use crate::pacing::default_classify;
+use crate::providers::Lanes;
 use crate::runner::{self, RunnerArgs, RunnerReport};
 use crate::spool::{Claimed, Watcher, claim, read_status, tid_claimed, write_status};
 
@@ -157,18 +157,17 @@ impl Supervisor {
     /// Starts a runner.
     pub(super) fn start(&mut self, w: Waiting) {
         let tid = w.claimed.tid;
-        let account = w.intake.walk.account();
-        let (pacer, classify) = match &account {
-            Some(a) => (self.pacer_for(a), a.classify),
-            None => (None, default_classify as crate::pacing::Classify),
+        let provider = crate::providers::find_job_type(&w.intake.spec.job_type).map_or("", |(p, _)| p.name());
+        let lanes = match w.intake.walk.account() {
+            Some(a) => self.lanes_for(&a, provider).unwrap_or_default(),
+            None => Lanes::none(),
         };
         let window = self.config.concurrency * 2;
         let args = RunnerArgs {
             claimed: w.claimed.clone(),
             spec: w.intake.spec,
             walk: w.intake.walk,
-            pacer,
-            classify,
+            lanes,
             sessions: Arc::clone(&self.sessions),
             queue: self.pool.register(tid, window),
             window,
@@ -178,6 +177,8 @@ impl Supervisor {
             start_paused: w.paused,
             archive: self.archive.clone(),
             post: self.post.as_ref().map(|(p, _)| p.clone()),
+            steps: self.steps.as_ref().map(|(s, _)| s.clone()),
+            task_runners: self.task_runners.clone(),
             once: self.once,
         };
         match runner::spawn(args) {

@@ -32,6 +32,7 @@ use crate::postprocess::PostWorker;
 use crate::runner::{RunnerHandle, RunnerMsg, RunnerReport};
 use crate::session::Sessions;
 use crate::spool::{Ending, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, recover_own};
+use crate::steps::{StepPool, TaskRunners};
 
 /// A job thread whose loop has not turned for this long is stuck (it turns
 /// every second at least); the watchdog is then no longer fed, and systemd
@@ -129,12 +130,19 @@ pub(super) struct Supervisor {
     pub(super) archive: Option<Arc<crate::archive::Archive>>,
     /// The post-processing worker and its thread.
     pub(super) post: Option<(PostWorker, JoinHandle<()>)>,
+    /// The step pool of remote tasks and its threads.
+    pub(super) steps: Option<(StepPool, Vec<JoinHandle<()>>)>,
+    /// Every provider's task runners.
+    pub(super) task_runners: TaskRunners,
     /// `run --once`.
     pub(super) once: bool,
     /// Ended jobs whose final status or move the disk did not take yet;
     /// written again every second until it does.
     pub(super) endings: Vec<Ending>,
 }
+
+/// Threads of the step pool, shared by every job's remote tasks.
+const STEP_THREADS: usize = 4;
 
 /// Runs the daemon until a signal (or, with `once`, until no work is left).
 pub fn run(opts: Options) -> Result<Summary, DaemonError> {
@@ -164,6 +172,15 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
             None
         }
     };
+    // Remote-task steps mostly wait for an answer: a few threads keep
+    // several items of every job in flight.
+    let steps = match StepPool::start(STEP_THREADS, 32) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::error!("cannot start the step threads: {e}; remote tasks fail");
+            None
+        }
+    };
     let mut sup = Supervisor {
         config: Arc::clone(&config),
         spool: spool.clone(),
@@ -181,6 +198,8 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         summary: Summary::default(),
         archive,
         post,
+        steps,
+        task_runners: crate::providers::task_runners(),
         once: opts.once,
         endings: Vec::new(),
     };
@@ -369,6 +388,17 @@ impl Supervisor {
                 agent.shutdown();
             }
         });
+        if let Some((s, joins)) = self.steps.take() {
+            // A step cut short here is stepped again from its journaled
+            // state at the next start (an intent says a call may have
+            // been made); threads still in a call are left behind.
+            s.quit();
+            for j in joins {
+                if j.is_finished() {
+                    let _ = j.join();
+                }
+            }
+        }
         if let Some((p, join)) = self.post.take() {
             // A conversion can take long; it writes to a temporary file and
             // renames, so it is safe to leave it behind at exit and redo it

@@ -93,6 +93,9 @@ pub struct JobStatus {
     /// Unix time of the last update, in seconds.
     #[serde(default)]
     pub updated: u64,
+    /// Remote tasks under way, by phase (`upload`, `processing`, …).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub phases: std::collections::BTreeMap<String, u64>,
 }
 
 impl JobStatus {
@@ -125,6 +128,7 @@ impl JobStatus {
             failed: 0,
             bytes: 0,
             updated: unix_now(),
+            phases: std::collections::BTreeMap::new(),
         }
     }
 }

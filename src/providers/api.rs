@@ -10,10 +10,12 @@ use crate::archive::Archive;
 use crate::checkpoint::Item;
 use crate::config::{Config, SectionSpec};
 use crate::job::{JobFlags, JobSpec, RejectReason};
-use crate::pacing::{ApiError, ApiRequest, ApiResponse, Classify, Pacer};
+use crate::pacing::{ApiError, ApiRequest, ApiResponse};
 use crate::postprocess::PostRunner;
+use crate::providers::account::{AccountSpec, Lanes};
 use crate::providers::params::JobTypeInfo;
 use crate::session::{Exchange, Sessions, StoreError};
+use crate::steps::TaskRunner;
 
 /// What a provider may look at while planning a job.
 #[derive(Debug)]
@@ -40,24 +42,14 @@ pub trait Provider: Send + Sync {
         &[]
     }
 
+    /// The remote-task runners its items may name.
+    fn task_runners(&self) -> &'static [&'static dyn TaskRunner] {
+        &[]
+    }
+
     /// Checks a job's parameters (unknown keys are an error) and returns
     /// the walk that lists its items.
     fn plan(&self, job: &JobSpec, cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason>;
-}
-
-/// The account a walk's API calls are paced under.
-#[derive(Debug, Clone)]
-pub struct AccountSpec {
-    /// Unique key, for example `site:12345` (provider and account); jobs with the same key share
-    /// one pacing thread.
-    pub key: String,
-    /// First wait after a rate-limit answer without `Retry-After`.
-    pub rate_limit_base: Duration,
-    /// How answers of this API are read (rate limits hidden in bodies).
-    pub classify: Classify,
-    /// A documented request budget (requests per second, burst), kept on
-    /// top of `interval_ms`; `None` for APIs without one.
-    pub bucket: Option<(f64, f64)>,
 }
 
 /// One page of a listing.
@@ -184,10 +176,8 @@ pub trait Walk: Send {
 /// reach the daemon's shared state (sessions, the archive).
 #[derive(Debug, Clone)]
 pub struct Api {
-    /// The account's pacer, if the walk has an account.
-    pacer: Option<Pacer>,
-    /// How answers are read.
-    classify: Classify,
+    /// The account's pacing threads, if the walk has an account.
+    lanes: Lanes,
     /// The job's stop flag.
     flags: Arc<JobFlags>,
     /// The download archive, for walks that stop at known works.
@@ -199,13 +189,12 @@ pub struct Api {
 impl Api {
     /// A handle for one job.
     pub fn new(
-        pacer: Option<Pacer>,
-        classify: Classify,
+        lanes: Lanes,
         flags: Arc<JobFlags>,
         archive: Option<Arc<Archive>>,
         sessions: Arc<Sessions>,
     ) -> Api {
-        Api { pacer, classify, flags, archive, sessions }
+        Api { lanes, flags, archive, sessions }
     }
 
     /// The logins, one per account, shared by every job of the daemon.
@@ -224,10 +213,14 @@ impl Api {
         self.flags.halted()
     }
 
-    /// Makes a paced call.
+    /// Makes a paced call on the lane the request names.
     pub fn call(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        match &self.pacer {
-            Some(p) => p.call(req, self.classify, &self.flags),
+        match self.lanes.get(req.lane) {
+            Some((p, classify)) => p.call(req, classify, &self.flags),
+            None if req.lane.is_some() => Err(ApiError::Transport {
+                reason: format!("the account has no lane {:?}", req.lane.unwrap_or_default()),
+                transient: false,
+            }),
             None => Err(ApiError::Transport {
                 reason: "this job type makes no API calls (no account)".into(),
                 transient: false,

@@ -4,6 +4,7 @@ use crate::config::SectionSpec;
 use crate::postprocess::PostRunners;
 use crate::providers::api::Provider;
 use crate::providers::params::JobTypeInfo;
+use crate::steps::TaskRunners;
 
 /// Every provider, in the order job types are documented. Adding a
 /// provider is its folder, its `mod` line in `providers/mod.rs` and one
@@ -21,9 +22,19 @@ pub fn post_runners() -> PostRunners {
     PostRunners::new(PROVIDERS.iter().flat_map(|p| p.post_steps().iter().copied()))
 }
 
-/// The configuration sections of every provider.
+/// The remote-task runners of every provider, by name.
+pub fn task_runners() -> TaskRunners {
+    TaskRunners::new(PROVIDERS.iter().flat_map(|p| p.task_runners().iter().copied()))
+}
+
+/// The configuration sections of every provider; a provider that declares
+/// none still has one for the keys every section may hold
+/// ([`crate::config::COMMON_KEYS`], its pacing).
 pub fn section_specs() -> Vec<SectionSpec> {
-    PROVIDERS.iter().filter_map(|p| p.config_section()).collect()
+    PROVIDERS
+        .iter()
+        .map(|p| p.config_section().unwrap_or(SectionSpec { name: p.name(), keys: &[] }))
+        .collect()
 }
 
 #[cfg(test)]
@@ -51,6 +62,12 @@ mod tests {
             }
         }
         assert_eq!(post_runners().names().len(), seen.len());
+        let mut seen = std::collections::HashSet::new();
+        for p in PROVIDERS {
+            for r in p.task_runners() {
+                assert!(seen.insert(r.name()), "two providers register the task runner {:?}", r.name());
+            }
+        }
     }
 
     /// The part of the README between `start` and the next heading of the

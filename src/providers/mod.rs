@@ -10,6 +10,7 @@
 //! runner, pacer and pool do. Adding a provider is one folder, its `mod` line here and one
 //! entry in `list.rs`.
 
+mod account;
 mod api;
 mod list;
 mod params;
@@ -19,6 +20,7 @@ pub mod http_files;
 pub mod octoparse;
 pub mod pixiv;
 
-pub use api::{AccountSpec, Api, Page, PlanContext, Provider, RecordFormat, Records, Walk, WalkError};
+pub use account::{AccountSpec, LaneSpec, Lanes, PacingSpec};
+pub use api::{Api, Page, PlanContext, Provider, RecordFormat, Records, Walk, WalkError};
 pub use list::*;
 pub use params::{JobTypeInfo, ParamInfo, ParamKind, Params, is_date, parse_id, validate};

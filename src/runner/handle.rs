@@ -17,12 +17,12 @@ use crate::archive::Archive;
 use crate::config::Config;
 use crate::download::JobQueue;
 use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid};
-use crate::pacing::{Classify, Pacer};
 use crate::postprocess::PostWorker;
-use crate::providers::Walk;
+use crate::providers::{Lanes, Walk};
 use crate::runner::run::run;
 use crate::session::Sessions;
 use crate::spool::{Claimed, Ending, Spool, reject};
+use crate::steps::{StepPool, TaskRunners};
 
 /// Commands a runner accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +61,8 @@ pub struct RunnerArgs {
     pub spec: JobSpec,
     /// The provider's walk.
     pub walk: Box<dyn Walk>,
-    /// The account's pacer, if the walk has an account.
-    pub pacer: Option<Pacer>,
-    /// How API answers are read.
-    pub classify: Classify,
+    /// The account's pacing threads, if the walk has an account.
+    pub lanes: Lanes,
     /// The daemon's logins, one per account.
     pub sessions: Arc<Sessions>,
     /// The job's queue into the download pool.
@@ -83,6 +81,10 @@ pub struct RunnerArgs {
     pub archive: Option<Arc<Archive>>,
     /// The post-processing worker.
     pub post: Option<PostWorker>,
+    /// The step pool for remote tasks.
+    pub steps: Option<StepPool>,
+    /// The registered task runners.
+    pub task_runners: TaskRunners,
     /// `run --once`: a listing that has to wait (for a login) does not
     /// hold the run; the job stops, stays queued, and says why.
     pub once: bool,

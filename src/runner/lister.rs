@@ -227,8 +227,7 @@ mod tests {
 
     fn run(script: Vec<Result<(), ApiError>>) -> Vec<String> {
         let api = Api::new(
-            None,
-            crate::pacing::default_classify,
+            crate::providers::Lanes::none(),
             Arc::new(JobFlags::default()),
             None,
             Arc::new(Sessions::new()),

@@ -23,5 +23,6 @@ mod post;
 mod run;
 mod schedule;
 mod status;
+mod tasks;
 
 pub use handle::{RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};

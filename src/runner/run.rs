@@ -27,6 +27,7 @@ use crate::runner::output;
 use crate::runner::post::Post;
 use crate::runner::schedule::Schedule;
 use crate::runner::status::StatusFile;
+use crate::runner::tasks::Tasks;
 use crate::spool::{Claimed, Ending, Spool, write_status};
 
 /// What the runner is doing.
@@ -101,6 +102,8 @@ pub(super) struct Runner {
     pub(super) listing: Listing,
     /// Post-processing steps.
     pub(super) post: Post,
+    /// Remote tasks.
+    pub(super) tasks: Tasks,
     /// When the status file was written.
     pub(super) status_file: StatusFile,
 }
@@ -130,13 +133,8 @@ pub(super) fn run(
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
-    let api = Api::new(
-        args.pacer.clone(),
-        args.classify,
-        Arc::clone(&flags),
-        args.archive.clone(),
-        Arc::clone(&args.sessions),
-    );
+    let api =
+        Api::new(args.lanes.clone(), Arc::clone(&flags), args.archive.clone(), Arc::clone(&args.sessions));
     let mut r = Runner {
         tid,
         claimed: args.claimed,
@@ -155,6 +153,7 @@ pub(super) fn run(
         commits: Commits::new(store, args.archive),
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),
+        tasks: Tasks::new(args.steps, args.task_runners),
         status_file: StatusFile::new(),
     };
     r.sched.timeout = r.round_timeout();
@@ -179,6 +178,7 @@ impl Runner {
                 self.fail(e);
             }
         }
+        self.report_crossed_intents();
         let pending = self.progress.pending();
         self.sched.ready = self.triage(pending).into();
         self.post.backlog = self.progress.post.keys().copied().collect();
@@ -197,7 +197,9 @@ impl Runner {
         let end = loop {
             beat.beat();
             self.promote_delayed();
+            self.promote_polls();
             self.pump();
+            self.pump_tasks();
             self.pump_post();
             if let Some(end) = self.check_end() {
                 break end;
@@ -232,6 +234,11 @@ impl Runner {
                 recv(self.post.rx) -> ev => {
                     if let Ok(ev) = ev {
                         self.on_post(ev);
+                    }
+                },
+                recv(self.tasks.rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_step(ev);
                     }
                 },
                 default(timeout) => {}
@@ -302,7 +309,9 @@ impl Runner {
 
     /// Decides whether the main loop is over.
     pub(super) fn check_end(&mut self) -> Option<End> {
-        let idle = self.sched.inflight.is_empty();
+        // A step in flight may be making a call: its answer is waited for,
+        // so that what it did is journaled.
+        let idle = self.sched.inflight.is_empty() && self.tasks.inflight.is_empty();
         match self.mode {
             Mode::Running => self.running_end(),
             Mode::Paused => None,
@@ -349,6 +358,7 @@ impl Runner {
         let mut t = now + Duration::from_secs(1);
         let due = [
             self.sched.next_retry(),
+            self.tasks.next_poll(),
             self.commits.next_due(),
             self.status_file.next(self.mode == Mode::Running),
         ];

@@ -148,7 +148,8 @@ impl Runner {
     }
 
     /// Records items that must not be downloaded (the listing marked them,
-    /// or the archive knows them) as skipped; returns the rest.
+    /// or the archive knows them) as skipped, hands remote tasks to the
+    /// task queue, and returns the downloads.
     pub(super) fn triage(&mut self, indexes: Vec<u64>) -> Vec<u64> {
         let mut out = Vec::with_capacity(indexes.len());
         for i in indexes {
@@ -166,11 +167,14 @@ impl Runner {
                 }
                 _ => None,
             };
+            let task = matches!(item.work, Work::Task(_));
             match reason {
                 Some(r) => {
                     log::debug!("job {}: skipping {}: {r}", self.tid, item.path);
                     self.record(Record::Skipped { i, r });
                 }
+                // Remote tasks are stepped, not downloaded.
+                None if task => self.tasks.ready.push_back(i),
                 None => out.push(i),
             }
         }
@@ -220,6 +224,10 @@ impl Runner {
                     self.record(Record::Failed { i, r, p: true });
                     continue;
                 }
+                Work::Task(_) => {
+                    self.tasks.ready.push_back(i);
+                    continue;
+                }
             };
             let headers = if extra.is_empty() {
                 Arc::clone(&self.sched.file_headers)
@@ -258,11 +266,13 @@ impl Runner {
     /// round for the files that failed for now, or with the job's end.
     pub(super) fn running_end(&mut self) -> Option<End> {
         if let (true, Some(why)) = (self.once, &self.listing.waiting) {
-            let drained =
-                self.listing.lister.is_none() && self.sched.drained() && self.post.inflight.is_empty();
+            let drained = self.listing.lister.is_none()
+                && self.sched.drained()
+                && self.post.inflight.is_empty()
+                && self.tasks.inflight.is_empty();
             return drained.then(|| End::Parked(format!("waiting: {why}")));
         }
-        if !(self.progress.round_complete() && self.sched.drained()) {
+        if !(self.progress.round_complete() && self.sched.drained() && self.tasks.idle()) {
             return None;
         }
         let transient: Vec<u64> =

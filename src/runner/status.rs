@@ -57,6 +57,10 @@ impl Runner {
             (stage, rows, p.total_hint.unwrap_or(0).max(rows))
         } else if state.is_terminal() {
             ("finished", p.done.len() + p.skipped.len() as u64, p.found)
+        } else if !self.tasks.idle() || !p.tasks.is_empty() {
+            // Remote tasks under way: their files join the total as they
+            // are produced.
+            ("process", p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64, p.found)
         } else if !p.listing_done && !self.listing_held() {
             ("list", p.found, p.total_hint.unwrap_or(0).max(p.found))
         } else if !p.listing_done {
@@ -86,6 +90,7 @@ impl Runner {
             failed: p.failed.len() as u64,
             bytes: p.bytes.max(self.flags.bytes()),
             updated: unix_now(),
+            phases: if state.is_terminal() { Default::default() } else { self.tasks.phase_counts() },
         }
     }
 

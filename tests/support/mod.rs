@@ -3,3 +3,4 @@ pub mod fileserver;
 pub mod http;
 pub mod octoparse;
 pub mod pixiv;
+pub mod tasks;

@@ -9,8 +9,14 @@
 //! provider it only describes work: each page becomes items with the
 //! expected size and MD5, and the kernel fetches and verifies them.
 //!
-//! Only loopback URLs are accepted: this job type exists for the demo and
-//! as a template for new providers, not to crawl the web.
+//! `demo.tasks` is the smallest remote-task provider (see `tasks`): each
+//! input becomes a task on a loopback task service that is created once,
+//! polled until done, and whose result file is then downloaded.
+//!
+//! Only loopback URLs are accepted: these job types exist for the demo and
+//! as templates for new providers, not to crawl the web.
+
+mod tasks;
 
 use std::time::Duration;
 
@@ -21,27 +27,50 @@ use crate::job::{JobSpec, RejectReason};
 use crate::naming::sanitize_component;
 use crate::pacing::{ApiRequest, default_classify};
 use crate::providers::{
-    AccountSpec, Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError,
-    validate,
+    AccountSpec, Api, JobTypeInfo, PacingSpec, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk,
+    WalkError, validate,
 };
+use crate::steps::TaskRunner;
 
 /// The provider.
 #[derive(Debug)]
 pub struct Demo;
 
-/// Its one job type.
-static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
-    name: "demo.gallery",
-    summary: "the demo's paced listing: a paginated JSON gallery on a loopback server",
-    params: &[ParamInfo::new(
-        "api",
-        ParamKind::String,
-        "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
-    )
-    .required()
-    .expect("the gallery's base URL, http://127.0.0.1:PORT")],
-    shared: &[],
-}];
+/// Its job types.
+static TYPES: &[JobTypeInfo] = &[
+    JobTypeInfo {
+        name: "demo.gallery",
+        summary: "the demo's paced listing: a paginated JSON gallery on a loopback server",
+        params: &[ParamInfo::new(
+            "api",
+            ParamKind::String,
+            "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
+        )
+        .required()
+        .expect("the gallery's base URL, http://127.0.0.1:PORT")],
+        shared: &[],
+    },
+    JobTypeInfo {
+        name: "demo.tasks",
+        summary: "the demo's remote tasks: one task per input on a loopback task service, created once, polled, its result saved",
+        params: &[
+            ParamInfo::new(
+                "api",
+                ParamKind::String,
+                "base URL of the task service, http://127.0.0.1:PORT (loopback only)",
+            )
+            .required()
+            .expect("the task service's base URL, http://127.0.0.1:PORT"),
+            ParamInfo::new(
+                "inputs",
+                ParamKind::List,
+                "names of the inputs, one task each; the result is saved as <name>.out",
+            )
+            .required(),
+        ],
+        shared: &[],
+    },
+];
 
 impl Provider for Demo {
     fn name(&self) -> &'static str {
@@ -52,7 +81,16 @@ impl Provider for Demo {
         TYPES
     }
 
+    fn task_runners(&self) -> &'static [&'static dyn TaskRunner] {
+        &[&tasks::DemoTask]
+    }
+
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
+        if job.job_type == TYPES[1].name {
+            let params = validate(&TYPES[1], &job.params)?;
+            let api = loopback(&params.str("api").unwrap_or_default(), TYPES[1].name)?;
+            return Ok(Box::new(tasks::TasksWalk::new(api, params.list("inputs").unwrap_or_default())));
+        }
         Ok(Box::new(GalleryWalk { api: parse_params(&job.params)? }))
     }
 }
@@ -60,12 +98,16 @@ impl Provider for Demo {
 /// Checks the parameters; returns the API's base URL without a trailing
 /// slash.
 fn parse_params(params: &Map<String, Value>) -> Result<String, RejectReason> {
-    let api = validate(&TYPES[0], params)?.str("api").unwrap_or_default();
+    loopback(&validate(&TYPES[0], params)?.str("api").unwrap_or_default(), TYPES[0].name)
+}
+
+/// `api` without a trailing slash, if it is a loopback URL.
+fn loopback(api: &str, job_type: &str) -> Result<String, RejectReason> {
     let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
     if !loopback.iter().any(|p| api.starts_with(p)) {
-        return Err(RejectReason(
-            "key `api`: demo.gallery only talks to loopback servers (http://127.0.0.1:PORT)".into(),
-        ));
+        return Err(RejectReason(format!(
+            "key `api`: {job_type} only talks to loopback servers (http://127.0.0.1:PORT)"
+        )));
     }
     Ok(api.trim_end_matches('/').to_string())
 }
@@ -79,12 +121,11 @@ struct GalleryWalk {
 
 impl Walk for GalleryWalk {
     fn account(&self) -> Option<AccountSpec> {
-        Some(AccountSpec {
-            key: format!("demo:{}", self.api),
-            rate_limit_base: Duration::from_secs(1),
-            classify: default_classify,
-            bucket: None,
-        })
+        Some(AccountSpec::new(
+            format!("demo:{}", self.api),
+            default_classify,
+            PacingSpec::polite(Duration::from_secs(1)),
+        ))
     }
 
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {

@@ -290,13 +290,7 @@ mod tests {
     }
 
     fn api() -> Api {
-        Api::new(
-            None,
-            crate::pacing::default_classify,
-            std::sync::Arc::default(),
-            None,
-            std::sync::Arc::default(),
-        )
+        Api::new(crate::providers::Lanes::none(), std::sync::Arc::default(), None, std::sync::Arc::default())
     }
 
     /// Every page from `cursor` on: (the paths, the cursors in between).

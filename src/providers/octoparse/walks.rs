@@ -10,7 +10,7 @@ use super::auth::Session;
 use super::client::{Client, classify};
 use super::settings::Settings;
 use crate::checkpoint::Item;
-use crate::providers::{AccountSpec, Api, Page, RecordFormat, Records, Walk, WalkError};
+use crate::providers::{AccountSpec, Api, PacingSpec, Page, RecordFormat, Records, Walk, WalkError};
 
 /// What a walk does.
 #[derive(Debug, Clone)]
@@ -81,16 +81,18 @@ fn number(v: Option<&Value>) -> Option<i64> {
 
 impl Walk for OctoWalk {
     fn account(&self) -> Option<AccountSpec> {
-        Some(AccountSpec {
-            key: format!(
-                "octoparse:{}:{}",
-                self.settings.base_url,
-                self.settings.username.as_deref().unwrap_or("")
-            ),
-            rate_limit_base: Duration::from_secs(1),
+        let key = format!(
+            "octoparse:{}:{}",
+            self.settings.base_url,
+            self.settings.username.as_deref().unwrap_or("")
+        );
+        // The documented budget is the pacing (docs/octoparse.md): no
+        // gap beyond the token bucket.
+        Some(AccountSpec::new(
+            key,
             classify,
-            bucket: Some((self.settings.rate, self.settings.burst)),
-        })
+            PacingSpec::budget(self.settings.rate, self.settings.burst, Duration::from_secs(1)),
+        ))
     }
 
     fn sync_pages(&self) -> bool {

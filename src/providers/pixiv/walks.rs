@@ -15,7 +15,7 @@ use super::settings::{Options, Settings};
 use super::works::{skip_item, work_items};
 use crate::checkpoint::{Item, Work};
 use crate::http::query_pairs;
-use crate::providers::{AccountSpec, Api, Page, Walk, WalkError};
+use crate::providers::{AccountSpec, Api, PacingSpec, Page, Walk, WalkError};
 
 /// A query string as decoded pairs.
 type Query = Vec<(String, String)>;
@@ -194,12 +194,8 @@ fn shift_date(date: &str, days: i64) -> Option<String> {
 
 impl Walk for PixivWalk {
     fn account(&self) -> Option<AccountSpec> {
-        Some(AccountSpec {
-            key: "pixiv".into(),
-            rate_limit_base: self.settings.rate_limit_base,
-            classify,
-            bucket: None,
-        })
+        // Pixiv documents no budget: the configured interval, polite.
+        Some(AccountSpec::new("pixiv", classify, PacingSpec::polite(self.settings.rate_limit_base)))
     }
 
     fn file_headers(&self) -> Vec<(String, String)> {

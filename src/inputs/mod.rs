@@ -1,0 +1,16 @@
+//! Local inputs: the files a job may read from this machine (images to
+//! upload for processing, for example).
+//!
+//! Owns the policy for reading a local path a job names. The configured
+//! `input_roots` are the only folders jobs may read from (none by
+//! default: a job that names a local file is refused until the operator
+//! says where inputs live). Invariants: a path is canonicalized, so a
+//! symbolic link counts for where it leads; it is read only if it is a
+//! regular file inside a root and within the size limit; everything else
+//! fails that one input with a one-line reason and is never opened for
+//! reading; and the file is opened without following a link, so a path
+//! swapped for a link after the check is still refused.
+
+mod policy;
+
+pub use policy::{InputError, InputPolicy, LocalInput};
