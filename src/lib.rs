@@ -31,6 +31,7 @@ pub mod naming;
 pub mod pacing;
 pub mod postprocess;
 pub mod providers;
+pub mod record;
 pub mod runner;
 pub mod session;
 pub mod spool;

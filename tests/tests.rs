@@ -11,6 +11,7 @@ mod daemon_disk;
 mod daemon_files;
 mod daemon_leftovers;
 mod daemon_listing;
+mod daemon_live;
 mod daemon_ops;
 mod daemon_redirects;
 mod daemon_spool;

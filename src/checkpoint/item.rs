@@ -9,7 +9,8 @@
 //! by older builds read back unchanged. Invariant: reading what was
 //! written gives the same item; a flat record that names several kinds
 //! (only an older or a broken writer makes one) is read with the
-//! precedence the runner always applied: fail, skip, inline, task, fetch.
+//! precedence the runner always applied: fail, skip, inline, task,
+//! stream, fetch.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -49,6 +50,37 @@ pub enum Work {
     /// the kernel steps it through the provider's task runner, journaling
     /// every state, until it produces the files to save.
     Task(Task),
+    /// A live stream to record until it ends (or a limit is reached), by
+    /// the recorder threads.
+    Stream(Stream),
+}
+
+/// A live stream, as the listing describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stream {
+    /// The playlist (HLS) or the stream (FLV).
+    #[serde(rename = "u")]
+    pub url: String,
+    /// How it is delivered.
+    #[serde(rename = "k")]
+    pub protocol: StreamProtocol,
+    /// Stop after this many seconds of media.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub max_secs: Option<u64>,
+    /// Stop after this many bytes.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+/// How a live stream is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamProtocol {
+    /// An HLS media (or master) playlist with a sliding window.
+    #[serde(rename = "hls")]
+    Hls,
+    /// An endless FLV body.
+    #[serde(rename = "flv")]
+    Flv,
 }
 
 /// A remote task, as the listing describes it.
@@ -122,6 +154,11 @@ impl Item {
         Item::with(key, path, Work::Task(Task { runner: runner.into(), input }))
     }
 
+    /// A live stream recorded to `path`.
+    pub fn stream(key: impl Into<String>, path: impl Into<String>, stream: Stream) -> Item {
+        Item::with(key, path, Work::Stream(stream))
+    }
+
     /// An item the listing could not produce.
     pub fn fail(key: impl Into<String>, reason: impl Into<String>) -> Item {
         Item::with(key, String::new(), Work::Fail(reason.into()))
@@ -193,6 +230,8 @@ struct WireOut<'a> {
     post: Option<&'a PostStep>,
     #[serde(rename = "t", skip_serializing_if = "Option::is_none")]
     task: Option<&'a Task>,
+    #[serde(rename = "l", skip_serializing_if = "Option::is_none")]
+    stream: Option<&'a Stream>,
 }
 
 /// The flat form on disk, owned for reading.
@@ -222,6 +261,8 @@ struct WireIn {
     post: Option<Box<PostStep>>,
     #[serde(rename = "t", default)]
     task: Option<Task>,
+    #[serde(rename = "l", default)]
+    stream: Option<Stream>,
 }
 
 impl Serialize for Item {
@@ -239,6 +280,7 @@ impl Serialize for Item {
             archive: self.archive.as_deref(),
             post: None,
             task: None,
+            stream: None,
         };
         match &self.work {
             Work::Fetch(f) => {
@@ -252,6 +294,7 @@ impl Serialize for Item {
             Work::Skip(r) => w.skip = Some(r),
             Work::Fail(r) => w.fail = Some(r),
             Work::Task(t) => w.task = Some(t),
+            Work::Stream(l) => w.stream = Some(l),
         }
         w.serialize(s)
     }
@@ -268,6 +311,8 @@ impl<'de> Deserialize<'de> for Item {
             Work::Inline(b)
         } else if let Some(t) = w.task {
             Work::Task(t)
+        } else if let Some(l) = w.stream {
+            Work::Stream(l)
         } else if w.url.is_empty() {
             Work::Fail("the listing gave this item neither a URL nor content".into())
         } else {
@@ -310,6 +355,16 @@ mod tests {
             Item::inline("1_json", "a/1.json", "{}"),
             Item::skip("2", "a placeholder"),
             Item::task("4", "out/4.png", "convert", json!({"input": "/srv/in/4.jpg"})),
+            Item::stream(
+                "5",
+                "live/5.ts",
+                Stream {
+                    url: "https://h/5.m3u8".into(),
+                    protocol: StreamProtocol::Hls,
+                    max_secs: Some(60),
+                    max_bytes: None,
+                },
+            ),
             Item::fail("3", "work 3: deleted"),
         ] {
             assert_eq!(round_trip(&it), it);

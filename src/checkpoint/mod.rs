@@ -17,7 +17,7 @@ mod model;
 mod store;
 
 pub use identity::{Binding, IDENTITY_FILE, JobIdentity, bind_identity};
-pub use item::{Fetch, Item, PostStep, Task, Work};
+pub use item::{Fetch, Item, PostStep, Stream, StreamProtocol, Task, Work};
 pub use items::{Items, Reason};
 pub use model::{ItemState, OutputMark, Progress, RangeSet, Record, TaskState};
 pub use store::{CheckpointError, CheckpointStore};

@@ -61,6 +61,8 @@ pub struct Config {
     pub concurrency: usize,
     /// How many jobs this daemon runs at once; further claimed jobs wait.
     pub jobs: usize,
+    /// Recorder threads for live streams, apart from the download threads.
+    pub live_concurrency: usize,
     /// IntervalTime: minimum gap between the end of one API call of an
     /// account and the start of the next.
     pub interval: Duration,
@@ -151,6 +153,7 @@ const KEYS: &[&str] = &[
     "max_job_bytes",
     "save_roots",
     "input_roots",
+    "live_concurrency",
     "min_speed_bytes",
     "min_speed_secs",
 ];
@@ -179,6 +182,7 @@ impl Config {
             instance: default_instance(),
             concurrency: 8,
             jobs: 4,
+            live_concurrency: 2,
             interval: Duration::from_millis(1000),
             timeout: Duration::from_secs(30),
             timeout_increment: true,
@@ -367,6 +371,9 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
             cfg.concurrency = int_in(v, 1, 256).ok_or_else(|| bad("an integer from 1 to 256"))? as usize
         }
         "jobs" => cfg.jobs = int_in(v, 1, 64).ok_or_else(|| bad("an integer from 1 to 64"))? as usize,
+        "live_concurrency" => {
+            cfg.live_concurrency = int_in(v, 1, 64).ok_or_else(|| bad("an integer from 1 to 64"))? as usize
+        }
         "interval_ms" => {
             cfg.interval = Duration::from_millis(
                 int_in(v, 0, 3_600_000).ok_or_else(|| bad("milliseconds from 0 to 3600000"))?,

@@ -179,6 +179,7 @@ impl Supervisor {
             post: self.post.as_ref().map(|(p, _)| p.clone()),
             steps: self.steps.as_ref().map(|(s, _)| s.clone()),
             task_runners: self.task_runners.clone(),
+            recorders: self.recorders.as_ref().map(|(r, _)| r.clone()),
             once: self.once,
         };
         match runner::spawn(args) {

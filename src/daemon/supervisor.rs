@@ -29,6 +29,7 @@ use crate::http::{NetOptions, build_agent};
 use crate::job::Tid;
 use crate::pacing::Pacer;
 use crate::postprocess::PostWorker;
+use crate::record::Recorders;
 use crate::runner::{RunnerHandle, RunnerMsg, RunnerReport};
 use crate::session::Sessions;
 use crate::spool::{Ending, Spool, SpoolEvent, TidAllocator, WatchTiming, Watcher, recover_own};
@@ -134,6 +135,8 @@ pub(super) struct Supervisor {
     pub(super) steps: Option<(StepPool, Vec<JoinHandle<()>>)>,
     /// Every provider's task runners.
     pub(super) task_runners: TaskRunners,
+    /// The recorder threads of live streams.
+    pub(super) recorders: Option<(Recorders, Vec<JoinHandle<()>>)>,
     /// `run --once`.
     pub(super) once: bool,
     /// Ended jobs whose final status or move the disk did not take yet;
@@ -181,6 +184,13 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
             None
         }
     };
+    let recorders = match Recorders::start(config.live_concurrency, &agent) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log::error!("cannot start the recorder threads: {e}; live recordings fail");
+            None
+        }
+    };
     let mut sup = Supervisor {
         config: Arc::clone(&config),
         spool: spool.clone(),
@@ -200,6 +210,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         post,
         steps,
         task_runners: crate::providers::task_runners(),
+        recorders,
         once: opts.once,
         endings: Vec::new(),
     };
@@ -388,6 +399,17 @@ impl Supervisor {
                 agent.shutdown();
             }
         });
+        if let Some((r, joins)) = self.recorders.take() {
+            // A recorder saw the halt flag and checkpointed what it has;
+            // one still in a read is left behind, and its recording
+            // continues from its sidecar at the next start.
+            r.quit();
+            for j in joins {
+                if j.is_finished() {
+                    let _ = j.join();
+                }
+            }
+        }
         if let Some((s, joins)) = self.steps.take() {
             // A step cut short here is stepped again from its journaled
             // state at the next start (an intent says a call may have

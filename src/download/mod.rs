@@ -18,7 +18,9 @@ mod speed;
 mod task;
 
 pub use fetch::{Attempt, Finish, fetch, fetch_staged};
+pub(crate) use partfile::open_part;
 pub use partfile::{PartMeta, part_paths, url_digest};
 pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};
 pub use request::MAX_REDIRECTS;
+pub(crate) use request::resolve as resolve_url;
 pub use task::{DownloadEvent, DownloadTask, Outcome};

@@ -94,7 +94,7 @@ pub(super) fn local(what: &str, path: &Path, e: &io::Error) -> String {
 /// only created when that fails with `NotFound`, instead of a
 /// `create_dir_all` (an `EEXIST` mkdir) per file, and `create_new` tells a
 /// fresh file from a partial one without a separate stat.
-pub(super) fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
+pub(crate) fn open_part(dir: &Path, part_path: &Path) -> Result<(File, bool), String> {
     let create = || open_regular(part_path, true);
     let created = match create() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

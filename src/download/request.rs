@@ -154,7 +154,7 @@ fn is_scheme(s: &str) -> bool {
 /// for the forms servers send: absolute, `//host/…`, `/path`, `?query`,
 /// relative paths with `.` and `..`). The fragment is dropped: it is
 /// never sent.
-fn resolve(base: &str, reference: &str) -> String {
+pub(crate) fn resolve(base: &str, reference: &str) -> String {
     let reference = reference.split('#').next().unwrap_or_default();
     if let Some((scheme, _)) = reference.split_once(':')
         && is_scheme(scheme)

@@ -19,6 +19,7 @@ use crate::download::JobQueue;
 use crate::job::{JobFlags, JobSpec, JobState, JobStatus, Tid};
 use crate::postprocess::PostWorker;
 use crate::providers::{Lanes, Walk};
+use crate::record::Recorders;
 use crate::runner::run::run;
 use crate::session::Sessions;
 use crate::spool::{Claimed, Ending, Spool, reject};
@@ -85,6 +86,8 @@ pub struct RunnerArgs {
     pub steps: Option<StepPool>,
     /// The registered task runners.
     pub task_runners: TaskRunners,
+    /// The recorder threads for live streams.
+    pub recorders: Option<Recorders>,
     /// `run --once`: a listing that has to wait (for a login) does not
     /// hold the run; the job stops, stays queued, and says why.
     pub once: bool,

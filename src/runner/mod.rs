@@ -18,6 +18,7 @@ mod commit;
 mod handle;
 mod lister;
 mod listing;
+mod live;
 mod output;
 mod post;
 mod run;

@@ -23,6 +23,7 @@ use crate::providers::Api;
 use crate::runner::commit::Commits;
 use crate::runner::handle::{Heartbeat, RunnerArgs, RunnerMsg, RunnerReport, fail_early};
 use crate::runner::listing::Listing;
+use crate::runner::live::Live;
 use crate::runner::output;
 use crate::runner::post::Post;
 use crate::runner::schedule::Schedule;
@@ -104,6 +105,8 @@ pub(super) struct Runner {
     pub(super) post: Post,
     /// Remote tasks.
     pub(super) tasks: Tasks,
+    /// Live recordings.
+    pub(super) live: Live,
     /// When the status file was written.
     pub(super) status_file: StatusFile,
 }
@@ -154,6 +157,7 @@ pub(super) fn run(
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),
         tasks: Tasks::new(args.steps, args.task_runners),
+        live: Live::new(args.recorders),
         status_file: StatusFile::new(),
     };
     r.sched.timeout = r.round_timeout();
@@ -200,6 +204,7 @@ impl Runner {
             self.promote_polls();
             self.pump();
             self.pump_tasks();
+            self.pump_live();
             self.pump_post();
             if let Some(end) = self.check_end() {
                 break end;
@@ -239,6 +244,11 @@ impl Runner {
                 recv(self.tasks.rx) -> ev => {
                     if let Ok(ev) = ev {
                         self.on_step(ev);
+                    }
+                },
+                recv(self.live.rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_live(ev);
                     }
                 },
                 default(timeout) => {}
@@ -311,7 +321,8 @@ impl Runner {
     pub(super) fn check_end(&mut self) -> Option<End> {
         // A step in flight may be making a call: its answer is waited for,
         // so that what it did is journaled.
-        let idle = self.sched.inflight.is_empty() && self.tasks.inflight.is_empty();
+        let idle =
+            self.sched.inflight.is_empty() && self.tasks.inflight.is_empty() && self.live.inflight.is_empty();
         match self.mode {
             Mode::Running => self.running_end(),
             Mode::Paused => None,

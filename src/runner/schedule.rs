@@ -168,6 +168,7 @@ impl Runner {
                 _ => None,
             };
             let task = matches!(item.work, Work::Task(_));
+            let stream = matches!(item.work, Work::Stream(_));
             match reason {
                 Some(r) => {
                     log::debug!("job {}: skipping {}: {r}", self.tid, item.path);
@@ -175,6 +176,8 @@ impl Runner {
                 }
                 // Remote tasks are stepped, not downloaded.
                 None if task => self.tasks.ready.push_back(i),
+                // Live streams go to the recorders.
+                None if stream => self.live.ready.push_back(i),
                 None => out.push(i),
             }
         }
@@ -228,6 +231,10 @@ impl Runner {
                     self.tasks.ready.push_back(i);
                     continue;
                 }
+                Work::Stream(_) => {
+                    self.live.ready.push_back(i);
+                    continue;
+                }
             };
             let headers = if extra.is_empty() {
                 Arc::clone(&self.sched.file_headers)
@@ -269,10 +276,12 @@ impl Runner {
             let drained = self.listing.lister.is_none()
                 && self.sched.drained()
                 && self.post.inflight.is_empty()
-                && self.tasks.inflight.is_empty();
+                && self.tasks.inflight.is_empty()
+                && self.live.inflight.is_empty();
             return drained.then(|| End::Parked(format!("waiting: {why}")));
         }
-        if !(self.progress.round_complete() && self.sched.drained() && self.tasks.idle()) {
+        if !(self.progress.round_complete() && self.sched.drained() && self.tasks.idle() && self.live.idle())
+        {
             return None;
         }
         let transient: Vec<u64> =

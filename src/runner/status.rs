@@ -57,6 +57,11 @@ impl Runner {
             (stage, rows, p.total_hint.unwrap_or(0).max(rows))
         } else if state.is_terminal() {
             ("finished", p.done.len() + p.skipped.len() as u64, p.found)
+        } else if !self.live.inflight.is_empty() {
+            // Recording: `now` counts the seconds recorded; `bytes` grows
+            // with what the recordings under way hold.
+            let (secs, _) = self.live.totals();
+            ("record", secs as u64, 0)
         } else if !self.tasks.idle() || !p.tasks.is_empty() {
             // Remote tasks under way: their files join the total as they
             // are produced.

@@ -1,6 +1,7 @@
 pub mod client;
 pub mod fileserver;
 pub mod http;
+pub mod live;
 pub mod octoparse;
 pub mod pixiv;
 pub mod tasks;

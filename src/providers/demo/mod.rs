@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::checkpoint::{Fetch, Item, Work};
+use crate::checkpoint::{Fetch, Item, Stream, StreamProtocol, Work};
 use crate::job::{JobSpec, RejectReason};
 use crate::naming::sanitize_component;
 use crate::pacing::{ApiRequest, default_classify};
@@ -70,6 +70,29 @@ static TYPES: &[JobTypeInfo] = &[
         ],
         shared: &[],
     },
+    JobTypeInfo {
+        name: "demo.live",
+        summary: "the demo's live recording: an HLS playlist or FLV stream on a loopback server, recorded until it ends",
+        params: &[
+            ParamInfo::new(
+                "url",
+                ParamKind::String,
+                "the playlist (HLS) or stream (FLV), http://127.0.0.1:PORT/… (loopback only)",
+            )
+            .required(),
+            ParamInfo::new(
+                "protocol",
+                ParamKind::Choice(&["hls", "flv"]),
+                "how the stream is delivered (default hls)",
+            ),
+            ParamInfo::new(
+                "max_duration_s",
+                ParamKind::Integer { min: 1, max: 7 * 86_400 },
+                "stop after this many seconds (default: when the stream ends)",
+            ),
+        ],
+        shared: &[],
+    },
 ];
 
 impl Provider for Demo {
@@ -86,6 +109,17 @@ impl Provider for Demo {
     }
 
     fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
+        if job.job_type == TYPES[2].name {
+            let params = validate(&TYPES[2], &job.params)?;
+            let url = params.str("url").unwrap_or_default();
+            loopback(&url, TYPES[2].name)?;
+            let protocol = match params.str("protocol").as_deref() {
+                Some("flv") => StreamProtocol::Flv,
+                _ => StreamProtocol::Hls,
+            };
+            let stream = Stream { url, protocol, max_secs: params.u64("max_duration_s"), max_bytes: None };
+            return Ok(Box::new(LiveWalk { stream }));
+        }
         if job.job_type == TYPES[1].name {
             let params = validate(&TYPES[1], &job.params)?;
             let api = loopback(&params.str("api").unwrap_or_default(), TYPES[1].name)?;
@@ -110,6 +144,28 @@ fn loopback(api: &str, job_type: &str) -> Result<String, RejectReason> {
         )));
     }
     Ok(api.trim_end_matches('/').to_string())
+}
+
+/// The listing of `demo.live`: one stream item, no API calls.
+#[derive(Debug)]
+struct LiveWalk {
+    /// The stream.
+    stream: Stream,
+}
+
+impl Walk for LiveWalk {
+    fn account(&self) -> Option<AccountSpec> {
+        None
+    }
+
+    fn next_page(&mut self, _cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
+        let file = match self.stream.protocol {
+            StreamProtocol::Hls => "live.ts",
+            StreamProtocol::Flv => "live.flv",
+        };
+        let item = Item::stream(format!("live:{}", self.stream.url), file, self.stream.clone());
+        Ok(Page { items: vec![item], total: Some(1), ..Page::default() })
+    }
 }
 
 /// The walk: one API call a page; the cursor is the page number.
