@@ -21,6 +21,7 @@ mod hostile_e2e;
 mod hostile_identity;
 mod hostile_input;
 mod hostile_transfer;
+mod inputs;
 mod octoparse;
 mod pacing;
 mod pacing_requests;

@@ -177,7 +177,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     };
     // Remote-task steps mostly wait for an answer: a few threads keep
     // several items of every job in flight.
-    let steps = match StepPool::start(STEP_THREADS, 32) {
+    let steps = match StepPool::start(STEP_THREADS, 32, &agent) {
         Ok(p) => Some(p),
         Err(e) => {
             log::error!("cannot start the step threads: {e}; remote tasks fail");

@@ -9,8 +9,12 @@
 //! regular file inside a root and within the size limit; everything else
 //! fails that one input with a one-line reason and is never opened for
 //! reading; and the file is opened without following a link, so a path
-//! swapped for a link after the check is still refused.
+//! swapped for a link after the check is still refused. A URL input that
+//! must be uploaded is fetched first into the job's own scratch folder
+//! ([`stage_url`]), complete or not at all, and read from there.
 
 mod policy;
+mod stage;
 
 pub use policy::{InputError, InputPolicy, LocalInput};
+pub use stage::stage_url;

@@ -77,12 +77,17 @@ impl StepPool {
     /// Starts `threads` step threads with a queue of `capacity` steps.
     /// Jobs take turns because each keeps only a small window of steps in
     /// the queue at once.
-    pub fn start(threads: usize, capacity: usize) -> std::io::Result<(StepPool, Vec<JoinHandle<()>>)> {
+    pub fn start(
+        threads: usize,
+        capacity: usize,
+        agent: &ureq::Agent,
+    ) -> std::io::Result<(StepPool, Vec<JoinHandle<()>>)> {
         let (tx, rx) = bounded::<StepMsg>(capacity.max(1));
         let mut joins = Vec::new();
         for n in 0..threads.max(1) {
             let rx = rx.clone();
-            joins.push(thread::Builder::new().name(format!("step-{n}")).spawn(move || run(&rx))?);
+            let agent = agent.clone();
+            joins.push(thread::Builder::new().name(format!("step-{n}")).spawn(move || run(&rx, &agent))?);
         }
         Ok((StepPool { tx, threads: threads.max(1) }, joins))
     }
@@ -107,15 +112,15 @@ impl StepPool {
 }
 
 /// A thread body.
-fn run(rx: &Receiver<StepMsg>) {
+fn run(rx: &Receiver<StepMsg>, agent: &ureq::Agent) {
     while let Ok(StepMsg::Run(task)) = rx.recv() {
-        let result = execute(&task);
+        let result = execute(&task, agent);
         let _ = task.reply.send(StepEvent { item: task.item, result });
     }
 }
 
 /// Runs one step; a panic fails the item, not the thread.
-fn execute(task: &StepTask) -> Result<Step, WalkError> {
+fn execute(task: &StepTask, agent: &ureq::Agent) -> Result<Step, WalkError> {
     let view = TaskView {
         job: task.job,
         item: task.item,
@@ -125,6 +130,7 @@ fn execute(task: &StepTask) -> Result<Step, WalkError> {
         intent: task.intent,
         resumed: task.resumed,
         scratch: &task.scratch,
+        agent,
     };
     let step = std::panic::AssertUnwindSafe(|| task.runner.step(&view, &task.api));
     std::panic::catch_unwind(step).unwrap_or_else(|p| {

@@ -34,8 +34,11 @@ pub struct TaskView<'a> {
     /// what exists) before it makes the call again.
     pub resumed: bool,
     /// A scratch folder of the job's own, for files the task needs
-    /// before an upload (kept until the job ends).
+    /// before an upload (see [`crate::inputs::stage_url`]).
     pub scratch: &'a Path,
+    /// The daemon's HTTP agent, for fetching URL inputs into `scratch`
+    /// (not for API calls: those go through `api`, paced).
+    pub agent: &'a ureq::Agent,
 }
 
 /// A file a finished task produced.
