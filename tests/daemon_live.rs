@@ -112,3 +112,28 @@ fn a_stream_that_is_not_hls_ends_with_a_reason() {
     assert!(!env.job_dir("rec").join("live.ts").exists());
     let _ = segment(0);
 }
+
+#[test]
+fn sigterm_keeps_what_was_recorded_and_the_next_start_continues_it() {
+    let live = FakeLive::start(Duration::from_millis(500), 16, 16);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job("rec", &hls_job(&live, "/live/index.m3u8"));
+    let mut d = env.daemon(&[]);
+    let started = wait_until(Duration::from_secs(20), || recording_started(&env));
+    assert!(started, "{}", d.log());
+    d.term();
+    let status = d.wait(Duration::from_secs(30)).expect("the daemon stops");
+    assert!(status.success(), "{}", d.log());
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.job_dir("rec").join(".live.ts.rec")).expect("the sidecar stays"),
+    )
+    .expect("sidecar JSON");
+    let kept =
+        std::fs::metadata(env.job_dir("rec").join(".live.ts.part")).expect("the recording stays").len();
+    assert_eq!(Some(kept), sidecar["len"].as_u64(), "everything recorded was made durable at the stop");
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    let got = segments_in(&std::fs::read(env.job_dir("rec").join("live.ts")).expect("the recording"));
+    assert_eq!(got, (0..16).collect::<Vec<u64>>(), "{log}");
+}
