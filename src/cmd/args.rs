@@ -12,6 +12,14 @@ pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+    /// Only warnings and errors (for cron: a run with nothing to report
+    /// prints nothing).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail: -v every request and its outcome, -vv spoolfetch's
+    /// trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The subcommands.
@@ -34,6 +42,14 @@ pub enum Command {
     Cancel(TidArgs),
     /// Requeue a failed or cancelled job, keeping its checkpoint.
     Retry(TidArgs),
+    /// Wait until a job ends; exit 0 if it is done, 1 if it failed or was
+    /// cancelled, 3 if it is still going at --timeout.
+    Wait(WaitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output.
+    Man,
     /// Run a sample job offline against a built-in loopback server.
     Demo(DemoArgs),
     /// Pixiv account: log in (PKCE) or install a refresh token.
@@ -112,9 +128,38 @@ pub struct SubmitArgs {
     /// SavePath for this job.
     #[arg(long, value_name = "DIR")]
     pub save_path: Option<PathBuf>,
+    /// Wait until a daemon has claimed the job (print its TID) and the job
+    /// has ended; exit as `spoolfetch wait` does.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 3).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
     /// Spool.
     #[command(flatten)]
     pub spool: SpoolArg,
+}
+
+/// `wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The job's TID.
+    #[arg(value_name = "TID")]
+    pub tid: u64,
+    /// Give up after this many seconds (exit 3).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `types`.

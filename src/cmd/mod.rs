@@ -9,6 +9,7 @@ mod run;
 mod status;
 mod submit;
 mod types;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -34,7 +35,7 @@ impl std::error::Error for Exit {}
 /// Parses the command line and runs the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Run(a) => run::run(&a),
         Command::Submit(a) => submit::submit(&a),
@@ -44,6 +45,9 @@ pub fn main() -> ExitCode {
         Command::Resume(a) => control::control(&a, control::Verb::Resume),
         Command::Cancel(a) => control::control(&a, control::Verb::Cancel),
         Command::Retry(a) => control::retry(&a),
+        Command::Wait(a) => wait::wait(&a),
+        Command::Completions(a) => wait::completions(&a),
+        Command::Man => wait::man(),
         Command::Demo(a) => demo::demo(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
     };

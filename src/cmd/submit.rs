@@ -96,6 +96,9 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     let target = publish(&tmp, dir, &base)?;
     fsync_dir(dir)?;
     println!("{}", target.display());
+    if a.wait {
+        return super::wait::claimed_then_ended(&spoolfetch::spool::Spool::new(dir), &target, a.timeout);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,100 @@
+//! `spoolfetch wait TID`, `submit --wait`, and the completions and manual
+//! page.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::CommandFactory;
+use spoolfetch::job::{JobState, JobStatus, Tid};
+use spoolfetch::spool::{Spool, list_statuses, read_status};
+
+use super::Exit;
+use super::args::{Cli, CompletionsArgs, WaitArgs};
+
+/// Exit status of a wait that timed out with the job still going.
+pub const EXIT_STILL_GOING: u8 = 3;
+
+/// How often the status files are looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// `spoolfetch wait TID`.
+pub fn wait(a: &WaitArgs) -> Result<ExitCode> {
+    let spool = Spool::new(&a.spool.spool);
+    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs(s));
+    if read_status(&spool, a.tid)?.is_none() {
+        return Err(Exit(1, format!("there is no job {} in {}", a.tid, spool.root().display())).into());
+    }
+    until_ended(&spool, a.tid, deadline)
+}
+
+/// Waits for job `tid` to end; its end decides the exit status.
+pub fn until_ended(spool: &Spool, tid: Tid, deadline: Option<Instant>) -> Result<ExitCode> {
+    loop {
+        if let Some(s) = read_status(spool, tid)?
+            && s.state.is_terminal()
+        {
+            return Ok(report(&s));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let state = read_status(spool, tid)?.map_or("unknown", |s| s.state.as_str());
+            return Err(Exit(EXIT_STILL_GOING, format!("job {tid} is still {state}; stopped waiting")).into());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Prints how a job ended and gives its exit status.
+fn report(s: &JobStatus) -> ExitCode {
+    match s.state {
+        JobState::Done => {
+            println!("job {} done: {} saved, {} skipped", s.tid, s.done, s.skipped);
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let why = s.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            println!("job {} {}{why}", s.tid, s.state.as_str());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// After `submit`: waits until a daemon has claimed the job file called
+/// `file` (in the spool root) and prints its TID, then waits for its end.
+pub fn claimed_then_ended(spool: &Spool, file: &Path, timeout: Option<u64>) -> Result<ExitCode> {
+    let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let since = spoolfetch::job::unix_now().saturating_sub(1);
+    loop {
+        let claimed = list_statuses(spool)?
+            .into_iter()
+            .filter(|s| s.file == name && s.updated >= since)
+            .max_by_key(|s| s.tid);
+        if let Some(s) = claimed {
+            println!("claimed as job {}", s.tid);
+            return until_ended(spool, s.tid, deadline);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Exit(
+                EXIT_STILL_GOING,
+                format!("{name} was not claimed; is a daemon running on {}?", spool.root().display()),
+            )
+            .into());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `spoolfetch completions SHELL`.
+pub fn completions(a: &CompletionsArgs) -> Result<ExitCode> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "spoolfetch", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `spoolfetch man`.
+pub fn man() -> Result<ExitCode> {
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
