@@ -6,7 +6,10 @@ REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 # SPOOLFETCH_BIN=/path/to/spoolfetch skips the build and benchmarks that
 # binary (for example one built from a clean `git archive` while the work
 # tree is mid-edit).
-SPOOLFETCH="${SPOOLFETCH_BIN:-$REPO_DIR/target/release/spoolfetch}"
+# CARGO_PROFILE: `release` (the installed binary) or `profiling` (the same
+# with line tables, for bench/profile.sh).
+CARGO_PROFILE=${CARGO_PROFILE:-release}
+SPOOLFETCH="${SPOOLFETCH_BIN:-$REPO_DIR/target/$CARGO_PROFILE/spoolfetch}"
 SPOOLFETCH_BUILD=""
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -42,10 +45,10 @@ build_release() {
         log "using $SPOOLFETCH_BUILD"
         return
     fi
-    log "cargo build --release"
-    (cd "$REPO_DIR" && cargo build --release --quiet) || die "cargo build --release failed"
+    log "cargo build --profile $CARGO_PROFILE"
+    (cd "$REPO_DIR" && cargo build --profile "$CARGO_PROFILE" --quiet) || die "cargo build --profile $CARGO_PROFILE failed"
     [[ -x $SPOOLFETCH ]] || die "$SPOOLFETCH not found after the build"
-    SPOOLFETCH_BUILD="cargo build --release of $(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo "an unknown revision")"
+    SPOOLFETCH_BUILD="cargo build --profile $CARGO_PROFILE of $(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo "an unknown revision")"
 }
 
 # Returns success when something accepts connections on 127.0.0.1:$1.

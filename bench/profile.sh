@@ -12,6 +12,8 @@
 # (installed with apt-get when missing).
 set -euo pipefail
 
+# The tracers need the code's names: the release build with line tables.
+export CARGO_PROFILE=${CARGO_PROFILE:-profiling}
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
