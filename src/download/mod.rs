@@ -10,6 +10,7 @@
 //! of a verified file run on a finisher thread, and its `Done` is reported
 //! only after both succeeded.
 
+mod candidates;
 mod fetch;
 mod partfile;
 mod pool;
@@ -17,7 +18,8 @@ mod request;
 mod speed;
 mod task;
 
-pub use fetch::{Attempt, Finish, fetch, fetch_staged};
+pub use candidates::fetch_staged;
+pub use fetch::{Attempt, Finish, fetch};
 pub use partfile::{PartMeta, part_paths, url_digest};
 pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};
 pub use request::MAX_REDIRECTS;
