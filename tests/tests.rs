@@ -16,6 +16,7 @@ mod daemon_redirects;
 mod daemon_spool;
 mod daemon_tasks;
 mod download;
+mod download_candidates;
 mod hostile_e2e;
 mod hostile_identity;
 mod hostile_input;
