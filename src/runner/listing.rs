@@ -62,7 +62,9 @@ impl Runner {
     pub(super) fn listing_held(&self) -> bool {
         self.mode == Mode::Running
             && self.listing.lister.is_some()
-            && self.progress.items.len().saturating_sub(self.progress.failed.len()) >= LIST_AHEAD
+            // Items waiting for fresh URLs need the walk the lister holds.
+            && self.progress.items.len().saturating_sub(self.progress.failed.len() + self.refresh.pending())
+                >= LIST_AHEAD
     }
 
     /// Starts (or restarts) the lister if the listing is not complete.

@@ -25,6 +25,7 @@ use crate::runner::handle::{Heartbeat, RunnerArgs, RunnerMsg, RunnerReport, fail
 use crate::runner::listing::Listing;
 use crate::runner::output;
 use crate::runner::post::Post;
+use crate::runner::refresh::Refresh;
 use crate::runner::schedule::Schedule;
 use crate::runner::status::StatusFile;
 use crate::runner::tasks::Tasks;
@@ -104,6 +105,8 @@ pub(super) struct Runner {
     pub(super) post: Post,
     /// Remote tasks.
     pub(super) tasks: Tasks,
+    /// Fresh URLs for expired downloads.
+    pub(super) refresh: Refresh,
     /// When the status file was written.
     pub(super) status_file: StatusFile,
 }
@@ -133,6 +136,7 @@ pub(super) fn run(
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
+    let refreshes = args.walk.refreshes();
     let api =
         Api::new(args.lanes.clone(), Arc::clone(&flags), args.archive.clone(), Arc::clone(&args.sessions));
     let mut r = Runner {
@@ -154,6 +158,7 @@ pub(super) fn run(
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),
         tasks: Tasks::new(args.steps, args.task_runners),
+        refresh: Refresh::new(refreshes),
         status_file: StatusFile::new(),
     };
     r.sched.timeout = r.round_timeout();
@@ -199,6 +204,7 @@ impl Runner {
             self.promote_delayed();
             self.promote_polls();
             self.pump();
+            self.start_refresh();
             self.pump_tasks();
             self.pump_post();
             if let Some(end) = self.check_end() {
@@ -215,6 +221,7 @@ impl Runner {
             } else {
                 self.listing.lister.as_ref().map(|l| l.events.clone())
             };
+            let refresh_rx = self.refresh.rx.clone();
             let timeout = self.next_wakeup();
             select! {
                 recv(rx) -> msg => self.on_msg(msg.unwrap_or(RunnerMsg::Shutdown)),
@@ -225,6 +232,10 @@ impl Runner {
                         self.listing.lister = None;
                         self.fail("the listing thread stopped unexpectedly".into());
                     }
+                },
+                recv(refresh_rx.as_ref().unwrap_or(&never())) -> ev => match ev {
+                    Ok(done) => self.on_refreshed(done),
+                    Err(_) => self.refresher_lost(),
                 },
                 recv(self.sched.events_rx) -> ev => {
                     if let Ok(ev) = ev {

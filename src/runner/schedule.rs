@@ -138,7 +138,8 @@ impl Runner {
                     self.record(Record::Failed { i, r: reason, p: false });
                 }
             }
-            Outcome::Failed { reason } | Outcome::Expired { reason } => {
+            Outcome::Expired { reason } => self.on_expired(i, reason),
+            Outcome::Failed { reason } => {
                 let url =
                     self.progress.items.get(&i).and_then(|it| it.url().map(display_url)).unwrap_or_default();
                 log::warn!("job {}: {url}: {reason}", self.tid);
@@ -239,7 +240,7 @@ impl Runner {
                 item: i,
                 url,
                 also,
-                refreshable: false,
+                refreshable: self.refresh.enabled,
                 dest,
                 headers,
                 forward_headers: self.sched.forward_headers,
