@@ -13,6 +13,7 @@ mod daemon_leftovers;
 mod daemon_listing;
 mod daemon_ops;
 mod daemon_redirects;
+mod daemon_refresh;
 mod daemon_spool;
 mod daemon_tasks;
 mod download;

@@ -73,7 +73,17 @@ impl Runner {
         if self.refresh.rx.is_some() || self.refresh.waiting.is_empty() || self.mode != Mode::Running {
             return;
         }
-        let Some(mut walk) = self.listing.walk.take() else { return };
+        let Some(mut walk) = self.listing.walk.take() else {
+            if self.listing.lister.is_none() {
+                // A listing cut at `max_items` drops its lister with the
+                // walk: nobody is left to ask.
+                for (i, reason) in std::mem::take(&mut self.refresh.waiting) {
+                    let r = format!("{reason}; the listing is over, so no fresh URLs can be asked for");
+                    self.record(Record::Failed { i, r, p: true });
+                }
+            }
+            return;
+        };
         let asked: Vec<(u64, String, Item)> = self
             .refresh
             .waiting
