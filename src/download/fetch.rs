@@ -5,7 +5,11 @@
 //! §15.3.7 206, §15.5.17 416): resume with `Range` + `If-Range` (strong
 //! ETag, else Last-Modified); accept a 206 only with a `Content-Range`
 //! that starts at our offset and matches the known total; a 200 means
-//! start over; a 416 means check what we have. Bodies are requested with
+//! start over; a 416 means check what we have. The partial belongs to the
+//! destination, not to a URL: another URL (a re-signed one, another
+//! candidate) continues it only when its 206 carries the recorded
+//! validator and length, so a server that ignores `If-Range` cannot splice
+//! another file in. No byte is a file only where none was expected. Bodies are requested with
 //! `Accept-Encoding: identity` because ranges count bytes of the encoded
 //! form. An attempt cut short because the process itself was stopped
 //! (SIGSTOP, a suspended machine) resumes at once, with fresh timeouts,
@@ -16,6 +20,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::download::answer::{
+    describe_io, is_timeout, parse_content_range, parse_unsatisfied_range, reason_phrase,
+};
 use crate::download::candidates::fetch_staged;
 use crate::download::partfile::{
     PartMeta, checkpoint_part, discard, local, md5_of, open_part, part_paths, read_meta, write_meta,
@@ -445,13 +452,6 @@ fn copy_body(
     Ok(Step::Attempt(finalize(task, part, &resume.part_path, meta_to_remove, received)?))
 }
 
-/// Whether a body read failed on its timeout (ureq wraps its errors in
-/// `io::Error`).
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
-        || describe_io(e).starts_with("timed out")
-}
-
 /// Verifies a complete `.part` file; what remains is its fsync and rename.
 /// `meta_path` is the meta file to remove once the file has its final name,
 /// `None` when none can exist.
@@ -500,69 +500,10 @@ fn finalize(
     }))
 }
 
-/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let (a, b) = range.split_once('-')?;
-    let total = if total.trim() == "*" { None } else { Some(total.trim().parse().ok()?) };
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total))
-}
-
-/// Parses `bytes */TOTAL` of a 416.
-fn parse_unsatisfied_range(v: &str) -> Option<u64> {
-    v.trim().strip_prefix("bytes */")?.trim().parse().ok()
-}
-
-/// A short description of a body read error (ureq wraps its own errors in
-/// `io::Error`).
-fn describe_io(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out reading the response".into(),
-        io::ErrorKind::UnexpectedEof => "connection closed early".into(),
-        io::ErrorKind::ConnectionReset => "connection reset".into(),
-        _ => {
-            let s = e.to_string();
-            if s.to_ascii_lowercase().contains("timeout") || s.contains("timed out") {
-                "timed out reading the response".into()
-            } else {
-                format!("read failed: {s}")
-            }
-        }
-    }
-}
-
-/// The reason phrase of common statuses.
-pub(super) fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        410 => "Gone",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::OpenOptions;
-
-    #[test]
-    fn content_range_parsing() {
-        assert_eq!(parse_content_range("bytes 10-19/100"), Some((10, 19, Some(100))));
-        assert_eq!(parse_content_range("bytes 10-19/*"), Some((10, 19, None)));
-        assert_eq!(parse_content_range("items 1-2/3"), None);
-        assert_eq!(parse_content_range("bytes x-19/100"), None);
-        assert_eq!(parse_unsatisfied_range("bytes */100"), Some(100));
-    }
 
     #[test]
     fn a_partial_changed_after_verification_keeps_no_final_name() {
