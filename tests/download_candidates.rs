@@ -179,6 +179,24 @@ fn a_partial_from_an_expired_url_resumes_from_the_next() {
     assert!(served < (BIG - CUT + 10_000) as u64, "only the rest was served: {served} bytes");
 }
 
+/// An expired URL that answers an empty 200 (with its length) leaves the
+/// partial for the next candidate.
+#[test]
+fn an_empty_answer_does_not_cost_the_partial() {
+    let (fs, _dir, dest) = setup();
+    let body = data(BIG, 8);
+    fs.add("/new", body.clone());
+    fs.add("/empty", Vec::new());
+    let (part, meta) = part_paths(&dest);
+    fs::write(&part, &body[..CUT]).expect("part");
+    let mut m = PartMeta::new(&fs.url("/old"), fs.etag("/new"), None, Some(BIG as u64));
+    m.durable = CUT as u64;
+    fs::write(&meta, serde_json::to_vec(&m).expect("json")).expect("meta");
+    let o = fetch(&agent(), &task(&[fs.url("/empty"), fs.url("/new")], &dest));
+    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false });
+    assert_file(&dest, &body);
+}
+
 /// A server that ignores If-Range and sends a range of another file under
 /// another URL: its own validators give it away and the partial goes.
 #[test]

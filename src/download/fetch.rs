@@ -292,6 +292,11 @@ fn decide(
     let over = |o: Outcome| Ok(Decision::Over(o.into()));
     let total = match status {
         200 => {
+            if content_length == Some(0) && task.expected_size != Some(0) && !task.also.is_empty() {
+                // Told before any byte: the partial stays for the next
+                // candidate instead of being emptied for nothing.
+                return Ok(Decision::Over(Step::Next { reason: "empty answer".into(), expired: false }));
+            }
             if resume.offset > 0 {
                 log::debug!(
                     "{}: server sent the whole file again; starting over",
