@@ -9,11 +9,12 @@
 //! destination, not to a URL: another URL (a re-signed one, another
 //! candidate) continues it only when its 206 carries the recorded
 //! validator and length, so a server that ignores `If-Range` cannot splice
-//! another file in. No byte is a file only where none was expected. Bodies are requested with
-//! `Accept-Encoding: identity` because ranges count bytes of the encoded
-//! form. An attempt cut short because the process itself was stopped
-//! (SIGSTOP, a suspended machine) resumes at once, with fresh timeouts,
-//! instead of counting as a failure of the server.
+//! another file in. No byte is a file only where none was expected.
+//! Bodies are requested with `Accept-Encoding: identity` because ranges
+//! count bytes of the encoded form. An attempt cut short because the
+//! process itself was stopped (SIGSTOP, a suspended machine) resumes at
+//! once, with fresh timeouts, instead of counting as a failure of the
+//! server.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
