@@ -49,6 +49,8 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         job: 1,
         item: 0,
         url: url.to_string(),
+        also: Vec::new(),
+        refreshable: false,
         dest: dest.to_path_buf(),
         headers: Vec::new().into(),
         forward_headers: false,
@@ -550,16 +552,32 @@ fn part_without_validators_starts_over() {
     assert_file(&dest, &body);
 }
 
+/// Resume is keyed by the destination and the validators, not the URL: a
+/// re-signed URL of the same file continues the partial (this replaced
+/// `part_of_another_url_is_not_resumed`).
 #[test]
-fn part_of_another_url_is_not_resumed() {
+fn part_of_another_url_with_the_same_validators_is_resumed() {
     let body = data(BIG, 24);
     let (fs, _dir, dest) = setup(&body);
     fs.add("/other", body.clone());
     plant_part(&fs, &dest, &body[..CUT], BIG as u64);
     let o = fetch(&agent(), &task(&fs.url("/other"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
-    assert!(fs.range_requests("/other").is_empty());
+    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false });
+    assert_eq!(fs.range_requests("/other"), [format!("bytes={CUT}-")]);
+    assert_eq!(last_if_range(&fs, "/other"), fs.etag("/f"));
     assert_file(&dest, &body);
+}
+
+#[test]
+fn part_of_another_url_with_other_validators_starts_over() {
+    let body = data(BIG, 24);
+    let other = data(BIG, 124);
+    let (fs, _dir, dest) = setup(&body);
+    fs.add("/other", other.clone());
+    plant_part(&fs, &dest, &body[..CUT], BIG as u64);
+    let o = fetch(&agent(), &task(&fs.url("/other"), &dest));
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert_file(&dest, &other);
 }
 
 /// Documents: a close-delimited body (no `Content-Length`) is accepted as

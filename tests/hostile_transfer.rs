@@ -21,6 +21,8 @@ fn task(url: &str, dest: &Path) -> DownloadTask {
         job: 1,
         item: 0,
         url: url.to_string(),
+        also: Vec::new(),
+        refreshable: false,
         dest: dest.to_path_buf(),
         headers: Vec::new().into(),
         forward_headers: false,

@@ -99,6 +99,11 @@ pub struct Task {
 pub struct Fetch {
     /// The URL.
     pub url: String,
+    /// More candidate URLs for the same file (mirrors, other signatures),
+    /// tried in order after `url` when one answers as expired (403, 404,
+    /// 410) or empty. On disk only when there are some, so a single-URL
+    /// item keeps the form older builds wrote and read.
+    pub also: Vec<String>,
     /// Expected size in bytes, when the API says.
     pub size: Option<u64>,
     /// Expected MD5 (hex), when the API says.
@@ -194,11 +199,36 @@ impl Item {
         }
     }
 
+    /// Every candidate URL of a download, in the order they are tried;
+    /// empty for any other kind.
+    pub fn urls(&self) -> Vec<&str> {
+        match &self.work {
+            Work::Fetch(f) => f.urls().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The content it writes, if it is written from inline content.
     pub fn body(&self) -> Option<&str> {
         match &self.work {
             Work::Inline(b) => Some(b),
             _ => None,
+        }
+    }
+}
+
+impl Fetch {
+    /// The URL and then the other candidates.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.also.iter().map(String::as_str))
+    }
+
+    /// Replaces every candidate with `urls` (the first is the URL); an
+    /// empty list changes nothing, since a download needs a URL.
+    pub fn set_urls(&mut self, urls: &[String]) {
+        if let Some((first, rest)) = urls.split_first() {
+            self.url.clone_from(first);
+            self.also = rest.to_vec();
         }
     }
 }
@@ -210,6 +240,8 @@ struct WireOut<'a> {
     key: &'a str,
     #[serde(rename = "u", skip_serializing_if = "str::is_empty")]
     url: &'a str,
+    #[serde(rename = "U", skip_serializing_if = "<[_]>::is_empty")]
+    also: &'a [String],
     #[serde(rename = "p")]
     path: &'a str,
     #[serde(rename = "s", skip_serializing_if = "Option::is_none")]
@@ -241,6 +273,8 @@ struct WireIn {
     key: String,
     #[serde(rename = "u", default)]
     url: String,
+    #[serde(rename = "U", default)]
+    also: Vec<String>,
     #[serde(rename = "p")]
     path: String,
     #[serde(rename = "s", default)]
@@ -270,6 +304,7 @@ impl Serialize for Item {
         let mut w = WireOut {
             key: &self.key,
             url: "",
+            also: &[],
             path: &self.path,
             size: None,
             md5: None,
@@ -285,6 +320,7 @@ impl Serialize for Item {
         match &self.work {
             Work::Fetch(f) => {
                 w.url = &f.url;
+                w.also = &f.also;
                 w.size = f.size;
                 w.md5 = f.md5.as_deref();
                 w.headers = &f.headers;
@@ -313,10 +349,23 @@ impl<'de> Deserialize<'de> for Item {
             Work::Task(t)
         } else if let Some(l) = w.stream {
             Work::Stream(l)
-        } else if w.url.is_empty() {
+        } else if w.url.is_empty() && w.also.is_empty() {
             Work::Fail("the listing gave this item neither a URL nor content".into())
         } else {
-            Work::Fetch(Fetch { url: w.url, size: w.size, md5: w.md5, headers: w.headers, post: w.post })
+            let mut f = Fetch {
+                url: w.url,
+                also: w.also,
+                size: w.size,
+                md5: w.md5,
+                headers: w.headers,
+                post: w.post,
+            };
+            if f.url.is_empty() {
+                // Only a broken writer leaves the first candidate out; the
+                // others still name the file.
+                f.url = f.also.remove(0);
+            }
+            Work::Fetch(f)
         };
         Ok(Item { key: w.key, path: w.path, archive: w.archive, work })
     }
@@ -407,6 +456,32 @@ mod tests {
         assert_eq!(it.work, Work::Inline("x".into()));
         let it: Item = serde_json::from_value(json!({"p": "a"})).expect("item");
         assert!(matches!(it.work, Work::Fail(_)), "{it:?}");
+    }
+
+    #[test]
+    fn candidate_urls_are_an_extra_field_old_records_do_without() {
+        let old: Item = serde_json::from_value(json!({"k": "1", "u": "https://h/a", "p": "a"})).expect("old");
+        assert_eq!(old.urls(), ["https://h/a"]);
+        let mut it = Item::fetch("1", "https://h/a", "a");
+        if let Work::Fetch(f) = &mut it.work {
+            f.also = vec!["https://m/a".into(), "https://n/a".into()];
+        }
+        let v = serde_json::to_value(&it).expect("json");
+        assert_eq!(v, json!({"k": "1", "u": "https://h/a", "U": ["https://m/a", "https://n/a"], "p": "a"}));
+        assert_eq!(round_trip(&it), it);
+        assert_eq!(it.urls(), ["https://h/a", "https://m/a", "https://n/a"]);
+        // A record with candidates only still downloads from the first.
+        let it: Item = serde_json::from_value(json!({"U": ["https://m/a"], "p": "a"})).expect("item");
+        assert_eq!(it.urls(), ["https://m/a"]);
+    }
+
+    #[test]
+    fn set_urls_replaces_every_candidate_and_ignores_an_empty_list() {
+        let mut f = Fetch { url: "https://h/a".into(), also: vec!["https://m/a".into()], ..Fetch::default() };
+        f.set_urls(&[]);
+        assert_eq!(f.urls().collect::<Vec<_>>(), ["https://h/a", "https://m/a"]);
+        f.set_urls(&["https://x/1".into()]);
+        assert_eq!(f.urls().collect::<Vec<_>>(), ["https://x/1"]);
     }
 
     #[test]

@@ -127,6 +127,16 @@ pub enum Record {
         #[serde(rename = "items")]
         items: Vec<Item>,
     },
+    /// Download `i` goes to these URLs from now on (the first, then the
+    /// others as candidates): the provider's fresh ones after every URL it
+    /// had answered as expired.
+    #[serde(rename = "u")]
+    Urls {
+        /// Item index.
+        i: u64,
+        /// The URLs, in the order they are tried.
+        u: Vec<String>,
+    },
 }
 
 /// Where a remote task stands, as journaled.
@@ -144,7 +154,7 @@ pub struct TaskState {
 /// The `t` tag of every [`Record`] variant this version reads. A journal
 /// line that is valid JSON but carries a tag outside this list was written
 /// by a newer spoolfetch (the checkpoint store reports it as such).
-pub(crate) const RECORD_TAGS: &[&str] = &["f", "d", "s", "x", "r", "P", "z", "p", "T", "S"];
+pub(crate) const RECORD_TAGS: &[&str] = &["f", "d", "s", "x", "r", "P", "z", "p", "T", "S", "u"];
 
 /// Returns true if and only if `n` is zero (for serde).
 fn is_zero(n: &u64) -> bool {
@@ -374,6 +384,13 @@ impl Progress {
                 self.permanent.remove(&i);
                 self.done.insert(i);
             }
+            Record::Urls { i, u } => {
+                if let Some(it) = self.items.get_mut(&i)
+                    && let Work::Fetch(f) = &mut it.work
+                {
+                    f.set_urls(&u);
+                }
+            }
         }
     }
 
@@ -416,13 +433,14 @@ mod tests {
             Record::Paused { v: true },
             Record::TaskStep { i: 0, s: Value::Null, ph: String::new(), n: false },
             Record::Spawned { i: 0, items: Vec::new() },
+            Record::Urls { i: 0, u: Vec::new() },
         ];
         for rec in all {
             let v = serde_json::to_value(&rec).expect("serialize");
             let tag = v.get("t").and_then(Value::as_str).expect("tag");
             assert!(RECORD_TAGS.contains(&tag), "tag {tag} missing from RECORD_TAGS");
         }
-        assert_eq!(RECORD_TAGS.len(), 10, "a new variant needs a line above");
+        assert_eq!(RECORD_TAGS.len(), 11, "a new variant needs a line above");
     }
 
     #[test]
@@ -463,5 +481,27 @@ mod tests {
         assert!(p.round_complete());
         p.apply(Record::Round { n: 2 });
         assert_eq!(p.pending(), vec![1]);
+    }
+
+    #[test]
+    fn fresh_urls_replace_every_candidate_and_read_back_the_same() {
+        let mut p = Progress::new();
+        p.apply(Record::Found {
+            items: vec![Item::fetch("a", "http://h/old", "a")],
+            cursor: None,
+            end: true,
+            total: None,
+            output: None,
+        });
+        let rec = Record::Urls { i: 0, u: vec!["http://h/new?sig=1".into(), "http://m/new".into()] };
+        let line = serde_json::to_value(&rec).expect("json");
+        assert_eq!(line, serde_json::json!({"t": "u", "i": 0, "u": ["http://h/new?sig=1", "http://m/new"]}));
+        p.apply(serde_json::from_value(line).expect("record"));
+        let urls = p.items.get(&0).map(|it| it.urls().join(" "));
+        assert_eq!(urls.as_deref(), Some("http://h/new?sig=1 http://m/new"));
+        // For an item that is gone (done meanwhile) it changes nothing.
+        p.apply(Record::Done { i: 0, b: 1 });
+        p.apply(Record::Urls { i: 0, u: vec!["http://x/".into()] });
+        assert!(p.items.get(&0).is_none());
     }
 }

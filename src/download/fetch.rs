@@ -5,17 +5,26 @@
 //! §15.3.7 206, §15.5.17 416): resume with `Range` + `If-Range` (strong
 //! ETag, else Last-Modified); accept a 206 only with a `Content-Range`
 //! that starts at our offset and matches the known total; a 200 means
-//! start over; a 416 means check what we have. Bodies are requested with
-//! `Accept-Encoding: identity` because ranges count bytes of the encoded
-//! form. An attempt cut short because the process itself was stopped
-//! (SIGSTOP, a suspended machine) resumes at once, with fresh timeouts,
-//! instead of counting as a failure of the server.
+//! start over; a 416 means check what we have. The partial belongs to the
+//! destination, not to a URL: another URL (a re-signed one, another
+//! candidate) continues it only when its 206 carries the recorded
+//! validator and length, so a server that ignores `If-Range` cannot splice
+//! another file in. No byte is a file only where none was expected.
+//! Bodies are requested with `Accept-Encoding: identity` because ranges
+//! count bytes of the encoded form. An attempt cut short because the
+//! process itself was stopped (SIGSTOP, a suspended machine) resumes at
+//! once, with fresh timeouts, instead of counting as a failure of the
+//! server.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::download::answer::{
+    describe_io, is_timeout, parse_content_range, parse_unsatisfied_range, reason_phrase,
+};
+use crate::download::candidates::fetch_staged;
 use crate::download::partfile::{
     PartMeta, checkpoint_part, discard, local, md5_of, open_part, part_paths, read_meta, write_meta,
 };
@@ -33,9 +42,6 @@ const SYNC_EVERY_BYTES: u64 = 4 << 20;
 const SYNC_EVERY: Duration = Duration::from_secs(2);
 /// Read buffer size.
 const CHUNK: usize = 128 * 1024;
-/// How many times in a row one attempt starts again after the process was
-/// stopped under it, before it reports a retry like any other cut.
-const STOPPED_RESTARTS: u32 = 3;
 
 /// What an attempt leaves to do: nothing more (an outcome), or the durable
 /// rename of a verified file, which [`Finish::complete`] does.
@@ -125,49 +131,22 @@ pub fn fetch(agent: &ureq::Agent, task: &DownloadTask) -> Outcome {
     }
 }
 
-/// Makes one attempt at a task up to, not including, the fsync and rename
-/// of a verified file. Never panics on anything a server sends.
-pub fn fetch_staged(agent: &ureq::Agent, task: &DownloadTask) -> Attempt {
-    let mut restarts = 0;
-    let attempt = loop {
-        match fetch_inner(agent, task) {
-            Ok(Step::Attempt(a)) => break a,
-            Ok(Step::Suspended) if restarts < STOPPED_RESTARTS && !task.flags.halted() => {
-                restarts += 1;
-                log::info!(
-                    "job {}: {}: this process was stopped during the transfer; resuming it",
-                    task.job,
-                    crate::http::display_url(&task.url)
-                );
-            }
-            Ok(Step::Suspended) => {
-                break Attempt::Over(Outcome::Retry {
-                    reason: "the transfer was cut while this process was stopped".into(),
-                    after: None,
-                });
-            }
-            Err(e) => break Attempt::Over(Outcome::Failed { reason: e }),
-        }
-    };
-    if matches!(attempt, Attempt::Over(Outcome::Failed { .. })) {
-        // A failure for good leaves no empty hidden file behind; a partial
-        // with bytes in it is kept for a later `retry`.
-        let (part, meta) = part_paths(&task.dest);
-        if fs::symlink_metadata(&part).is_ok_and(|m| m.is_file() && m.len() == 0) {
-            let _ = fs::remove_file(&part);
-            let _ = fs::remove_file(&meta);
-        }
-    }
-    attempt
-}
-
 /// How far one pass of [`fetch_inner`] got.
-enum Step {
+pub(super) enum Step {
     /// The attempt is over (or verified).
     Attempt(Attempt),
     /// A timeout ran out while the process was stopped; the partial is
     /// checkpointed and the attempt may start again at once.
     Suspended,
+    /// This URL cannot give the file but another candidate may: it answered
+    /// 403, 404 or 410 (`expired`), or a 200 without a byte where bytes
+    /// were expected.
+    Next {
+        /// What this URL answered, in a few words.
+        reason: String,
+        /// The answer was 403, 404 or 410.
+        expired: bool,
+    },
 }
 
 impl From<Outcome> for Step {
@@ -185,13 +164,17 @@ struct Resume {
     fresh: bool,
     /// Where the bytes of this attempt go.
     offset: u64,
-    /// The meta record found beside the partial, if it is for this URL.
+    /// The meta record found beside the partial; from any URL, since the
+    /// validators, not the URL, decide whether the bytes continue.
     saved: Option<PartMeta>,
+    /// The record names another URL than this attempt's: the answer must
+    /// prove with its own validators and length that it is the same file.
+    other_url: bool,
 }
 
 impl Resume {
     /// Opens (or creates) the partial and decides where it resumes.
-    fn open(task: &DownloadTask) -> Result<Resume, String> {
+    fn open(task: &DownloadTask, url: &str) -> Result<Resume, String> {
         let dest = &task.dest;
         let dir = dest.parent().unwrap_or(Path::new("."));
         let (part_path, meta_path) = part_paths(dest);
@@ -204,13 +187,18 @@ impl Resume {
         // replaced (large file) or ignored and left (small file).
         let mut offset = 0;
         let mut saved = None;
+        let mut other_url = false;
         if !fresh {
             let part_len = part.metadata().map_err(|e| local("stat", &part_path, &e))?.len();
-            saved = read_meta(&meta_path).filter(|m| m.is_for(&task.url));
+            saved = read_meta(&meta_path);
+            other_url = saved.as_ref().is_some_and(|m| !m.is_for(url));
             offset = saved.as_ref().map_or(0, |m| m.durable.min(part_len));
-            if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none()) {
+            if saved.as_ref().is_some_and(|m| m.etag.is_none() && m.last_modified.is_none())
+                || (other_url && saved.as_ref().is_some_and(|m| m.total.is_none()))
+            {
                 // Without a validator a resumed range could splice two
-                // versions of the file together; start over.
+                // versions of the file together, and another URL must
+                // also prove the same length; start over.
                 offset = 0;
             }
             // Bytes past the durable offset may be garbage after a power
@@ -218,7 +206,7 @@ impl Resume {
             part.set_len(offset).map_err(|e| local("truncate", &part_path, &e))?;
             part.seek(SeekFrom::Start(offset)).map_err(|e| local("seek in", &part_path, &e))?;
         }
-        Ok(Resume { part, part_path, meta_path, fresh, offset, saved })
+        Ok(Resume { part, part_path, meta_path, fresh, offset, saved, other_url })
     }
 
     /// The `If-Range` validator of a resume.
@@ -236,8 +224,9 @@ impl Resume {
     }
 }
 
-/// One pass of an attempt; `Err` is a local failure.
-fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Step, String> {
+/// One pass of an attempt at one of the task's URLs; `Err` is a local
+/// failure.
+pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -> Result<Step, String> {
     let dest = &task.dest;
     if let Some(text) = &task.inline {
         let dir = dest.parent().unwrap_or(Path::new("."));
@@ -251,9 +240,9 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Step, String>
     {
         return Ok(Outcome::Done { bytes: 0, already: true }.into());
     }
-    let mut resume = Resume::open(task)?;
+    let mut resume = Resume::open(task, url)?;
     let get = Get {
-        url: &task.url,
+        url,
         headers: &task.headers,
         forward_headers: task.forward_headers,
         range: (resume.offset > 0).then(|| (resume.offset, resume.validator())),
@@ -264,13 +253,13 @@ fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask) -> Result<Step, String>
         Err(NoAnswer::Suspended) => return Ok(Step::Suspended),
         Err(NoAnswer::Over(o)) => return Ok(o.into()),
     };
-    let total = match decide(task, &resp, &mut resume)? {
+    let total = match decide(task, url, &resp, &mut resume)? {
         Decision::Copy { total } => total,
         Decision::Over(step) => return Ok(step),
     };
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let etag = header("etag").filter(|e| !e.starts_with("W/"));
-    let mut meta = PartMeta::new(&task.url, etag, header("last-modified"), total);
+    let mut meta = PartMeta::new(url, etag, header("last-modified"), total);
     meta.durable = resume.offset;
     let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
     if keep_meta {
@@ -294,6 +283,7 @@ enum Decision {
 /// Reads the answer's status and framing against what was asked.
 fn decide(
     task: &DownloadTask,
+    url: &str,
     resp: &ureq::http::Response<ureq::Body>,
     resume: &mut Resume,
 ) -> Result<Decision, String> {
@@ -303,10 +293,15 @@ fn decide(
     let over = |o: Outcome| Ok(Decision::Over(o.into()));
     let total = match status {
         200 => {
+            if content_length == Some(0) && task.expected_size != Some(0) && !task.also.is_empty() {
+                // Told before any byte: the partial stays for the next
+                // candidate instead of being emptied for nothing.
+                return Ok(Decision::Over(Step::Next { reason: "empty answer".into(), expired: false }));
+            }
             if resume.offset > 0 {
                 log::debug!(
                     "{}: server sent the whole file again; starting over",
-                    crate::http::display_url(&task.url)
+                    crate::http::display_url(url)
                 );
                 resume.restart()?;
             }
@@ -316,12 +311,19 @@ fn decide(
             let range = header("content-range").and_then(|v| parse_content_range(&v));
             let known_total = resume.saved.as_ref().and_then(|m| m.total);
             let offset = resume.offset;
+            let etag = header("etag").filter(|e| !e.starts_with("W/"));
             let ok = range.is_some_and(|(start, end, t)| {
                 start == offset
                     && end >= start
                     && t.is_none_or(|t| end < t)
                     && known_total.is_none_or(|k| t == Some(k))
                     && content_length.is_none_or(|len| len == end - start + 1)
+                    // If-Range already asked for this; a server that
+                    // ignores it must not splice another file in.
+                    && (!resume.other_url
+                        || resume.saved.as_ref().is_some_and(|m| {
+                            m.continued_by(etag.as_deref(), header("last-modified").as_deref(), t)
+                        }))
             });
             if !ok {
                 discard(&resume.part, &resume.meta_path);
@@ -350,6 +352,10 @@ fn decide(
         }
         301 | 302 | 303 | 307 | 308 => {
             return over(Outcome::Failed { reason: format!("HTTP {status} redirect without a Location") });
+        }
+        403 | 404 | 410 => {
+            let reason = format!("HTTP {status} {}", reason_phrase(status));
+            return Ok(Decision::Over(Step::Next { reason, expired: true }));
         }
         _ => {
             let after =
@@ -434,18 +440,22 @@ fn copy_body(
         }
         .into());
     }
+    if resume.offset == 0 && task.expected_size != Some(0) {
+        // No byte is a file only where none was expected: a signed URL
+        // past its time often answers an empty 200, and counting that done
+        // would keep an empty file under the final name for good.
+        if !task.also.is_empty() {
+            return Ok(Step::Next { reason: "empty answer".into(), expired: false });
+        }
+        if total != Some(0) {
+            return Ok(Outcome::Retry { reason: "empty answer".into(), after: None }.into());
+        }
+    }
     // Only a partial found on disk or a large file can have a meta file;
     // looking for one beside every fresh small file is a wasted unlink.
     let meta_to_remove = (keep_meta || !resume.fresh).then_some(resume.meta_path.as_path());
     let part = resume.part.try_clone().map_err(|e| local("open", &resume.part_path, &e))?;
     Ok(Step::Attempt(finalize(task, part, &resume.part_path, meta_to_remove, received)?))
-}
-
-/// Whether a body read failed on its timeout (ureq wraps its errors in
-/// `io::Error`).
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
-        || describe_io(e).starts_with("timed out")
 }
 
 /// Verifies a complete `.part` file; what remains is its fsync and rename.
@@ -496,69 +506,10 @@ fn finalize(
     }))
 }
 
-/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let (a, b) = range.split_once('-')?;
-    let total = if total.trim() == "*" { None } else { Some(total.trim().parse().ok()?) };
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total))
-}
-
-/// Parses `bytes */TOTAL` of a 416.
-fn parse_unsatisfied_range(v: &str) -> Option<u64> {
-    v.trim().strip_prefix("bytes */")?.trim().parse().ok()
-}
-
-/// A short description of a body read error (ureq wraps its own errors in
-/// `io::Error`).
-fn describe_io(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out reading the response".into(),
-        io::ErrorKind::UnexpectedEof => "connection closed early".into(),
-        io::ErrorKind::ConnectionReset => "connection reset".into(),
-        _ => {
-            let s = e.to_string();
-            if s.to_ascii_lowercase().contains("timeout") || s.contains("timed out") {
-                "timed out reading the response".into()
-            } else {
-                format!("read failed: {s}")
-            }
-        }
-    }
-}
-
-/// The reason phrase of common statuses.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        410 => "Gone",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::OpenOptions;
-
-    #[test]
-    fn content_range_parsing() {
-        assert_eq!(parse_content_range("bytes 10-19/100"), Some((10, 19, Some(100))));
-        assert_eq!(parse_content_range("bytes 10-19/*"), Some((10, 19, None)));
-        assert_eq!(parse_content_range("items 1-2/3"), None);
-        assert_eq!(parse_content_range("bytes x-19/100"), None);
-        assert_eq!(parse_unsatisfied_range("bytes */100"), Some(100));
-    }
 
     #[test]
     fn a_partial_changed_after_verification_keeps_no_final_name() {

@@ -5,11 +5,16 @@
 //! length (and MD5, when known) was verified and its bytes were fsynced;
 //! until then it is `.<name>.part`; a resumed transfer appends only after
 //! the server proved (206 + matching `Content-Range`, `If-Range` validator)
-//! that the bytes continue the same file. Workers never touch checkpoints:
+//! that the bytes continue the same file, whichever of the item's URLs
+//! answers; the candidate URLs of a task are tried in order within one
+//! attempt, and only "not here" answers (403, 404, 410, an empty 200)
+//! move on to the next. Workers never touch checkpoints:
 //! they report to the job's runner, which owns them. The fsync and rename
 //! of a verified file run on a finisher thread, and its `Done` is reported
 //! only after both succeeded.
 
+mod answer;
+mod candidates;
 mod fetch;
 mod partfile;
 mod pool;
@@ -17,7 +22,8 @@ mod request;
 mod speed;
 mod task;
 
-pub use fetch::{Attempt, Finish, fetch, fetch_staged};
+pub use candidates::fetch_staged;
+pub use fetch::{Attempt, Finish, fetch};
 pub(crate) use partfile::open_part;
 pub use partfile::{PartMeta, part_paths, url_digest};
 pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};

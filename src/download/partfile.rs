@@ -51,6 +51,21 @@ impl PartMeta {
         PartMeta { url_sha256: Some(url_digest(url)), url: None, etag, last_modified, total, durable: 0 }
     }
 
+    /// Whether an answer with these validators and this full length
+    /// continues the partial this record describes, whichever URL gave it
+    /// (a re-signed CDN URL names the same file): the strong ETag when the
+    /// record has one, else the exact Last-Modified, and the same known
+    /// length in both cases. A record without either validator matches
+    /// nothing, since a range of it could splice two versions together.
+    pub fn continued_by(&self, etag: Option<&str>, last_modified: Option<&str>, total: Option<u64>) -> bool {
+        let validated = match (&self.etag, &self.last_modified) {
+            (Some(mine), _) => etag == Some(mine.as_str()),
+            (None, Some(mine)) => last_modified == Some(mine.as_str()),
+            (None, None) => false,
+        };
+        validated && self.total.is_some() && total == self.total
+    }
+
     /// Whether the partial this record describes came from `url`.
     pub fn is_for(&self, url: &str) -> bool {
         match (&self.url_sha256, &self.url) {
@@ -244,6 +259,27 @@ mod tests {
         let back: PartMeta = serde_json::from_str(&text).expect("parse");
         assert!(back.is_for(url));
         assert!(!back.is_for("https://cdn.example/a.bin?token=OTHER"));
+    }
+
+    #[test]
+    fn another_url_continues_a_partial_only_with_the_same_validators_and_length() {
+        let m = PartMeta::new("https://a/f?sig=1", Some("\"e1\"".into()), Some("d1".into()), Some(10));
+        assert!(m.continued_by(Some("\"e1\""), Some("other date"), Some(10)));
+        assert!(!m.continued_by(Some("\"e2\""), Some("d1"), Some(10)), "the ETag decides when there is one");
+        assert!(!m.continued_by(Some("\"e1\""), None, Some(11)), "another length");
+        assert!(!m.continued_by(Some("\"e1\""), None, None), "an unknown length");
+        assert!(!m.continued_by(None, Some("d1"), Some(10)), "no ETag where one was");
+        let dated = PartMeta::new("https://a/f", None, Some("d1".into()), Some(10));
+        assert!(dated.continued_by(None, Some("d1"), Some(10)));
+        assert!(!dated.continued_by(None, Some("d2"), Some(10)));
+        let bare = PartMeta::new("https://a/f", None, None, Some(10));
+        assert!(!bare.continued_by(None, None, Some(10)));
+        // A meta written before the digest resumes the same way.
+        let old: PartMeta = serde_json::from_str(
+            r#"{"url":"http://h/f.bin","etag":"\"x\"","last_modified":null,"total":10,"durable":4}"#,
+        )
+        .expect("old meta");
+        assert!(old.continued_by(Some("\"x\""), None, Some(10)));
     }
 
     #[test]

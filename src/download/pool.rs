@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
-use crate::download::fetch::{Attempt, Finish, fetch_staged};
+use crate::download::candidates::fetch_staged;
+use crate::download::fetch::{Attempt, Finish};
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
@@ -417,6 +418,8 @@ mod tests {
             job: 1,
             item,
             url: String::new(),
+            also: Vec::new(),
+            refreshable: false,
             dest: std::path::PathBuf::from(format!("/nonexistent/{item}")),
             headers: Vec::new().into(),
             forward_headers: false,

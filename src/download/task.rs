@@ -17,6 +17,13 @@ pub struct DownloadTask {
     pub item: u64,
     /// The URL (empty for inline content).
     pub url: String,
+    /// More candidate URLs for the same file, tried in order after `url`
+    /// within one attempt when one answers 403, 404, 410 or an empty 200.
+    pub also: Vec<String>,
+    /// Whether an attempt in which every URL answered 403, 404 or 410
+    /// ends as [`Outcome::Expired`] (the runner may get fresh URLs from
+    /// the provider) instead of [`Outcome::Failed`].
+    pub refreshable: bool,
     /// The final path.
     pub dest: PathBuf,
     /// Request headers (Referer, Authorization, …); never logged. Shared
@@ -67,6 +74,13 @@ pub enum Outcome {
     /// A failure that retrying will not fix (404, 403, a size mismatch).
     Failed {
         /// One-line reason.
+        reason: String,
+    },
+    /// Every URL answered 403, 404 or 410, the way signed URLs do once
+    /// they have expired: fresh URLs from the provider may work. Only an
+    /// attempt whose task is `refreshable` ends so; others end `Failed`.
+    Expired {
+        /// One-line reason, naming each URL's answer.
         reason: String,
     },
     /// Stopped because the job was halted; the partial file is kept.

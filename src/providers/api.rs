@@ -169,6 +169,23 @@ pub trait Walk: Send {
 
     /// Returns the page that starts at `cursor` (`None`: the beginning).
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError>;
+
+    /// Returns true if and only if [`Walk::refresh`] can give fresh URLs;
+    /// the runner asks only a walk that says so, so that a plain 404 of
+    /// any other job fails at once as it always did.
+    fn refreshes(&self) -> bool {
+        false
+    }
+
+    /// Fresh URLs (the first is tried first) for a download whose every
+    /// URL answered 403, 404 or 410, as signed URLs do once they expire;
+    /// `Ok(None)` when there are none. The runner asks at most once per
+    /// item and run, never while a lister holds the walk, and journals
+    /// the answer before the download is tried again.
+    fn refresh(&mut self, item: &Item, api: &Api) -> Result<Option<Vec<String>>, WalkError> {
+        let _ = (item, api);
+        Ok(None)
+    }
 }
 
 /// A walk's way to make API calls: through the account's pacer, on behalf

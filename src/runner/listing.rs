@@ -62,7 +62,9 @@ impl Runner {
     pub(super) fn listing_held(&self) -> bool {
         self.mode == Mode::Running
             && self.listing.lister.is_some()
-            && self.progress.items.len().saturating_sub(self.progress.failed.len()) >= LIST_AHEAD
+            // Items waiting for fresh URLs need the walk the lister holds.
+            && self.progress.items.len().saturating_sub(self.progress.failed.len() + self.refresh.pending())
+                >= LIST_AHEAD
     }
 
     /// Starts (or restarts) the lister if the listing is not complete.
@@ -93,7 +95,8 @@ impl Runner {
         match ev {
             ListerEvent::Page(page) => {
                 let mut items = self.progress.filter_new(page.items);
-                let mut end = page.next.is_none();
+                let last_page = page.next.is_none();
+                let mut end = last_page;
                 if let Some(max) = self.spec.max_items {
                     let room = max.saturating_sub(self.progress.found);
                     if items.len() as u64 >= room {
@@ -136,7 +139,13 @@ impl Runner {
                 if let Some(l) = &self.listing.lister {
                     l.ack();
                 }
-                if end && let Some(l) = self.listing.lister.take() {
+                // A walk that refreshes URLs is needed back: at the natural
+                // end its lister hands it over with `Finished` next.
+                let hand_back = self.refresh.enabled && last_page;
+                if end
+                    && !hand_back
+                    && let Some(l) = self.listing.lister.take()
+                {
                     l.stop();
                 }
             }

@@ -116,7 +116,9 @@ impl Runner {
                         self.record(Record::Done { i: item, b: bytes });
                     }
                     Outcome::Interrupted => self.live.ready.push_front(item),
-                    Outcome::Retry { reason, .. } | Outcome::Failed { reason } => {
+                    Outcome::Retry { reason, .. }
+                    | Outcome::Failed { reason }
+                    | Outcome::Expired { reason } => {
                         log::warn!("job {}: recording of item {item}: {reason}", self.tid);
                         self.record(Record::Failed { i: item, r: reason, p: true });
                     }

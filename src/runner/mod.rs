@@ -11,8 +11,9 @@
 //! One module per seam: `handle` (the thread, its commands and report),
 //! `run` (the life cycle), `schedule` (downloads and retry rounds),
 //! `commit` (group commit and archive), `listing` (the walk, with `lister`
-//! its thread and `output` the record files), `post` (post steps) and
-//! `status` (the status file).
+//! its thread and `output` the record files), `post` (post steps),
+//! `refresh` (fresh URLs for expired downloads) and `status` (the status
+//! file).
 
 mod commit;
 mod handle;
@@ -21,6 +22,7 @@ mod listing;
 mod live;
 mod output;
 mod post;
+mod refresh;
 mod run;
 mod schedule;
 mod status;

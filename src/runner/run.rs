@@ -26,6 +26,7 @@ use crate::runner::listing::Listing;
 use crate::runner::live::Live;
 use crate::runner::output;
 use crate::runner::post::Post;
+use crate::runner::refresh::Refresh;
 use crate::runner::schedule::Schedule;
 use crate::runner::status::StatusFile;
 use crate::runner::tasks::Tasks;
@@ -107,6 +108,8 @@ pub(super) struct Runner {
     pub(super) tasks: Tasks,
     /// Live recordings.
     pub(super) live: Live,
+    /// Fresh URLs for expired downloads.
+    pub(super) refresh: Refresh,
     /// When the status file was written.
     pub(super) status_file: StatusFile,
 }
@@ -136,6 +139,7 @@ pub(super) fn run(
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
+    let refreshes = args.walk.refreshes();
     let api =
         Api::new(args.lanes.clone(), Arc::clone(&flags), args.archive.clone(), Arc::clone(&args.sessions));
     let mut r = Runner {
@@ -158,6 +162,7 @@ pub(super) fn run(
         post: Post::new(args.post),
         tasks: Tasks::new(args.steps, args.task_runners),
         live: Live::new(args.recorders),
+        refresh: Refresh::new(refreshes),
         status_file: StatusFile::new(),
     };
     r.sched.timeout = r.round_timeout();
@@ -203,6 +208,7 @@ impl Runner {
             self.promote_delayed();
             self.promote_polls();
             self.pump();
+            self.start_refresh();
             self.pump_tasks();
             self.pump_live();
             self.pump_post();
@@ -220,6 +226,7 @@ impl Runner {
             } else {
                 self.listing.lister.as_ref().map(|l| l.events.clone())
             };
+            let refresh_rx = self.refresh.rx.clone();
             let timeout = self.next_wakeup();
             select! {
                 recv(rx) -> msg => self.on_msg(msg.unwrap_or(RunnerMsg::Shutdown)),
@@ -230,6 +237,10 @@ impl Runner {
                         self.listing.lister = None;
                         self.fail("the listing thread stopped unexpectedly".into());
                     }
+                },
+                recv(refresh_rx.as_ref().unwrap_or(&never())) -> ev => match ev {
+                    Ok(done) => self.on_refreshed(done),
+                    Err(_) => self.refresher_lost(),
                 },
                 recv(self.sched.events_rx) -> ev => {
                     if let Ok(ev) = ev {

@@ -138,6 +138,7 @@ impl Runner {
                     self.record(Record::Failed { i, r: reason, p: false });
                 }
             }
+            Outcome::Expired { reason } => self.on_expired(i, reason),
             Outcome::Failed { reason } => {
                 let url =
                     self.progress.items.get(&i).and_then(|it| it.url().map(display_url)).unwrap_or_default();
@@ -214,9 +215,9 @@ impl Runner {
                 self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
                 continue;
             };
-            let (url, size, md5, inline, extra) = match item.work {
-                Work::Fetch(f) => (f.url, f.size, f.md5, None, f.headers),
-                Work::Inline(body) => (String::new(), None, None, Some(body), Vec::new()),
+            let (url, also, size, md5, inline, extra) = match item.work {
+                Work::Fetch(f) => (f.url, f.also, f.size, f.md5, None, f.headers),
+                Work::Inline(body) => (String::new(), Vec::new(), None, None, Some(body), Vec::new()),
                 // Triage journals these before they are ready; should one
                 // get here all the same, it ends as triage would end it.
                 Work::Skip(r) => {
@@ -245,6 +246,8 @@ impl Runner {
                 job: self.tid,
                 item: i,
                 url,
+                also,
+                refreshable: self.refresh.enabled,
                 dest,
                 headers,
                 forward_headers: self.sched.forward_headers,

@@ -3,11 +3,15 @@
 //!
 //! It walks a paginated JSON API on a loopback server (the demo's own,
 //! `GET <api>/api/gallery?page=N` → `{"files": [{"name", "url", "size",
-//! "md5"}], "next": N+1 | null, "total": n}`), so the demo's API calls go
+//! "md5", "urls"}], "next": N+1 | null, "total": n}`; `urls` are optional
+//! further candidates), so the demo's API calls go
 //! through a pacing thread like any provider's, one at a time and
 //! `interval_ms` apart, and a 429 there slows the listing down. Like every
 //! provider it only describes work: each page becomes items with the
-//! expected size and MD5, and the kernel fetches and verifies them.
+//! expected size and MD5, and the kernel fetches and verifies them. With
+//! `refresh = true` it is also the example of a walk that gives fresh URLs
+//! (`GET <api>/api/refresh?name=NAME` → `{"urls": [...]}`, 404: none) for a
+//! file whose every URL expired.
 //!
 //! `demo.tasks` is the smallest remote-task provider (see `tasks`): each
 //! input becomes a task on a loopback task service that is created once,
@@ -41,13 +45,20 @@ static TYPES: &[JobTypeInfo] = &[
     JobTypeInfo {
         name: "demo.gallery",
         summary: "the demo's paced listing: a paginated JSON gallery on a loopback server",
-        params: &[ParamInfo::new(
-            "api",
-            ParamKind::String,
-            "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
-        )
-        .required()
-        .expect("the gallery's base URL, http://127.0.0.1:PORT")],
+        params: &[
+            ParamInfo::new(
+                "api",
+                ParamKind::String,
+                "base URL of the gallery API, http://127.0.0.1:PORT (loopback only)",
+            )
+            .required()
+            .expect("the gallery's base URL, http://127.0.0.1:PORT"),
+            ParamInfo::new(
+                "refresh",
+                ParamKind::Bool,
+                "when every URL of a file expired (403, 404, 410), ask GET <api>/api/refresh?name=NAME for fresh ones",
+            ),
+        ],
         shared: &[],
     },
     JobTypeInfo {
@@ -125,7 +136,10 @@ impl Provider for Demo {
             let api = loopback(&params.str("api").unwrap_or_default(), TYPES[1].name)?;
             return Ok(Box::new(tasks::TasksWalk::new(api, params.list("inputs").unwrap_or_default())));
         }
-        Ok(Box::new(GalleryWalk { api: parse_params(&job.params)? }))
+        let api = parse_params(&job.params)?;
+        // `validate` checked the key's type already.
+        let refresh = job.params.get("refresh").and_then(Value::as_bool).unwrap_or(false);
+        Ok(Box::new(GalleryWalk { api, refresh }))
     }
 }
 
@@ -171,8 +185,10 @@ impl Walk for LiveWalk {
 /// The walk: one API call a page; the cursor is the page number.
 #[derive(Debug)]
 struct GalleryWalk {
-    /// The API's base URL.
+    /// The API's base URL, without a trailing slash.
     api: String,
+    /// The job asked for fresh URLs of expired files.
+    refresh: bool,
 }
 
 impl Walk for GalleryWalk {
@@ -200,11 +216,13 @@ impl Walk for GalleryWalk {
             let (Some(name), Some(url)) = (f["name"].as_str(), f["url"].as_str()) else {
                 return Err(WalkError::Invalid("a gallery file lacks `name` or `url`".into()));
             };
+            let also = f["urls"].as_array().map_or_else(Vec::new, |u| strings(u));
             items.push(Item::with(
                 format!("demo:{name}"),
                 sanitize_component(name, "file"),
                 Work::Fetch(Fetch {
                     url: url.to_string(),
+                    also,
                     size: f["size"].as_u64(),
                     md5: f["md5"].as_str().map(str::to_ascii_lowercase),
                     ..Fetch::default()
@@ -218,6 +236,30 @@ impl Walk for GalleryWalk {
             records: None,
         })
     }
+
+    fn refreshes(&self) -> bool {
+        self.refresh
+    }
+
+    fn refresh(&mut self, item: &Item, api: &Api) -> Result<Option<Vec<String>>, WalkError> {
+        let Some(name) = item.key.strip_prefix("demo:") else { return Ok(None) };
+        let query = crate::http::encode_query(&[("name".into(), name.into())]);
+        let resp = api.call(ApiRequest::get(format!("{}/api/refresh?{query}", self.api)))?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        if !resp.is_success() {
+            return Err(WalkError::Invalid(format!("the gallery's refresh answered HTTP {}", resp.status)));
+        }
+        let body: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| WalkError::Invalid(format!("the gallery's refresh sent invalid JSON: {e}")))?;
+        Ok(body["urls"].as_array().map(|u| strings(u)).filter(|u| !u.is_empty()))
+    }
+}
+
+/// The strings of a JSON array; anything else in it is left out.
+fn strings(values: &[Value]) -> Vec<String> {
+    values.iter().filter_map(Value::as_str).map(str::to_string).collect()
 }
 
 #[cfg(test)]
