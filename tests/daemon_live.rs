@@ -137,3 +137,41 @@ fn sigterm_keeps_what_was_recorded_and_the_next_start_continues_it() {
     let got = segments_in(&std::fs::read(env.job_dir("rec").join("live.ts")).expect("the recording"));
     assert_eq!(got, (0..16).collect::<Vec<u64>>(), "{log}");
 }
+
+#[test]
+fn an_expired_stream_url_is_refreshed_and_the_recording_goes_on() {
+    let live = FakeLive::start(Duration::from_millis(500), 16, 16);
+    live.expire_after(Duration::from_secs(3));
+    live.fresh(&json!({"url": live.url("/live2/index.m3u8")}).to_string());
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job(
+        "rec",
+        &json!({"type": "demo.live", "url": live.url("/live/index.m3u8"), "refresh": live.url("/api/fresh")}),
+    );
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("asking the provider for fresh URLs"), "{log}");
+    let got = segments_in(&std::fs::read(env.job_dir("rec").join("live.ts")).expect("the recording"));
+    assert_eq!(got, (0..16).collect::<Vec<u64>>(), "one file, every segment once\n{log}");
+}
+
+#[test]
+fn when_the_provider_says_the_stream_is_over_the_recording_is_finished() {
+    let live = FakeLive::start(Duration::from_millis(500), 100, 100);
+    live.expire_after(Duration::from_secs(3));
+    live.fresh(r#"{"over": true}"#);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job(
+        "rec",
+        &json!({"type": "demo.live", "url": live.url("/live/index.m3u8"), "refresh": live.url("/api/fresh")}),
+    );
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("the provider says the stream is over"), "{log}");
+    let got = segments_in(&std::fs::read(env.job_dir("rec").join("live.ts")).expect("the recording"));
+    assert!(!got.is_empty() && got.len() < 100, "{got:?}");
+    assert_eq!(got, (0..got.len() as u64).collect::<Vec<u64>>());
+    assert!(!env.job_dir("rec").join(".live.ts.rec").exists());
+}

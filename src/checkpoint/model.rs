@@ -385,10 +385,15 @@ impl Progress {
                 self.done.insert(i);
             }
             Record::Urls { i, u } => {
-                if let Some(it) = self.items.get_mut(&i)
-                    && let Work::Fetch(f) = &mut it.work
-                {
-                    f.set_urls(&u);
+                match self.items.get_mut(&i).map(|it| &mut it.work) {
+                    Some(Work::Fetch(f)) => f.set_urls(&u),
+                    // A stream is recorded from one URL: the first.
+                    Some(Work::Stream(s)) => {
+                        if let Some(url) = u.first() {
+                            s.url.clone_from(url);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

@@ -42,6 +42,9 @@ pub(super) fn record(agent: &ureq::Agent, task: &RecordTask) -> Outcome {
         }
         let resp = req.call();
         let mut resp = match resp {
+            Ok(r) if r.status() == 403 && task.refreshable => {
+                return super::hls::expired(sink, "the stream URL answered HTTP 403");
+            }
             Ok(r) if r.status() == 404 || r.status() == 410 => {
                 return end(sink, &format!("the stream is over (HTTP {})", r.status().as_u16()), task);
             }

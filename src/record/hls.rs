@@ -59,6 +59,9 @@ pub(super) fn record(agent: &ureq::Agent, task: &RecordTask) -> Outcome {
         if status == 404 || status == 410 {
             return end(sink, &format!("the stream is over (the playlist answered HTTP {status})"), task);
         }
+        if status == 403 && task.refreshable {
+            return expired(sink, "the playlist URL answered HTTP 403");
+        }
         if !(200..300).contains(&status) {
             failures += 1;
             if failures >= MAX_FAILURES {
@@ -182,6 +185,26 @@ pub(super) fn end(sink: Sink, why: &str, task: &RecordTask) -> Outcome {
             log::info!("job {}: recording ended: {why} ({secs:.0} s, {bytes} bytes{gaps})", task.job);
             Outcome::Done { bytes, already: false }
         }
+        Err(reason) => Outcome::Failed { reason },
+    }
+}
+
+/// The stream URL expired: everything recorded is made durable and kept,
+/// and the runner asks the provider for a fresh URL (or whether the
+/// stream is over).
+pub(super) fn expired(mut sink: Sink, reason: &str) -> Outcome {
+    if let Err(e) = sink.checkpoint() {
+        log::warn!("{e}");
+    }
+    Outcome::Expired { reason: reason.to_string() }
+}
+
+/// The provider said the stream is over: what was recorded gets its
+/// final name.
+pub(super) fn finish_now(task: &RecordTask) -> Outcome {
+    let state = sink::load(&task.dest).unwrap_or_default();
+    match Sink::open(&task.dest, state) {
+        Ok(s) => end(s, "the provider says the stream is over", task),
         Err(reason) => Outcome::Failed { reason },
     }
 }

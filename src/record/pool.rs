@@ -26,6 +26,13 @@ pub struct RecordTask {
     pub headers: Arc<[(String, String)]>,
     /// Connect and read timeout.
     pub timeout: Duration,
+    /// The provider can give a fresh URL: a 403 ends the attempt as
+    /// `Outcome::Expired` (what was recorded is kept) instead of counting
+    /// as a failed fetch.
+    pub refreshable: bool,
+    /// The provider said the stream is over: end the recording with what
+    /// it holds, without fetching anything.
+    pub finish: bool,
     /// The job's stop flag and byte counter.
     pub flags: Arc<JobFlags>,
     /// Where reports go (the job's runner).
@@ -114,6 +121,7 @@ impl Recorders {
 fn run(rx: &Receiver<Msg>, agent: &ureq::Agent) {
     while let Ok(Msg::Run(task)) = rx.recv() {
         let rec = std::panic::AssertUnwindSafe(|| match task.stream.protocol {
+            _ if task.finish => super::hls::finish_now(&task),
             StreamProtocol::Hls => super::hls::record(agent, &task),
             StreamProtocol::Flv => super::flv::record(agent, &task),
         });

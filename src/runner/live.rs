@@ -30,13 +30,24 @@ pub(super) struct Live {
     pub(super) inflight: HashSet<u64>,
     /// Seconds and bytes recorded so far, per stream being recorded.
     pub(super) recorded: HashMap<u64, (f64, u64)>,
+    /// Streams the provider said are over: their recordings are finished
+    /// with what they hold.
+    pub(super) finish: HashSet<u64>,
 }
 
 impl Live {
     /// No recording yet.
     pub(super) fn new(recorders: Option<Recorders>) -> Live {
         let (tx, rx) = bounded(64);
-        Live { recorders, tx, rx, ready: VecDeque::new(), inflight: HashSet::new(), recorded: HashMap::new() }
+        Live {
+            recorders,
+            tx,
+            rx,
+            ready: VecDeque::new(),
+            inflight: HashSet::new(),
+            recorded: HashMap::new(),
+            finish: HashSet::new(),
+        }
     }
 
     /// Nothing waiting or being recorded.
@@ -51,6 +62,19 @@ impl Live {
 }
 
 impl Runner {
+    /// The provider has no fresh URL for stream `i`: the stream is over,
+    /// and its recording is finished with what it holds.
+    pub(super) fn finish_stream(&mut self, i: u64) {
+        log::info!("job {}: item {i}: the provider says the stream is over", self.tid);
+        self.live.finish.insert(i);
+        self.live.ready.push_back(i);
+    }
+
+    /// Whether item `i` is a live stream.
+    pub(super) fn is_stream(&self, i: u64) -> bool {
+        self.progress.items.get(&i).is_some_and(|it| matches!(it.work, Work::Stream(_)))
+    }
+
     /// Hands waiting streams to free recorders.
     pub(super) fn pump_live(&mut self) {
         if self.mode != Mode::Running {
@@ -77,6 +101,8 @@ impl Runner {
                 dest,
                 headers: std::sync::Arc::clone(&self.sched.file_headers),
                 timeout: self.sched.timeout,
+                refreshable: self.refresh.enabled,
+                finish: self.live.finish.contains(&i),
                 flags: std::sync::Arc::clone(&self.flags),
                 reply: self.live.tx.clone(),
             };
@@ -116,6 +142,7 @@ impl Runner {
                         self.record(Record::Done { i: item, b: bytes });
                     }
                     Outcome::Interrupted => self.live.ready.push_front(item),
+                    Outcome::Expired { reason } if self.refresh.enabled => self.on_expired(item, reason),
                     Outcome::Retry { reason, .. }
                     | Outcome::Failed { reason }
                     | Outcome::Expired { reason } => {

@@ -57,6 +57,11 @@ impl Runner {
     /// A download whose every URL expired: ask the provider for fresh
     /// ones, unless this run did so already.
     pub(super) fn on_expired(&mut self, i: u64, reason: String) {
+        if self.is_stream(i) {
+            // A stream may expire again and again while it is recorded:
+            // each time the provider is asked.
+            self.refresh.used.remove(&i);
+        }
         if self.refresh.used.contains(&i) {
             log::warn!("job {}: item {i}: the fresh URLs failed too: {reason}", self.tid);
             self.record(Record::Failed { i, r: format!("{reason} (with fresh URLs too)"), p: true });
@@ -122,6 +127,7 @@ impl Runner {
                     self.record(Record::Urls { i, u: urls });
                     self.sched.ready.push_back(i);
                 }
+                Ok(_) if self.is_stream(i) => self.finish_stream(i),
                 Ok(_) => {
                     let r = format!("{reason}; the provider has no fresh URLs");
                     self.record(Record::Failed { i, r, p: true });

@@ -45,6 +45,11 @@ struct State {
     flv: VecDeque<Response>,
     /// What to answer instead of the playlist, if set.
     playlist_override: Option<Response>,
+    /// `/live/…` answers 403 once this long has passed since t0 (a signed
+    /// URL that expired); `/live2/…` serves the same stream and does not.
+    expire_after: Option<Duration>,
+    /// The answer of `/api/fresh` (a fresh stream URL, or "over").
+    fresh: Option<String>,
 }
 
 /// The running fake.
@@ -63,6 +68,8 @@ impl FakeLive {
             window: window.max(1),
             flv: VecDeque::new(),
             playlist_override: None,
+            expire_after: None,
+            fresh: None,
         }));
         let s = Arc::clone(&state);
         let handler: Handler = Arc::new(move |req: &Request| answer(&s, req));
@@ -77,6 +84,17 @@ impl FakeLive {
     /// Queues the answer to the next FLV connection.
     pub fn push_flv(&self, r: Response) {
         lock(&self.state).flv.push_back(r);
+    }
+
+    /// Makes `/live/…` answer 403 from `after` past the first playlist
+    /// request on.
+    pub fn expire_after(&self, after: Duration) {
+        lock(&self.state).expire_after = Some(after);
+    }
+
+    /// What `/api/fresh` answers (JSON).
+    pub fn fresh(&self, json: &str) {
+        lock(&self.state).fresh = Some(json.to_string());
     }
 
     /// Answers `r` to every playlist request.
@@ -100,8 +118,19 @@ fn answer(state: &Mutex<State>, req: &Request) -> Response {
                     #EXT-X-STREAM-INF:BANDWIDTH=4000000,RESOLUTION=1920x1080\nlive/index.m3u8\n";
         return Response::text(200, body);
     }
+    if path == "/api/fresh" {
+        return match &s.fresh {
+            Some(j) => Response::json(200, j),
+            None => Response::new(404),
+        };
+    }
     let t0 = *s.t0.get_or_insert_with(Instant::now);
     let elapsed = t0.elapsed();
+    if path.starts_with("/live/") && s.expire_after.is_some_and(|d| elapsed >= d) {
+        return Response::text(403, "signature expired\n");
+    }
+    // `/live2/` is the same stream under a fresh URL.
+    let path = path.replacen("/live2/", "/live/", 1);
     let made = ((elapsed.as_secs_f64() / s.seg.as_secs_f64()) as u64 + 1).min(s.total);
     let first = made.saturating_sub(s.window);
     if path == "/live/index.m3u8" {

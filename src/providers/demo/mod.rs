@@ -101,6 +101,11 @@ static TYPES: &[JobTypeInfo] = &[
                 ParamKind::Integer { min: 1, max: 7 * 86_400 },
                 "stop after this many seconds (default: when the stream ends)",
             ),
+            ParamInfo::new(
+                "refresh",
+                ParamKind::String,
+                "where to ask for a fresh stream URL when the old one expires (403): answers {\"url\"} or {\"over\": true}",
+            ),
         ],
         shared: &[],
     },
@@ -129,7 +134,8 @@ impl Provider for Demo {
                 _ => StreamProtocol::Hls,
             };
             let stream = Stream { url, protocol, max_secs: params.u64("max_duration_s"), max_bytes: None };
-            return Ok(Box::new(LiveWalk { stream }));
+            let refresh = params.str("refresh").map(|r| loopback(&r, TYPES[2].name)).transpose()?;
+            return Ok(Box::new(LiveWalk { stream, refresh }));
         }
         if job.job_type == TYPES[1].name {
             let params = validate(&TYPES[1], &job.params)?;
@@ -165,11 +171,36 @@ fn loopback(api: &str, job_type: &str) -> Result<String, RejectReason> {
 struct LiveWalk {
     /// The stream.
     stream: Stream,
+    /// Where a fresh stream URL is asked for.
+    refresh: Option<String>,
 }
 
 impl Walk for LiveWalk {
     fn account(&self) -> Option<AccountSpec> {
-        None
+        let r = self.refresh.as_ref()?;
+        Some(AccountSpec::new(
+            format!("demo:{r}"),
+            default_classify,
+            PacingSpec::polite(Duration::from_secs(1)),
+        ))
+    }
+
+    fn refreshes(&self) -> bool {
+        self.refresh.is_some()
+    }
+
+    fn refresh(&mut self, _item: &Item, api: &Api) -> Result<Option<Vec<String>>, WalkError> {
+        let Some(r) = &self.refresh else { return Ok(None) };
+        let resp = api.call(ApiRequest::get(r.clone()))?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        let body: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| WalkError::Invalid(format!("the stream's refresh sent invalid JSON: {e}")))?;
+        if body["over"].as_bool() == Some(true) {
+            return Ok(None);
+        }
+        Ok(body["url"].as_str().map(|u| vec![u.to_string()]))
     }
 
     fn next_page(&mut self, _cursor: Option<&Value>, _api: &Api) -> Result<Page, WalkError> {
