@@ -7,11 +7,13 @@
 //! rejection carries one line a person can act on.
 
 mod flags;
+mod guard;
 mod headers;
 mod spec;
 mod status;
 
 pub use flags::JobFlags;
+pub use guard::catch_panic;
 pub use headers::{check_header, check_headers};
 pub use spec::{COMMON_KEYS, JobSpec, RejectReason, parse_job_bytes};
 pub use status::{JobState, JobStatus, Tid, unix_now};

@@ -101,15 +101,8 @@ fn execute(task: &PostTask, steps: &PostRunners) -> Result<(), String> {
     let Some(step) = steps.get(&task.step.name) else {
         return Err(format!("this build of spoolfetch has no post-processing step {:?}", task.step.name));
     };
-    let run = std::panic::AssertUnwindSafe(|| step.run(&task.input, &task.step, &task.output));
-    std::panic::catch_unwind(run).unwrap_or_else(|p| {
-        let what = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".into());
-        Err(format!("the {:?} step crashed ({what})", task.step.name))
-    })
+    crate::job::catch_panic(|| step.run(&task.input, &task.step, &task.output))
+        .unwrap_or_else(|what| Err(format!("the {:?} step crashed ({what})", task.step.name)))
 }
 
 #[cfg(test)]

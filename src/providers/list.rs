@@ -1,6 +1,10 @@
 //! The explicit list of providers.
 
 use crate::config::SectionSpec;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
 use crate::postprocess::PostRunners;
 use crate::providers::api::Provider;
 use crate::providers::params::JobTypeInfo;
@@ -15,6 +19,60 @@ pub static PROVIDERS: &[&dyn Provider] =
 /// Finds the provider and documentation of a job type.
 pub fn find_job_type(name: &str) -> Option<(&'static dyn Provider, &'static JobTypeInfo)> {
     PROVIDERS.iter().find_map(|p| p.job_types().iter().find(|t| t.name == name).map(|t| (*p, t)))
+}
+
+/// Something the registry finds by the name items give it (a post step,
+/// a task runner).
+pub trait Named {
+    /// The name.
+    fn name(&self) -> &'static str;
+}
+
+/// Registered pieces of one kind, by name; cheap to clone. Of two with one
+/// name the first wins (the tests below keep names unique).
+pub struct ByName<T: ?Sized + 'static>(Arc<HashMap<&'static str, &'static T>>);
+
+impl<T: ?Sized + Named + 'static> ByName<T> {
+    /// The set of `items`.
+    pub fn new(items: impl IntoIterator<Item = &'static T>) -> ByName<T> {
+        let mut map = HashMap::new();
+        for it in items {
+            map.entry(it.name()).or_insert(it);
+        }
+        ByName(Arc::new(map))
+    }
+
+    /// The one called `name`.
+    pub fn get(&self, name: &str) -> Option<&'static T> {
+        self.0.get(name).copied()
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.0.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+impl<T: ?Sized> Clone for ByName<T> {
+    fn clone(&self) -> ByName<T> {
+        ByName(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized> Default for ByName<T> {
+    fn default() -> ByName<T> {
+        ByName(Arc::new(HashMap::new()))
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for ByName<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().copied().collect();
+        names.sort_unstable();
+        f.debug_tuple("ByName").field(&names).finish()
+    }
 }
 
 /// The post-processing steps of every provider, by name.

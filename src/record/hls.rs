@@ -39,43 +39,27 @@ pub(super) fn record(agent: &ureq::Agent, task: &RecordTask) -> Outcome {
         if task.flags.halted() {
             return stop(sink);
         }
-        let (status, body) = match get(agent, &playlist, task) {
-            Ok(answer) => answer,
-            Err(reason) => {
-                failures += 1;
-                if failures >= MAX_FAILURES {
-                    return end(
-                        sink,
-                        &format!("the playlist could not be fetched {failures} times in a row: {reason}"),
-                        task,
-                    );
-                }
-                if !sleep(task, Duration::from_secs(u64::from(failures))) {
-                    return stop(sink);
-                }
-                continue;
+        let answer = get(agent, &playlist, task);
+        let trouble = match &answer {
+            Ok((status @ (404 | 410), _)) => {
+                return end(sink, &format!("the stream is over (the playlist answered HTTP {status})"), task);
             }
+            Ok((403, _)) if task.refreshable => return expired(sink, "the playlist URL answered HTTP 403"),
+            Ok((200..=299, _)) => None,
+            Ok((status, _)) => Some(format!("the playlist answered HTTP {status}")),
+            Err(reason) => Some(format!("the playlist could not be fetched: {reason}")),
         };
-        if status == 404 || status == 410 {
-            return end(sink, &format!("the stream is over (the playlist answered HTTP {status})"), task);
-        }
-        if status == 403 && task.refreshable {
-            return expired(sink, "the playlist URL answered HTTP 403");
-        }
-        if !(200..300).contains(&status) {
+        if let Some(why) = trouble {
             failures += 1;
             if failures >= MAX_FAILURES {
-                return end(
-                    sink,
-                    &format!("the playlist answered HTTP {status} {failures} times in a row"),
-                    task,
-                );
+                return end(sink, &format!("{why} ({failures} times in a row)"), task);
             }
             if !sleep(task, Duration::from_secs(u64::from(failures))) {
                 return stop(sink);
             }
             continue;
         }
+        let Ok((_, body)) = answer else { continue };
         failures = 0;
         let media = match m3u8_rs::parse_playlist_res(&body) {
             Ok(Playlist::MasterPlaylist(m)) => {

@@ -120,13 +120,13 @@ impl Recorders {
 /// A thread body.
 fn run(rx: &Receiver<Msg>, agent: &ureq::Agent) {
     while let Ok(Msg::Run(task)) = rx.recv() {
-        let rec = std::panic::AssertUnwindSafe(|| match task.stream.protocol {
+        let outcome = crate::job::catch_panic(|| match task.stream.protocol {
             _ if task.finish => super::hls::finish_now(&task),
             StreamProtocol::Hls => super::hls::record(agent, &task),
             StreamProtocol::Flv => super::flv::record(agent, &task),
-        });
-        let outcome = std::panic::catch_unwind(rec).unwrap_or_else(|_| {
-            log::error!("job {}: the recorder of item {} panicked", task.job, task.item);
+        })
+        .unwrap_or_else(|what| {
+            log::error!("job {}: the recorder of item {} panicked: {what}", task.job, task.item);
             Outcome::Failed { reason: "the recorder crashed (what was recorded is kept)".into() }
         });
         let _ = task.reply.send(RecordEvent::Ended { item: task.item, outcome });

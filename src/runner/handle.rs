@@ -182,13 +182,7 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
 /// Runs `f`, turning a panic into its message. A runner owns one job's
 /// state only, so a bug hit by one job ends that job, not the daemon.
 fn guarded(f: impl FnOnce() -> RunnerReport) -> Result<RunnerReport, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into())
-    })
+    crate::job::catch_panic(f)
 }
 
 /// Ends a job whose runner panicked: failed, with the reason in its status

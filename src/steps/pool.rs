@@ -132,13 +132,7 @@ fn execute(task: &StepTask, agent: &ureq::Agent) -> Result<Step, WalkError> {
         scratch: &task.scratch,
         agent,
     };
-    let step = std::panic::AssertUnwindSafe(|| task.runner.step(&view, &task.api));
-    std::panic::catch_unwind(step).unwrap_or_else(|p| {
-        let what = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".into());
+    crate::job::catch_panic(|| task.runner.step(&view, &task.api)).unwrap_or_else(|what| {
         log::error!(
             "job {}: the {} step of item {} panicked: {what}",
             task.job,

@@ -1,15 +1,12 @@
 //! What a provider's task runner is given and what it answers.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::checkpoint::Item;
-use crate::providers::{Api, WalkError};
+use crate::providers::{Api, ByName, Named, WalkError};
 
 /// One item's remote task, as a step sees it.
 #[derive(Debug)]
@@ -99,36 +96,11 @@ pub trait TaskRunner: Send + Sync {
     fn step(&self, task: &TaskView<'_>, api: &Api) -> Result<Step, WalkError>;
 }
 
-/// Every registered task runner, by name; cheap to clone.
-#[derive(Clone, Default)]
-pub struct TaskRunners(Arc<HashMap<&'static str, &'static dyn TaskRunner>>);
+/// Every registered task runner, by name.
+pub type TaskRunners = ByName<dyn TaskRunner>;
 
-impl TaskRunners {
-    /// The set of `runners`; of two with one name, the first wins (the
-    /// provider registry's test keeps names unique).
-    pub fn new(runners: impl IntoIterator<Item = &'static dyn TaskRunner>) -> TaskRunners {
-        let mut map = HashMap::new();
-        for r in runners {
-            map.entry(r.name()).or_insert(r);
-        }
-        TaskRunners(Arc::new(map))
-    }
-
-    /// The runner called `name`.
-    pub fn get(&self, name: &str) -> Option<&'static dyn TaskRunner> {
-        self.0.get(name).copied()
-    }
-
-    /// The registered names, sorted.
-    pub fn names(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self.0.keys().copied().collect();
-        v.sort_unstable();
-        v
-    }
-}
-
-impl fmt::Debug for TaskRunners {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TaskRunners").field(&self.names()).finish()
+impl Named for dyn TaskRunner {
+    fn name(&self) -> &'static str {
+        TaskRunner::name(self)
     }
 }
