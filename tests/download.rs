@@ -57,6 +57,7 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         expected_size: None,
         md5: None,
         inline: None,
+        copy_from: None,
         timeout: Duration::from_secs(2),
         min_speed: 1024,
         min_speed_time: Duration::from_secs(30),
@@ -703,6 +704,29 @@ fn inline_task_writes_text() {
     assert_file(&dest, "title: ü\nline 2\n".as_bytes());
     assert_no_part(&dest);
     assert_eq!(fs.log().len(), 0);
+}
+
+#[test]
+fn copy_task_copies_an_earlier_output_whole_and_refuses_a_link() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let src = dir.path().join("earlier/out.png");
+    fs::create_dir_all(src.parent().expect("parent")).expect("mkdir");
+    let body = data(300_000, 7);
+    fs::write(&src, &body).expect("write");
+    let dest = dir.path().join("new/sub/out.png");
+    let mut t = task("", &dest);
+    t.copy_from = Some(src.clone());
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false });
+    assert_file(&dest, &body);
+    // Once there, it is not copied again.
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: true });
+    // A source that became a link is not followed.
+    let link = dir.path().join("link.png");
+    std::os::unix::fs::symlink(&src, &link).expect("symlink");
+    let mut t = task("", &dir.path().join("third.png"));
+    t.copy_from = Some(link);
+    assert!(matches!(fetch(&agent(), &t), Outcome::Failed { .. }));
+    assert!(!dir.path().join("third.png").exists());
 }
 
 /// Two jobs share two workers: job B's few tasks, queued after job A's

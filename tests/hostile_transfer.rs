@@ -29,6 +29,7 @@ fn task(url: &str, dest: &Path) -> DownloadTask {
         expected_size: None,
         md5: None,
         inline: None,
+        copy_from: None,
         timeout: Duration::from_secs(5),
         min_speed: 1024,
         min_speed_time: Duration::from_secs(30),

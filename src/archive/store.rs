@@ -23,6 +23,23 @@ impl fmt::Display for ArchiveError {
 
 impl std::error::Error for ArchiveError {}
 
+/// One key to record, with the file it stands for when the item wants
+/// its output found again (content archives reuse an earlier output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// The key.
+    pub key: String,
+    /// The saved file, absolute.
+    pub path: Option<PathBuf>,
+}
+
+impl ArchiveEntry {
+    /// A key without a path.
+    pub fn key(key: impl Into<String>) -> ArchiveEntry {
+        ArchiveEntry { key: key.into(), path: None }
+    }
+}
+
 /// A shared handle; clone the `Arc` around it.
 #[derive(Debug)]
 pub struct Archive {
@@ -47,9 +64,18 @@ impl Archive {
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| err(&e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| err(&e))?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS archive (key TEXT PRIMARY KEY NOT NULL, added INTEGER NOT NULL) WITHOUT ROWID;",
+            "CREATE TABLE IF NOT EXISTS archive (key TEXT PRIMARY KEY NOT NULL, added INTEGER NOT NULL, path TEXT) WITHOUT ROWID;",
         )
         .map_err(|e| err(&e))?;
+        // Archives written before outputs were recorded lack the column;
+        // their keys keep meaning "saved once", with no known path.
+        let has_path = conn
+            .prepare("SELECT 1 FROM pragma_table_info('archive') WHERE name = 'path'")
+            .and_then(|mut st| st.exists([]))
+            .map_err(|e| err(&e))?;
+        if !has_path {
+            conn.execute_batch("ALTER TABLE archive ADD COLUMN path TEXT;").map_err(|e| err(&e))?;
+        }
         Ok(Archive { path: path.to_path_buf(), conn: Mutex::new(conn) })
     }
 
@@ -66,9 +92,23 @@ impl Archive {
         conn.query_row("SELECT 1 FROM archive WHERE key = ?1", params![key], |_| Ok(())).is_ok()
     }
 
-    /// Records keys in one transaction.
-    pub fn insert_many(&self, keys: &[String]) -> Result<(), ArchiveError> {
-        if keys.is_empty() {
+    /// The output recorded with `key`: `None` when the key is not
+    /// archived, `Some(None)` when it is but no path was recorded (keys
+    /// of downloads, or of older builds).
+    pub fn lookup(&self, key: &str) -> Option<Option<PathBuf>> {
+        let conn = self.conn.lock().ok()?;
+        conn.query_row("SELECT path FROM archive WHERE key = ?1", params![key], |r| {
+            r.get::<_, Option<String>>(0)
+        })
+        .ok()
+        .map(|p| p.map(PathBuf::from))
+    }
+
+    /// Records entries in one transaction. A key archived before keeps
+    /// its date; a path given now replaces the one it had (the newest
+    /// copy of an output is the one to reuse).
+    pub fn insert_many(&self, entries: &[ArchiveEntry]) -> Result<(), ArchiveError> {
+        if entries.is_empty() {
             return Ok(());
         }
         let err = |e: &dyn fmt::Display| ArchiveError { path: self.path.clone(), reason: e.to_string() };
@@ -76,11 +116,15 @@ impl Archive {
         let tx = conn.transaction().map_err(|e| err(&e))?;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT OR IGNORE INTO archive (key, added) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT INTO archive (key, added, path) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(key) DO UPDATE SET path = excluded.path WHERE excluded.path IS NOT NULL",
+                )
                 .map_err(|e| err(&e))?;
             let now = i64::try_from(crate::job::unix_now()).unwrap_or(0);
-            for k in keys {
-                stmt.execute(params![k, now]).map_err(|e| err(&e))?;
+            for e in entries {
+                let path = e.path.as_ref().map(|p| p.to_string_lossy().into_owned());
+                stmt.execute(params![e.key, now, path]).map_err(|e| err(&e))?;
             }
         }
         tx.commit().map_err(|e| err(&e))
@@ -109,12 +153,47 @@ mod tests {
         let p = dir.path().join("archive.sqlite3");
         let a = Archive::open(&p).expect("open");
         assert!(!a.contains("site:1_p0"));
-        a.insert_many(&["site:1_p0".into(), "site:1_p1".into(), "site:1_p0".into()]).expect("insert");
+        let keys = ["site:1_p0", "site:1_p1", "site:1_p0"].map(ArchiveEntry::key);
+        a.insert_many(&keys).expect("insert");
         assert_eq!(a.len(), 2);
         drop(a);
         let a = Archive::open(&p).expect("reopen");
         assert!(a.contains("site:1_p1"));
         assert!(!a.contains("site:2_p0"));
+    }
+
+    #[test]
+    fn paths_are_recorded_replaced_by_newer_ones_and_kept_when_none_is_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Archive::open(&dir.path().join("archive.sqlite3")).expect("open");
+        assert_eq!(a.lookup("c:1"), None);
+        a.insert_many(&[ArchiveEntry::key("c:0")]).expect("insert");
+        assert_eq!(a.lookup("c:0"), Some(None));
+        let at = |p: &str| ArchiveEntry { key: "c:1".into(), path: Some(PathBuf::from(p)) };
+        a.insert_many(&[at("/out/a.png")]).expect("insert");
+        assert_eq!(a.lookup("c:1"), Some(Some(PathBuf::from("/out/a.png"))));
+        a.insert_many(&[at("/out/b.png")]).expect("insert");
+        assert_eq!(a.lookup("c:1"), Some(Some(PathBuf::from("/out/b.png"))));
+        a.insert_many(&[ArchiveEntry::key("c:1")]).expect("insert");
+        assert_eq!(a.lookup("c:1"), Some(Some(PathBuf::from("/out/b.png"))));
+    }
+
+    #[test]
+    fn an_archive_of_an_older_build_gains_the_path_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("archive.sqlite3");
+        {
+            let conn = Connection::open(&p).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE archive (key TEXT PRIMARY KEY NOT NULL, added INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO archive VALUES ('pixiv:1_p0', 1);",
+            )
+            .expect("old schema");
+        }
+        let a = Archive::open(&p).expect("open");
+        assert_eq!(a.lookup("pixiv:1_p0"), Some(None));
+        a.insert_many(&[ArchiveEntry { key: "x".into(), path: Some("/o".into()) }]).expect("insert");
+        assert_eq!(a.len(), 2);
     }
 
     #[test]

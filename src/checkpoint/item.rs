@@ -9,7 +9,7 @@
 //! by older builds read back unchanged. Invariant: reading what was
 //! written gives the same item; a flat record that names several kinds
 //! (only an older or a broken writer makes one) is read with the
-//! precedence the runner always applied: fail, skip, inline, task,
+//! precedence the runner always applied: fail, skip, inline, copy, task,
 //! stream, fetch.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -46,6 +46,10 @@ pub enum Work {
     /// The listing could not produce it (the API refused the work): the
     /// item fails for good with this reason.
     Fail(String),
+    /// Copy this earlier output of the same work (an absolute path, read
+    /// without following links) to the item's path: a content archive
+    /// found the result already made, so nothing is sent again.
+    Copy(String),
     /// Work done by a remote service (upload, create a task, poll it):
     /// the kernel steps it through the provider's task runner, journaling
     /// every state, until it produces the files to save.
@@ -92,6 +96,11 @@ pub struct Task {
     /// What the runner needs to start (an input path, options).
     #[serde(rename = "i", default)]
     pub input: Value,
+    /// What the task costs the user, in the provider's unit (credits),
+    /// when it is charged: counted into the job's estimate, and checked
+    /// against the walk's budget before the task's first step.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u64>,
 }
 
 /// A download.
@@ -156,7 +165,7 @@ impl Item {
         runner: impl Into<String>,
         input: Value,
     ) -> Item {
-        Item::with(key, path, Work::Task(Task { runner: runner.into(), input }))
+        Item::with(key, path, Work::Task(Task { runner: runner.into(), input, cost: None }))
     }
 
     /// A live stream recorded to `path`.
@@ -250,6 +259,8 @@ struct WireOut<'a> {
     md5: Option<&'a str>,
     #[serde(rename = "b", skip_serializing_if = "Option::is_none")]
     inline: Option<&'a str>,
+    #[serde(rename = "c", skip_serializing_if = "Option::is_none")]
+    copy: Option<&'a str>,
     #[serde(rename = "h", skip_serializing_if = "<[_]>::is_empty")]
     headers: &'a [(String, String)],
     #[serde(rename = "x", skip_serializing_if = "Option::is_none")]
@@ -283,6 +294,8 @@ struct WireIn {
     md5: Option<String>,
     #[serde(rename = "b", default)]
     inline: Option<String>,
+    #[serde(rename = "c", default)]
+    copy: Option<String>,
     #[serde(rename = "h", default)]
     headers: Vec<(String, String)>,
     #[serde(rename = "x", default)]
@@ -309,6 +322,7 @@ impl Serialize for Item {
             size: None,
             md5: None,
             inline: None,
+            copy: None,
             headers: &[],
             skip: None,
             fail: None,
@@ -327,6 +341,7 @@ impl Serialize for Item {
                 w.post = f.post.as_deref();
             }
             Work::Inline(b) => w.inline = Some(b),
+            Work::Copy(c) => w.copy = Some(c),
             Work::Skip(r) => w.skip = Some(r),
             Work::Fail(r) => w.fail = Some(r),
             Work::Task(t) => w.task = Some(t),
@@ -345,6 +360,8 @@ impl<'de> Deserialize<'de> for Item {
             Work::Skip(r)
         } else if let Some(b) = w.inline {
             Work::Inline(b)
+        } else if let Some(c) = w.copy {
+            Work::Copy(c)
         } else if let Some(t) = w.task {
             Work::Task(t)
         } else if let Some(l) = w.stream {
@@ -402,6 +419,7 @@ mod tests {
             fetch,
             with_post,
             Item::inline("1_json", "a/1.json", "{}"),
+            Item::with("6", "out/6.png", Work::Copy("/srv/out/earlier/6.png".into())),
             Item::skip("2", "a placeholder"),
             Item::task("4", "out/4.png", "convert", json!({"input": "/srv/in/4.jpg"})),
             Item::stream(

@@ -116,6 +116,11 @@ pub enum Record {
         /// An intent.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         n: bool,
+        /// The intent re-sends a call whose earlier outcome is unknown
+        /// (its answer was lost, or a crash came between): the service may
+        /// carry it out twice, and charge twice. Counted in status.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        r: bool,
     },
     /// Remote task `i` is finished and produced these items (the files
     /// to save), which get the next indexes.
@@ -266,6 +271,17 @@ pub struct Progress {
     /// Remote tasks under way: their last journaled state.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tasks: BTreeMap<u64, TaskState>,
+    /// The cost of every remote task found (`Task::cost`), for status.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cost_estimate: u64,
+    /// The cost of the remote tasks started so far: a task counts from its
+    /// first journaled state, since its first call may be charged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cost_committed: u64,
+    /// Calls re-sent although their first sending may have been carried
+    /// out (see [`Record::TaskStep`]): possible extra charges.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resent: u64,
 }
 
 impl Progress {
@@ -312,6 +328,9 @@ impl Progress {
                 for it in items {
                     if !it.key.is_empty() {
                         self.keys.insert(it.key.clone());
+                    }
+                    if let Work::Task(t) = &it.work {
+                        self.cost_estimate += t.cost.unwrap_or(0);
                     }
                     self.items.insert(self.found, it);
                     self.found += 1;
@@ -367,7 +386,15 @@ impl Progress {
                 self.items.unpark_all();
             }
             Record::Paused { v } => self.paused = v,
-            Record::TaskStep { i, s, ph, n } => {
+            Record::TaskStep { i, s, ph, n, r } => {
+                if !self.tasks.contains_key(&i)
+                    && let Some(Work::Task(t)) = self.items.get(&i).map(|it| &it.work)
+                {
+                    self.cost_committed += t.cost.unwrap_or(0);
+                }
+                if r {
+                    self.resent += 1;
+                }
                 self.tasks.insert(i, TaskState { state: s, phase: ph, intent: n });
             }
             Record::Spawned { i, items } => {
@@ -436,7 +463,7 @@ mod tests {
             Record::PostDone { i: 0, r: None },
             Record::Reset,
             Record::Paused { v: true },
-            Record::TaskStep { i: 0, s: Value::Null, ph: String::new(), n: false },
+            Record::TaskStep { i: 0, s: Value::Null, ph: String::new(), n: false, r: false },
             Record::Spawned { i: 0, items: Vec::new() },
             Record::Urls { i: 0, u: Vec::new() },
         ];

@@ -31,7 +31,7 @@ use crate::download::partfile::{
 use crate::download::request::{self, Get, NoAnswer};
 use crate::download::speed::SpeedWatch;
 use crate::download::task::{DownloadTask, Outcome};
-use crate::durable::atomic_write_mode;
+use crate::durable::{atomic_copy, atomic_write_mode};
 
 /// Files at least this large record their progress for resume after a
 /// crash; smaller ones simply start again.
@@ -233,6 +233,25 @@ pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         atomic_write_mode(dest, text.as_bytes(), 0o644).map_err(|e| local("write", dest, &e))?;
         return Ok(Outcome::Done { bytes: 0, already: false }.into());
+    }
+    if let Some(src) = &task.copy_from {
+        if fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
+            return Ok(Outcome::Done { bytes: 0, already: true }.into());
+        }
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
+        return match atomic_copy(src, dest, 0o644) {
+            Ok(_) => Ok(Outcome::Done { bytes: 0, already: false }.into()),
+            // The earlier output went away since the listing saw it: this
+            // item cannot be made without the work it was meant to save.
+            Err(e) => Ok(Outcome::Failed {
+                reason: format!(
+                    "cannot copy the earlier output {}: {e}",
+                    crate::naming::escape_display(&src.to_string_lossy())
+                ),
+            }
+            .into()),
+        };
     }
     if let Ok(meta) = fs::symlink_metadata(dest)
         && meta.is_file()

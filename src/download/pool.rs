@@ -426,6 +426,7 @@ mod tests {
             expected_size: None,
             md5: None,
             inline: None,
+            copy_from: None,
             timeout: Duration::from_secs(1),
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),

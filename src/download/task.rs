@@ -40,6 +40,8 @@ pub struct DownloadTask {
     pub md5: Option<String>,
     /// Content to write instead of downloading.
     pub inline: Option<String>,
+    /// An earlier output to copy instead of downloading.
+    pub copy_from: Option<PathBuf>,
     /// Connect and read timeout for this attempt (grows per round).
     pub timeout: Duration,
     /// Below this many bytes per second over `min_speed_time` the

@@ -55,6 +55,35 @@ pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     result
 }
 
+/// Copies the regular file `from` (opened without following a link) to
+/// `to` atomically and durably, with permission bits `mode`: a reader
+/// sees no file or the whole copy. Returns the bytes copied.
+pub fn atomic_copy(from: &Path, to: &Path, mode: u32) -> io::Result<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = super::open_regular_nofollow(from)?;
+    let dir = parent_of(to);
+    let name = to.file_name().ok_or_else(|| io::Error::other("atomic_copy: path has no file name"))?;
+    let name = name.to_string_lossy();
+    let mut keep = name.len().min(200);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let tmp = dir.join(format!(".{}.{}.{}.tmp", &name[..keep], std::process::id(), fastrand::u32(..)));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let n = io::copy(&mut src, &mut file)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, to)?;
+        fsync_dir(dir)?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Fsyncs `file` and renames `from` to `to`, then fsyncs the directory of
 /// `to`.
 ///

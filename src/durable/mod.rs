@@ -12,7 +12,7 @@ mod atomic;
 mod read;
 
 pub use atomic::{
-    append_synced, atomic_write, atomic_write_mode, fsync_dir, remove_orphaned_temporaries,
+    append_synced, atomic_copy, atomic_write, atomic_write_mode, fsync_dir, remove_orphaned_temporaries,
     remove_orphaned_temporaries_below, sync_and_rename,
 };
 pub use read::open_regular_nofollow;

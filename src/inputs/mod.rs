@@ -11,10 +11,14 @@
 //! reading; and the file is opened without following a link, so a path
 //! swapped for a link after the check is still refused. A URL input that
 //! must be uploaded is fetched first into the job's own scratch folder
-//! ([`stage_url`]), complete or not at all, and read from there.
+//! ([`stage_url`]), complete or not at all, and read from there. What a
+//! file is comes from its bytes ([`sniff_file`]): kind, dimensions, and
+//! whether its end is there.
 
 mod policy;
+mod sniff;
 mod stage;
 
 pub use policy::{InputError, InputPolicy, LocalInput};
+pub use sniff::{ImageInfo, ImageKind, NotAnImage, sniff, sniff_file};
 pub use stage::stage_url;

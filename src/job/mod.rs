@@ -16,4 +16,4 @@ pub use flags::JobFlags;
 pub use guard::catch_panic;
 pub use headers::{check_header, check_headers};
 pub use spec::{COMMON_KEYS, JobSpec, RejectReason, parse_job_bytes};
-pub use status::{JobState, JobStatus, Tid, unix_now};
+pub use status::{CostStatus, JobState, JobStatus, Tid, unix_now};

@@ -96,6 +96,29 @@ pub struct JobStatus {
     /// Remote tasks under way, by phase (`upload`, `processing`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub phases: std::collections::BTreeMap<String, u64>,
+    /// What the job's remote tasks cost (credits), when they cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostStatus>,
+    /// Calls sent again although their first sending may have been
+    /// carried out: each may have been charged twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub possible_extra_charges: u64,
+}
+
+/// The cost of a job's remote tasks, in the provider's unit (credits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostStatus {
+    /// Every task found, at its documented price.
+    pub estimate: u64,
+    /// The tasks started so far (each may be charged).
+    pub committed: u64,
+    /// The job's cap (`max_credits`), if it has one.
+    pub cap: Option<u64>,
+}
+
+/// For serde: leave zero counts out.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl JobStatus {
@@ -129,6 +152,8 @@ impl JobStatus {
             bytes: 0,
             updated: unix_now(),
             phases: std::collections::BTreeMap::new(),
+            cost: None,
+            possible_extra_charges: 0,
         }
     }
 }

@@ -170,6 +170,14 @@ pub trait Walk: Send {
     /// Returns the page that starts at `cursor` (`None`: the beginning).
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError>;
 
+    /// The most the job may spend on remote tasks, in the unit of their
+    /// `Task::cost` (a job's `max_credits`); `None`: no cap. The runner
+    /// starts no task whose cost would take what the job committed past
+    /// it, and fails it for good with the reason instead.
+    fn budget(&self) -> Option<u64> {
+        None
+    }
+
     /// Returns true if and only if [`Walk::refresh`] can give fresh URLs;
     /// the runner asks only a walk that says so, so that a plain 404 of
     /// any other job fails at once as it always did.
@@ -222,6 +230,12 @@ impl Api {
     /// Returns true if and only if `key` is in the download archive.
     pub fn archived(&self, key: &str) -> bool {
         self.archive.as_ref().is_some_and(|a| a.contains(key))
+    }
+
+    /// The output recorded with an archived `key`: `None` when the key is
+    /// not archived, `Some(None)` when no path was recorded with it.
+    pub fn archived_output(&self, key: &str) -> Option<Option<std::path::PathBuf>> {
+        self.archive.as_ref().and_then(|a| a.lookup(key))
     }
 
     /// Returns true if and only if the job was paused or cancelled (a walk

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::archive::Archive;
+use crate::archive::{Archive, ArchiveEntry};
 use crate::checkpoint::{CheckpointStore, Record};
 use crate::durable::fsync_dir;
 use crate::runner::run::Runner;
@@ -36,9 +36,9 @@ pub(super) struct Commits {
     pub(super) archive: Option<Arc<Archive>>,
     /// Archive keys of items made durable as done, to write after the next
     /// commit.
-    pub(super) archive_due: Vec<String>,
+    pub(super) archive_due: Vec<ArchiveEntry>,
     /// Archive keys of done items not yet committed.
-    pub(super) archive_pending: Vec<String>,
+    pub(super) archive_pending: Vec<ArchiveEntry>,
 }
 
 impl Commits {

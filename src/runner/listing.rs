@@ -129,7 +129,7 @@ impl Runner {
                     }
                 }
                 self.record(Record::Found { items, cursor, end, total: page.total, output });
-                let ready = self.triage((first..first + count).collect());
+                let ready = self.triage((first..first + count).collect(), true);
                 // A page is rare and cheap to commit at once; a later crash
                 // then never walks it again.
                 self.commit_or_fail();

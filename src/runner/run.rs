@@ -140,6 +140,7 @@ pub(super) fn run(
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
     let refreshes = args.walk.refreshes();
+    let budget = args.walk.budget();
     let api =
         Api::new(args.lanes.clone(), Arc::clone(&flags), args.archive.clone(), Arc::clone(&args.sessions));
     let mut r = Runner {
@@ -160,7 +161,7 @@ pub(super) fn run(
         commits: Commits::new(store, args.archive),
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),
-        tasks: Tasks::new(args.steps, args.task_runners),
+        tasks: Tasks::new(args.steps, args.task_runners, budget),
         live: Live::new(args.recorders),
         refresh: Refresh::new(refreshes),
         status_file: StatusFile::new(),
@@ -189,7 +190,7 @@ impl Runner {
         }
         self.report_crossed_intents();
         let pending = self.progress.pending();
-        self.sched.ready = self.triage(pending).into();
+        self.sched.ready = self.triage(pending, true).into();
         self.post.backlog = self.progress.post.keys().copied().collect();
         if self.start_paused && !self.progress.paused {
             self.record(Record::Paused { v: true });

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::archive::ArchiveEntry;
 use crate::checkpoint::{Record, Work};
 use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
 use crate::http::display_url;
@@ -108,7 +109,9 @@ impl Runner {
                 }
                 self.sched.attempts.remove(&i);
                 if let Some(key) = self.progress.items.get(&i).and_then(|it| it.archive.clone()) {
-                    self.commits.archive_pending.push(key);
+                    // With the file it stands for, which a later job may
+                    // reuse (see `Work::Copy`).
+                    self.commits.archive_pending.push(ArchiveEntry { key, path: Some(ev.dest.clone()) });
                 }
                 self.record(Record::Done { i, b: bytes });
                 if self.progress.post.contains_key(&i) {
@@ -150,8 +153,11 @@ impl Runner {
 
     /// Records items that must not be downloaded (the listing marked them,
     /// or the archive knows them) as skipped, hands remote tasks to the
-    /// task queue, and returns the downloads.
-    pub(super) fn triage(&mut self, indexes: Vec<u64>) -> Vec<u64> {
+    /// task queue, and returns the downloads. What a finished remote task
+    /// produced is triaged with `by_archive` false: the task was paid for
+    /// already, so its files are saved even when another job archived the
+    /// same key in the meantime.
+    pub(super) fn triage(&mut self, indexes: Vec<u64>, by_archive: bool) -> Vec<u64> {
         let mut out = Vec::with_capacity(indexes.len());
         for i in indexes {
             let Some(item) = self.progress.items.get(&i) else { continue };
@@ -163,7 +169,7 @@ impl Runner {
                     continue;
                 }
                 (Work::Skip(r), _, _) => Some(r.clone()),
-                (_, Some(key), Some(a)) if a.contains(key) => {
+                (_, Some(key), Some(a)) if by_archive && a.contains(key) => {
                     Some("already in the download archive".to_string())
                 }
                 _ => None,
@@ -215,9 +221,14 @@ impl Runner {
                 self.record(Record::Failed { i, r: format!("unsafe file path {:?}", item.path), p: true });
                 continue;
             };
+            let mut copy_from = None;
             let (url, also, size, md5, inline, extra) = match item.work {
                 Work::Fetch(f) => (f.url, f.also, f.size, f.md5, None, f.headers),
                 Work::Inline(body) => (String::new(), Vec::new(), None, None, Some(body), Vec::new()),
+                Work::Copy(src) => {
+                    copy_from = Some(std::path::PathBuf::from(src));
+                    (String::new(), Vec::new(), None, None, None, Vec::new())
+                }
                 // Triage journals these before they are ready; should one
                 // get here all the same, it ends as triage would end it.
                 Work::Skip(r) => {
@@ -254,6 +265,7 @@ impl Runner {
                 expected_size: size,
                 md5,
                 inline,
+                copy_from,
                 timeout: self.sched.timeout,
                 min_speed: self.config.min_speed,
                 min_speed_time: self.config.min_speed_time,
@@ -275,7 +287,8 @@ impl Runner {
     /// How a running job's round ends: not yet, with another retry
     /// round for the files that failed for now, or with the job's end.
     pub(super) fn running_end(&mut self) -> Option<End> {
-        if let (true, Some(why)) = (self.once, &self.listing.waiting) {
+        let why = self.listing.waiting.clone().or_else(|| self.tasks.parked_reason().map(str::to_string));
+        if let (true, Some(why)) = (self.once, why) {
             let drained = self.listing.lister.is_none()
                 && self.sched.drained()
                 && self.post.inflight.is_empty()

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::job::{JobState, JobStatus, unix_now};
+use crate::job::{CostStatus, JobState, JobStatus, unix_now};
 use crate::runner::run::{Mode, Runner};
 use crate::spool::write_status;
 
@@ -96,6 +96,12 @@ impl Runner {
             bytes: p.bytes.max(self.flags.bytes()),
             updated: unix_now(),
             phases: if state.is_terminal() { Default::default() } else { self.tasks.phase_counts() },
+            cost: (p.cost_estimate > 0 || self.tasks.budget.is_some()).then_some(CostStatus {
+                estimate: p.cost_estimate,
+                committed: p.cost_committed,
+                cap: self.tasks.budget,
+            }),
+            possible_extra_charges: p.resent,
         }
     }
 
@@ -120,6 +126,7 @@ impl Runner {
             .failure
             .clone()
             .or_else(|| self.listing.waiting.as_ref().map(|w| format!("waiting: {w}")))
+            .or_else(|| self.tasks.parked_reason().map(|w| format!("waiting: {w}")))
             .or_else(|| self.listing.retrying.as_ref().map(|r| format!("retrying: {r}")));
         let s = self.status(self.live_state(), error);
         if let Err(e) = write_status(&self.spool, &s) {

@@ -53,11 +53,16 @@ pub(super) struct Tasks {
     /// Items whose last state, as found at start, is an intent journaled
     /// by an earlier run: the outcome of the call it announced is unknown.
     pub(super) crossed: HashSet<u64>,
+    /// The job's budget for remote tasks (`Walk::budget`).
+    pub(super) budget: Option<u64>,
+    /// A step said the account cannot go on (out of credits, say): no
+    /// step of the job is started until then, and status says why.
+    pub(super) parked: Option<(Instant, String)>,
 }
 
 impl Tasks {
     /// No task stepped yet.
-    pub(super) fn new(pool: Option<StepPool>, runners: TaskRunners) -> Tasks {
+    pub(super) fn new(pool: Option<StepPool>, runners: TaskRunners, budget: Option<u64>) -> Tasks {
         let (tx, rx) = bounded(WINDOW * 2);
         Tasks {
             pool,
@@ -70,6 +75,8 @@ impl Tasks {
             failures: HashMap::new(),
             phases: HashMap::new(),
             crossed: HashSet::new(),
+            budget,
+            parked: None,
         }
     }
 
@@ -78,9 +85,19 @@ impl Tasks {
         self.ready.is_empty() && self.polling.is_empty() && self.inflight.is_empty()
     }
 
-    /// When the next polling item is due.
+    /// When the next polling item is due (or the park ends).
     pub(super) fn next_poll(&self) -> Option<Instant> {
-        self.polling.peek().map(|Reverse((t, _))| *t)
+        let poll = self.polling.peek().map(|Reverse((t, _))| *t);
+        match (&self.parked, poll) {
+            (Some((until, _)), Some(p)) => Some(p.max(*until)),
+            (Some((until, _)), None) if !self.ready.is_empty() => Some(*until),
+            (_, p) => p,
+        }
+    }
+
+    /// Why the job's steps wait, while they do.
+    pub(super) fn parked_reason(&self) -> Option<&str> {
+        self.parked.as_ref().filter(|(until, _)| *until > Instant::now()).map(|(_, r)| r.as_str())
     }
 
     /// Tasks per phase, for status.
@@ -97,6 +114,12 @@ impl Runner {
     /// Moves polling items whose time has come to the ready queue.
     pub(super) fn promote_polls(&mut self) {
         let now = Instant::now();
+        if self.tasks.parked.as_ref().is_some_and(|(until, _)| *until > now) {
+            return;
+        }
+        if self.tasks.parked.take().is_some() {
+            self.status_file.dirty = true;
+        }
         while let Some(Reverse((t, i))) = self.tasks.polling.peek().copied() {
             if t > now {
                 break;
@@ -108,7 +131,7 @@ impl Runner {
 
     /// Hands ready task steps to the pool, up to the window.
     pub(super) fn pump_tasks(&mut self) {
-        if self.mode != Mode::Running {
+        if self.mode != Mode::Running || self.tasks.parked_reason().is_some() {
             return;
         }
         while self.tasks.inflight.len() < WINDOW {
@@ -118,6 +141,17 @@ impl Runner {
             }
             let Some(item) = self.progress.items.get(&i) else { continue };
             let Work::Task(task) = &item.work else { continue };
+            if let (Some(cap), Some(cost), false) =
+                (self.tasks.budget, task.cost, self.progress.tasks.contains_key(&i))
+                && self.progress.cost_committed + cost > cap
+            {
+                let r = format!(
+                    "not sent: the job's budget of {cap} would be exceeded ({} committed, this one costs {cost})",
+                    self.progress.cost_committed
+                );
+                self.record(Record::Failed { i, r, p: true });
+                continue;
+            }
             let Some(runner) = self.tasks.runners.get(&task.runner) else {
                 let r = format!("this build of spoolfetch has no task runner {:?}", task.runner);
                 self.record(Record::Failed { i, r, p: true });
@@ -165,8 +199,16 @@ impl Runner {
             self.tasks.crossed.remove(&i);
         }
         match ev.result {
-            Ok(Step::Next { state, phase }) => self.task_state(i, state, phase, false),
-            Ok(Step::Intent { state, phase }) => self.task_state(i, state, phase, true),
+            Ok(Step::Next { state, phase }) => self.task_state(i, state, phase, false, false),
+            Ok(Step::Intent { state, phase }) => self.task_state(i, state, phase, true, false),
+            Ok(Step::Resend { state, phase }) => {
+                log::warn!(
+                    "job {}: item {i}: sending a call again whose first sending may have been carried out \
+                     (a possible extra charge, counted in status)",
+                    self.tid
+                );
+                self.task_state(i, state, phase, true, true)
+            }
             Ok(Step::Poll { after, phase }) => {
                 self.tasks.failures.remove(&i);
                 self.tasks.phases.insert(i, phase);
@@ -191,7 +233,7 @@ impl Runner {
                 let count = items.len() as u64;
                 self.record(Record::Spawned { i, items });
                 self.commit_or_fail();
-                let ready = self.triage((first..first + count).collect());
+                let ready = self.triage((first..first + count).collect(), false);
                 self.sched.ready.extend(ready);
             }
             Ok(Step::Failed { reason, permanent }) => {
@@ -205,8 +247,14 @@ impl Runner {
                 self.tasks.ready.push_front(i);
             }
             Err(WalkError::Wait { reason, retry_in }) => {
-                self.tasks.phases.insert(i, format!("waiting: {reason}"));
-                self.tasks.polling.push(Reverse((Instant::now() + retry_in, i)));
+                // What one step waits for (credits, a login) every step of
+                // the account waits for: the job parks instead of failing
+                // or hammering each item in turn.
+                log::warn!("job {}: waiting: {reason}; trying again in {} s", self.tid, retry_in.as_secs());
+                self.tasks.phases.insert(i, "waiting".into());
+                self.tasks.parked = Some((Instant::now() + retry_in, reason));
+                self.tasks.ready.push_front(i);
+                self.status_file.dirty = true;
             }
             Err(e) => {
                 let n = self.tasks.failures.entry(i).or_insert(0);
@@ -232,10 +280,10 @@ impl Runner {
     }
 
     /// Journals a task's new state durably, then readies its next step.
-    fn task_state(&mut self, i: u64, state: serde_json::Value, phase: String, intent: bool) {
+    fn task_state(&mut self, i: u64, state: serde_json::Value, phase: String, intent: bool, resend: bool) {
         self.tasks.failures.remove(&i);
         self.tasks.phases.insert(i, phase.clone());
-        self.record(Record::TaskStep { i, s: state, ph: phase, n: intent });
+        self.record(Record::TaskStep { i, s: state, ph: phase, n: intent, r: resend });
         // The next step may make the call this state announces: the state
         // must be on disk first.
         self.commit_or_fail();

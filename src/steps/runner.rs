@@ -61,6 +61,18 @@ pub enum Step {
         /// Its phase.
         phase: String,
     },
+    /// An intent that sends again a call whose first sending may have
+    /// been carried out (its answer was lost, or the process stopped
+    /// between): journaled like an intent, and counted in the job's status
+    /// as a possible extra charge. A runner returns it at most once per
+    /// call it could not confirm, so a lost answer costs the user at most
+    /// one extra charge.
+    Resend {
+        /// The state.
+        state: Value,
+        /// Its phase.
+        phase: String,
+    },
     /// Nothing changed on the remote side yet: step again after `after`
     /// (not journaled).
     Poll {
