@@ -38,7 +38,8 @@ impl Supervisor {
     /// first use; `None` when a pacing thread cannot be started.
     pub(super) fn lanes_for(&mut self, account: &AccountSpec, provider: &str) -> Option<Lanes> {
         let api = policy(&account.pacing, &self.config, self.config.provider_interval(provider));
-        let mut lanes = Lanes::api(self.pacer(&account.key, api)?, account.classify);
+        let mut lanes = Lanes::api(self.pacer(&account.key, api)?, account.classify)
+            .with_credentials(account.credentials.clone());
         for lane in &account.lanes {
             let key = format!("{}#{}", account.key, lane.name);
             let p = self.pacer(&key, policy(&lane.pacing, &self.config, None))?;

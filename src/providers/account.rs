@@ -27,12 +27,39 @@ pub struct AccountSpec {
     /// with its own pacing thread, so a long transfer never holds the API
     /// lane and the API's classifier never reads a storage answer.
     pub lanes: Vec<LaneSpec>,
+    /// Headers every call on the API lane carries (an API key): held in
+    /// memory by the job's lanes, so that no task state, journal or log
+    /// line ever holds them.
+    pub credentials: Credentials,
 }
 
 impl AccountSpec {
     /// An account paced as `pacing`, without further lanes.
     pub fn new(key: impl Into<String>, classify: Classify, pacing: PacingSpec) -> AccountSpec {
-        AccountSpec { key: key.into(), classify, pacing, lanes: Vec::new() }
+        AccountSpec {
+            key: key.into(),
+            classify,
+            pacing,
+            lanes: Vec::new(),
+            credentials: Credentials::default(),
+        }
+    }
+
+    /// The same account with a credential header on every API call.
+    #[must_use]
+    pub fn with_credential(mut self, name: &str, value: &str) -> AccountSpec {
+        self.credentials.0.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// Secret request headers; `Debug` shows their names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(n, _)| n)).finish()
     }
 }
 
@@ -90,6 +117,8 @@ pub struct LaneSpec {
 pub struct Lanes {
     /// The API lane.
     pub(super) api: Option<(Pacer, Classify)>,
+    /// The account's credential headers, added to every API-lane call.
+    pub(super) credentials: Credentials,
     /// Further lanes, by name.
     pub(super) others: Vec<(&'static str, Pacer, Classify)>,
 }
@@ -102,7 +131,14 @@ impl Lanes {
 
     /// The account's API lane.
     pub fn api(pacer: Pacer, classify: Classify) -> Lanes {
-        Lanes { api: Some((pacer, classify)), others: Vec::new() }
+        Lanes { api: Some((pacer, classify)), credentials: Credentials::default(), others: Vec::new() }
+    }
+
+    /// The same with credential headers on every API-lane call.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Lanes {
+        self.credentials = credentials;
+        self
     }
 
     /// The same with a further lane.

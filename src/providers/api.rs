@@ -245,7 +245,14 @@ impl Api {
     }
 
     /// Makes a paced call on the lane the request names.
-    pub fn call(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+    pub fn call(&self, mut req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        if req.lane.is_none() {
+            for (name, value) in &self.lanes.credentials.0 {
+                if !req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                    req.headers.push((name.clone(), value.clone()));
+                }
+            }
+        }
         match self.lanes.get(req.lane) {
             Some((p, classify)) => p.call(req, classify, &self.flags),
             None if req.lane.is_some() => Err(ApiError::Transport {

@@ -13,8 +13,13 @@ use crate::steps::TaskRunners;
 /// Every provider, in the order job types are documented. Adding a
 /// provider is its folder, its `mod` line in `providers/mod.rs` and one
 /// entry here.
-pub static PROVIDERS: &[&dyn Provider] =
-    &[&super::http_files::HttpFiles, &super::pixiv::Pixiv, &super::octoparse::Octoparse, &super::demo::Demo];
+pub static PROVIDERS: &[&dyn Provider] = &[
+    &super::http_files::HttpFiles,
+    &super::pixiv::Pixiv,
+    &super::octoparse::Octoparse,
+    &super::picwish::Picwish,
+    &super::demo::Demo,
+];
 
 /// Finds the provider and documentation of a job type.
 pub fn find_job_type(name: &str) -> Option<(&'static dyn Provider, &'static JobTypeInfo)> {

@@ -18,9 +18,10 @@ mod params;
 pub mod demo;
 pub mod http_files;
 pub mod octoparse;
+pub mod picwish;
 pub mod pixiv;
 
-pub use account::{AccountSpec, LaneSpec, Lanes, PacingSpec};
+pub use account::{AccountSpec, Credentials, LaneSpec, Lanes, PacingSpec};
 pub use api::{Api, Page, PlanContext, Provider, RecordFormat, Records, Walk, WalkError};
 pub use list::*;
 pub use params::{JobTypeInfo, ParamInfo, ParamKind, Params, is_date, parse_id, validate};
