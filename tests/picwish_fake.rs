@@ -588,3 +588,48 @@ fn callback_placeholders() {
     );
     assert_eq!(got, "o=k/1.png&s=12&f=a b.png&g=");
 }
+
+/// The fake's verifier accepts exactly what oss2 2.19.1 signs
+/// (`tests/fixtures/picwish/oss2_vectors.json`, from
+/// `bench/oracles/oss2_vectors.py`).
+#[test]
+fn oss_verifier_matches_oss2_vectors() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/picwish/oss2_vectors.json"))
+        .expect("fixture");
+    let fixture: Value = serde_json::from_str(&text).expect("json");
+    assert!(fixture["_produced_by"].as_str().expect("header").contains("oss2==2.19.1"));
+    let vectors = fixture["vectors"].as_array().expect("vectors");
+    assert!(vectors.len() >= 5);
+    for v in vectors {
+        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}")).to_string();
+        let key = s("key");
+        // As the server core hands it over: names lower-cased.
+        let mut headers: Vec<(String, String)> = v["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .map(|h| (h[0].as_str().expect("name").to_ascii_lowercase(), h[1].as_str().expect("value").to_string()))
+            .collect();
+        headers.push(("authorization".into(), s("authorization")));
+        let encoded: String = key
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"/._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        let req = crate::support::http::Request {
+            method: s("method"),
+            path: format!("/{}/{encoded}", s("bucket")),
+            headers,
+            body: Vec::new(),
+        };
+        let decoded = picwish::oss::decode_path(&encoded);
+        assert_eq!(decoded, key, "{}", s("name"));
+        let got = picwish::oss::verify(&req, &s("access_key_secret"), &s("bucket"), &decoded);
+        assert_eq!(got, Ok(()), "{}: oss2 signed {:?}", s("name"), s("string_to_sign"));
+        // And a one-byte change is refused.
+        let mut bad = req.clone();
+        bad.method = "POST".into();
+        assert!(picwish::oss::verify(&bad, &s("access_key_secret"), &s("bucket"), &decoded).is_err());
+        let sts = picwish::oss::verify(&bad, "wrong secret", &s("bucket"), &decoded).expect_err("refused");
+        assert_eq!(sts.replacen("POST", "PUT", 1), s("string_to_sign"), "{}", s("name"));
+    }
+}
