@@ -326,6 +326,18 @@ fn api_expiry_sync_and_dropped_answers() {
 
 /// A raw HTTP/1.1 exchange (for Host headers ureq would not send).
 fn raw(base: &str, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let (status, body) = raw_bytes(base, method, path, headers, body);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`raw`], with the answer's body as bytes.
+fn raw_bytes(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let addr = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -342,9 +354,10 @@ fn raw(base: &str, method: &str, path: &str, headers: &[(&str, String)], body: &
     s.write_all(body).expect("write body");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status =
+        out.get(9..12).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body =
+        out.windows(4).position(|w| w == b"\r\n\r\n").map(|p| out[p + 4..].to_vec()).unwrap_or_default();
     (status, body)
 }
 
@@ -594,8 +607,11 @@ fn callback_placeholders() {
 /// `bench/oracles/oss2_vectors.py`).
 #[test]
 fn oss_verifier_matches_oss2_vectors() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/picwish/oss2_vectors.json"))
-        .expect("fixture");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/picwish/oss2_vectors.json"
+    ))
+    .expect("fixture");
     let fixture: Value = serde_json::from_str(&text).expect("json");
     assert!(fixture["_produced_by"].as_str().expect("header").contains("oss2==2.19.1"));
     let vectors = fixture["vectors"].as_array().expect("vectors");
@@ -608,12 +624,20 @@ fn oss_verifier_matches_oss2_vectors() {
             .as_array()
             .expect("headers")
             .iter()
-            .map(|h| (h[0].as_str().expect("name").to_ascii_lowercase(), h[1].as_str().expect("value").to_string()))
+            .map(|h| {
+                (h[0].as_str().expect("name").to_ascii_lowercase(), h[1].as_str().expect("value").to_string())
+            })
             .collect();
         headers.push(("authorization".into(), s("authorization")));
         let encoded: String = key
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"/._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"/._-".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
         let req = crate::support::http::Request {
             method: s("method"),
@@ -632,4 +656,124 @@ fn oss_verifier_matches_oss2_vectors() {
         let sts = picwish::oss::verify(&bad, "wrong secret", &s("bucket"), &decoded).expect_err("refused");
         assert_eq!(sts.replacen("POST", "PUT", 1), s("string_to_sign"), "{}", s("name"));
     }
+}
+
+/// Every string leaf that differs between a recorded answer and the
+/// replay's, as (recorded, replayed): ids, keys, URLs, credentials.
+fn learn(old: &Value, new: &Value, map: &mut Vec<(String, String)>) {
+    match (old, new) {
+        (Value::String(o), Value::String(n)) if o != n && !o.is_empty() => map.push((o.clone(), n.clone())),
+        (Value::Object(o), Value::Object(n)) => {
+            for (k, v) in o {
+                if let Some(w) = n.get(k) {
+                    learn(v, w, map);
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(n)) => o.iter().zip(n).for_each(|(v, w)| learn(v, w, map)),
+        _ => {}
+    }
+}
+
+/// Replays what the real `picwish` 0.6.0 package sent to the fake
+/// (`tests/fixtures/picwish/picwish_0.6.0_requests.json`, from
+/// `bench/oracles/picwish_client.py`): same methods, paths, queries,
+/// headers and bodies, with the ids, keys and credentials the fake issued
+/// this time substituted, the upload re-signed with this run's secret and
+/// date (oss2_vectors pins the signature itself). Every request must be
+/// accepted as it was, and every download must be the same bytes.
+#[test]
+fn picwish_package_requests_replay() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/picwish/picwish_0.6.0_requests.json"
+    ))
+    .expect("fixture");
+    let fx: Value = serde_json::from_str(&text).expect("json");
+    assert!(fx["_produced_by"].as_str().expect("header").contains("picwish==0.6.0"));
+    // Processing time 0: a recorded "processing" poll is simply answered done.
+    let f = fake(0, 2.0);
+    let old_base = fx["base_url"].as_str().expect("base_url");
+    let mut map = vec![
+        (old_base.to_string(), f.base_url()),
+        (
+            old_base.trim_start_matches("http://").to_string(),
+            f.base_url().trim_start_matches("http://").to_string(),
+        ),
+    ];
+    let mut secrets: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let requests = fx["requests"].as_array().expect("requests");
+    assert!(requests.len() >= 15);
+    let mut downloads = 0;
+    for r in requests {
+        map.sort_by_key(|(o, _)| std::cmp::Reverse(o.len()));
+        let apply = |s: &str| map.iter().fold(s.to_string(), |acc, (o, n)| acc.replace(o.as_str(), n));
+        let method = r["method"].as_str().expect("method");
+        let url = apply(r["url"].as_str().expect("url"));
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let path = rest.find('/').map_or("/", |i| &rest[i..]).to_string();
+        let mut headers: Vec<(String, String)> = r["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .map(|h| (h[0].as_str().expect("name").to_string(), apply(h[1].as_str().expect("value"))))
+            .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "connection"))
+            .collect();
+        let body: Vec<u8> = if let Some(j) = r.get("json") {
+            apply(&j.to_string()).into_bytes()
+        } else if let Some(b) = r["body_base64"].as_str() {
+            B64.decode(b).expect("base64")
+        } else {
+            Vec::new()
+        };
+        if method == "PUT" {
+            let set = |headers: &mut Vec<(String, String)>, k: &str, v: String| {
+                if let Some(h) = headers.iter_mut().find(|(n, _)| n == k) {
+                    h.1 = v;
+                }
+            };
+            set(&mut headers, "x-oss-date", now_date());
+            let cb = headers.iter().find(|(k, _)| k == "x-oss-callback").expect("callback").1.clone();
+            let cb = String::from_utf8(B64.decode(&cb).expect("callback base64")).expect("utf-8");
+            set(&mut headers, "x-oss-callback", B64.encode(apply(&cb)));
+            let auth = headers.iter().find(|(k, _)| k == "authorization").expect("authorization").1.clone();
+            let akid = auth.trim_start_matches("OSS ").split(':').next().expect("akid").to_string();
+            let ct = headers.iter().find(|(k, _)| k == "content-type").map_or("", |(_, v)| v.as_str());
+            let date = headers.iter().find(|(k, _)| k == "x-oss-date").map_or("", |(_, v)| v.as_str());
+            let key = picwish::oss::decode_path(path.trim_start_matches('/'));
+            let sts = string_to_sign("PUT", "", ct, date, &headers, BUCKET, &key);
+            let sig = sign(secrets.get(&akid).expect("a secret for the grant"), &sts);
+            set(&mut headers, "authorization", format!("OSS {akid}:{sig}"));
+        }
+        let hdrs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let (status, got) = raw_bytes(&f.base_url(), method, &path, &hdrs, &body);
+        assert_eq!(
+            status as u64,
+            r["status"].as_u64().expect("status"),
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&got)
+        );
+        if let Some(old) = r.get("response") {
+            let new: Value = serde_json::from_slice(&got).expect("a JSON answer");
+            assert_eq!(new["status"], old["status"], "{method} {path}");
+            learn(old, &new, &mut map);
+            if let Some(c) = new["data"].get("credential") {
+                let id = c["access_key_id"].as_str().expect("akid").to_string();
+                secrets.insert(id, c["access_key_secret"].as_str().expect("secret").to_string());
+            }
+        } else {
+            assert_eq!(sha256_hex(&got), r["response_sha256"].as_str().expect("sha"), "{path}");
+            downloads += 1;
+        }
+    }
+    assert_eq!(downloads, 3);
+    assert_eq!((f.uploads(), f.creates()), (3, 3));
+    // What the package downloaded is the watermark-free image (colorize: the poll's image).
+    let input = B64.decode(fx["input_base64"].as_str().expect("input")).expect("base64");
+    let want: Vec<String> = [("image", "segmentation"), ("image", "scale"), ("image", "colorization")]
+        .iter()
+        .map(|(k, op)| sha256_hex(&result_bytes(k, op, &input)))
+        .collect();
+    let got: Vec<&str> = requests.iter().filter_map(|r| r["response_sha256"].as_str()).collect();
+    assert_eq!(got, want);
 }
