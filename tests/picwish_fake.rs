@@ -311,11 +311,11 @@ fn api_expiry_sync_and_dropped_answers() {
     std::thread::sleep(Duration::from_millis(150));
     assert_eq!(f.charged_for(&sha256_hex(&other)), 1);
     // A stalled answer.
-    f.stall_create(Some(Duration::from_millis(400)));
+    f.stall_create(Duration::from_millis(400));
     let t = Instant::now();
     assert_eq!(create(&f, KEY, "scale", &[], Some(("f.png", &input))).status, 200);
     assert!(t.elapsed() >= Duration::from_millis(400));
-    f.stall_create(None);
+    f.stall_create(Duration::ZERO);
     f.result_ttl(Duration::from_millis(1));
     let g = create(&f, KEY, "scale", &[("sync", "1")], Some(("f.png", &input)));
     std::thread::sleep(Duration::from_millis(5));
@@ -460,8 +460,12 @@ fn web_login_and_gateway_auth() {
     assert_eq!(g.status, 400);
     f.revoke_logins();
     assert_eq!(gw_post(&f, &token, "authorizations/oss", &json!({"filenames": ["a.png"]})).status, 401);
-    // The web flow is not rate limited.
+    // The web flow is not rate limited, but 429s can be injected.
     assert_eq!(f.rate_limited(), 0);
+    f.web_storm(1);
+    let g = gw_post(&f, ANON, "authorizations/oss", &json!({"filenames": ["a.png"]}));
+    assert_eq!((g.status, g.json()["status"].clone()), (429, json!(429)));
+    assert_eq!(gw_post(&f, ANON, "authorizations/oss", &json!({"filenames": ["a.png"]})).status, 200);
 }
 
 /// Login, upload (virtual-host), task, poll, watermark-free result.

@@ -60,6 +60,10 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Response {
     if !(anonymous_token(token) || s.login_tokens.contains(token)) {
         return status_json(401, "needed login");
     }
+    if s.web_storm > 0 {
+        s.web_storm -= 1;
+        return status_json(429, "Too Many Requests");
+    }
     let rest = rest.trim_end_matches('/');
     match req.method.as_str() {
         "POST" if rest == "authorizations/oss" => authorize(&mut s, req),
