@@ -666,7 +666,13 @@ fn oss_verifier_matches_oss2_vectors() {
 /// replay's, as (recorded, replayed): ids, keys, URLs, credentials.
 fn learn(old: &Value, new: &Value, map: &mut Vec<(String, String)>) {
     match (old, new) {
-        (Value::String(o), Value::String(n)) if o != n && !o.is_empty() => map.push((o.clone(), n.clone())),
+        (Value::String(o), Value::String(n)) if o != n && !o.is_empty() => {
+            map.push((o.clone(), n.clone()));
+            // Object keys also travel with their slashes encoded (oss2).
+            if o.contains('/') {
+                map.push((o.replace('/', "%2F"), n.replace('/', "%2F")));
+            }
+        }
         (Value::Object(o), Value::Object(n)) => {
             for (k, v) in o {
                 if let Some(w) = n.get(k) {
@@ -685,7 +691,8 @@ fn learn(old: &Value, new: &Value, map: &mut Vec<(String, String)>) {
 /// headers and bodies, with the ids, keys and credentials the fake issued
 /// this time substituted, the upload re-signed with this run's secret and
 /// date (oss2_vectors pins the signature itself). Every request must be
-/// accepted as it was, and every download must be the same bytes.
+/// accepted as it was, and every download must be the same bytes. The
+/// recording ends with an upload by `oss2`'s own `put_object`.
 #[test]
 fn picwish_package_requests_replay() {
     let text = std::fs::read_to_string(concat!(
@@ -737,14 +744,22 @@ fn picwish_package_requests_replay() {
                 }
             };
             set(&mut headers, "x-oss-date", now_date());
+            set(&mut headers, "date", now_date());
             let cb = headers.iter().find(|(k, _)| k == "x-oss-callback").expect("callback").1.clone();
             let cb = String::from_utf8(B64.decode(&cb).expect("callback base64")).expect("utf-8");
             set(&mut headers, "x-oss-callback", B64.encode(apply(&cb)));
             let auth = headers.iter().find(|(k, _)| k == "authorization").expect("authorization").1.clone();
             let akid = auth.trim_start_matches("OSS ").split(':').next().expect("akid").to_string();
             let ct = headers.iter().find(|(k, _)| k == "content-type").map_or("", |(_, v)| v.as_str());
-            let date = headers.iter().find(|(k, _)| k == "x-oss-date").map_or("", |(_, v)| v.as_str());
-            let key = picwish::oss::decode_path(path.trim_start_matches('/'));
+            let date = headers
+                .iter()
+                .find(|(k, _)| k == "x-oss-date")
+                .or_else(|| headers.iter().find(|(k, _)| k == "date"))
+                .map_or("", |(_, v)| v.as_str());
+            // Virtual-host `/<key>` or path-style `/<bucket>/<key>`.
+            let raw_key = path.trim_start_matches('/');
+            let raw_key = raw_key.strip_prefix(&format!("{BUCKET}/")).unwrap_or(raw_key);
+            let key = picwish::oss::decode_path(raw_key);
             let sts = string_to_sign("PUT", "", ct, date, &headers, BUCKET, &key);
             let sig = sign(secrets.get(&akid).expect("a secret for the grant"), &sts);
             set(&mut headers, "authorization", format!("OSS {akid}:{sig}"));
@@ -771,7 +786,9 @@ fn picwish_package_requests_replay() {
         }
     }
     assert_eq!(downloads, 3);
-    assert_eq!((f.uploads(), f.creates()), (3, 3));
+    // Three uploads by the package, one by oss2 (path-style, `Date`, `%2F`).
+    assert_eq!((f.uploads(), f.creates()), (4, 3));
+    assert!(requests.iter().any(|r| r["uploader"] == "oss2==2.19.1"));
     // What the package downloaded is the watermark-free image (colorize: the poll's image).
     let input = B64.decode(fx["input_base64"].as_str().expect("input")).expect("base64");
     let want: Vec<String> = [("image", "segmentation"), ("image", "scale"), ("image", "colorization")]

@@ -12,7 +12,9 @@ The package hard-codes `https://gw.aoscdn.com` and
 `https://<bucket>.<accelerate>`: a custom httpx transport sends every
 request to the fake instead, keeping the original `Host` header (the fake
 routes OSS requests by Host). It runs `remove_background`, `enhance` and
-`colorize` on one small PNG and fails unless each ends with a download.
+`colorize` on one small PNG and fails unless each ends with a download,
+then uploads once more with `oss2`'s own `put_object` (path-style, signed
+with `Date`), recorded too.
 The Rust test `picwish_fake::picwish_package_requests_replay` replays the
 recording.
 """
@@ -25,6 +27,7 @@ import os
 import struct
 import subprocess
 import sys
+import uuid
 import zlib
 from importlib.metadata import version
 from urllib.parse import urlsplit
@@ -76,6 +79,40 @@ class Rewrite(httpx.AsyncBaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
 
+async def oss2_authorize(port: int, log: list) -> dict:
+    """An upload grant, asked for the way the package does (recorded)."""
+    token = "v2,{},482,{}".format(12345678, uuid.uuid4().hex)
+    async with httpx.AsyncClient(transport=Rewrite(port, log)) as c:
+        r = await c.post("https://gw.aoscdn.com/app/picwish/authorizations/oss",
+                         params={"product_id": 482, "language": "en"},
+                         headers={"Authorization": f"Bearer {token}"}, json={"filenames": ["oss2.png"]})
+    return r.json()["data"]
+
+
+def oss2_upload(grant: dict, port: int, image: bytes) -> dict:
+    """Uploads with oss2's put_object (path-style: an IP endpoint)."""
+    import oss2
+    cred, cb = grant["credential"], grant["callback"]
+    callback = base64.b64encode(json.dumps(
+        {"callbackUrl": cb["url"], "callbackBody": cb["body"], "callbackBodyType": cb["type"]}).encode()).decode()
+    auth = oss2.StsAuth(cred["access_key_id"], cred["access_key_secret"], cred["security_token"])
+    bucket = oss2.Bucket(auth, f"http://127.0.0.1:{port}", grant["bucket"])
+    key = grant["objects"]["oss2.png"]
+    result = bucket.put_object(key, image, headers={"Content-Type": "image/png", "x-oss-callback": callback})
+    sent = result.resp.response.request
+    entry = {
+        "method": sent.method,
+        "url": sent.url,
+        "headers": [[k.lower(), v] for k, v in sent.headers.items()
+                    if k.lower() not in ("user-agent", "accept-encoding")],
+        "status": result.status,
+        "body_base64": base64.b64encode(image).decode(),
+        "response": json.loads(result.resp.read()),
+        "uploader": f"oss2=={oss2.__version__}",
+    }
+    return entry
+
+
 async def run(port: int) -> list:
     log: list = []
     image = tiny_png()
@@ -91,6 +128,11 @@ async def run(port: int) -> list:
     colorized = await asyncio.wait_for(pw.colorize(image), 30)
     await asyncio.wait_for(colorized.get_bytes(), 30)
     done.append("colorize")
+    # oss2 as a second, independent uploader: path-style (an IP endpoint),
+    # `Date` instead of `x-oss-date`, its own signer.
+    grant = await oss2_authorize(port, log)
+    log.append(await asyncio.to_thread(oss2_upload, grant, port, image))
+    done.append("oss2.put_object")
     bad = [e for e in log if e["status"] != 200]
     if bad:
         raise SystemExit(f"the fake refused some requests: {json.dumps(bad, indent=1)}")
