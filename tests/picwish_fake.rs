@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use md5::Digest;
 use serde_json::{Value, json};
 
 use crate::support::client::{Got, agent, done};
@@ -797,4 +798,62 @@ fn picwish_package_requests_replay() {
         .collect();
     let got: Vec<&str> = requests.iter().filter_map(|r| r["response_sha256"].as_str()).collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn api_knobs_return_type_2_and_oss_digest() {
+    let f = fake(50, 1000.0);
+    let input = png("h");
+    // return_type 2: the image inline, base64.
+    let g = create(&f, KEY, "colorization", &[("sync", "1"), ("return_type", "2")], Some(("h.png", &input)));
+    let d = g.json()["data"].clone();
+    assert_eq!((d["state"].clone(), d["return_type"].clone()), (json!(1), json!(2)));
+    let inline = B64.decode(d["image"].as_str().expect("image")).expect("base64");
+    assert_eq!(inline, result_bytes("image", "colorization", &input));
+    // Keys come and go.
+    f.remove_key(KEY);
+    assert_eq!(create(&f, KEY, "scale", &[], Some(("h.png", &input))).status, 401);
+    f.add_key(KEY);
+    assert_eq!(create(&f, KEY, "scale", &[], Some(("h.png", &input))).status, 200);
+    // Tasks past their life are forgotten.
+    let id = d["task_id"].as_str().expect("id").to_string();
+    assert_eq!(query(&f, KEY, "colorization", &id).status, 200);
+    assert_eq!(f.task_state(&id), Some((1, 100)));
+    f.task_ttl(Duration::from_millis(1));
+    assert_eq!(query(&f, KEY, "colorization", &id).status, 404);
+    // OSS: Content-MD5 is signed and checked; a wrong bucket is refused.
+    let (grant, key) = authorize(&f, ANON, "h.png");
+    let md5 = B64.encode(md5::Md5::digest(&input));
+    let mut headers = upload_headers(&grant, &key, &now_date(), "image/png");
+    let cred = &grant["credential"];
+    let oss: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| k.starts_with("X-Oss"))
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let date = headers[1].1.clone();
+    let sign_md5 = |m: &str| {
+        let sts = string_to_sign("PUT", m, "image/png", &date, &oss, BUCKET, &key);
+        format!(
+            "OSS {}:{}",
+            cred["access_key_id"].as_str().expect("akid"),
+            sign(cred["access_key_secret"].as_str().expect("sk"), &sts)
+        )
+    };
+    let wrong = B64.encode([0u8; 16]);
+    headers[4].1 = sign_md5(&wrong);
+    headers.push(("Content-MD5", wrong));
+    let (status, body) = raw(&f.oss_url(), "PUT", &format!("/{BUCKET}/{key}"), &headers, &input);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidDigest"));
+    headers[4].1 = sign_md5(&md5);
+    headers[5].1 = md5;
+    let (status, body) = raw(&f.oss_url(), "PUT", &format!("/{BUCKET}/{key}"), &headers, &input);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = raw(&f.oss_url(), "PUT", &format!("/other-bucket/{key}"), &headers, &input);
+    assert_eq!(status, 404, "{body}");
+    let mut vhost = headers.clone();
+    vhost.push(("Host", format!("other-bucket.{ACCELERATE}")));
+    let (status, body) = raw(&f.oss_url(), "PUT", &format!("/{key}"), &vhost, &input);
+    assert!(status == 404 && body.contains("NoSuchBucket"), "{status} {body}");
 }
