@@ -13,6 +13,11 @@
 //!   HEAD answers 403); `/cdn/<name>`: bytes published with
 //!   [`FakePicwish::publish`], what `image_url` inputs point at.
 //!
+//! Files: `state.rs` (what the fake remembers, the task clock), `api.rs`,
+//! `web.rs`, `oss.rs` (the three faces), `multipart.rs` (form bodies); this
+//! file holds [`FakePicwish`] (start, knobs, inspectors), the routing, the
+//! result and CDN objects and [`result_bytes`].
+//!
 //! Tasks are computed lazily from the wall clock: a task is in state 4
 //! (processing) with `progress` rising until `process_ms` have passed since
 //! its creation, then settles to 1 or to its failure state. Every request
@@ -28,7 +33,9 @@
 //!   `{"status":401,…}` (the gateway style the `picwish` package checks:
 //!   the body `status` counts, not only the HTTP code);
 //! - balances and the token bucket apply to the official API only; the web
-//!   flow is unmetered;
+//!   flow is unmetered (`web_storm` injects its 429s); a create is refused
+//!   (402) when the key's balance is below the op's cost, and the cost is
+//!   charged when the task settles to 1;
 //! - result bytes are small deterministic PNGs ([`result_bytes`]) whatever
 //!   the requested `format`;
 //! - `drop_create_answer` sends the status line and headers, then closes

@@ -8,9 +8,9 @@
 //! (`v2,<8 digits>,482,<32 lowercase hex>`) or one the login issued and
 //! that was not revoked (HTTP 401 `{"status":401,"message":"needed login"}`
 //! otherwise, the message the web page gets). A wrong password answers
-//! HTTP 200 with body `{"status":401,…}`: the research found nothing on
-//! the real code, and the gateway's clients (the `picwish` package) judge
-//! the body's `status`; a provider must too.
+//! HTTP 200 with body `{"status":401,…}`: the real answer is not documented
+//! publicly (docs/picwish.md), and the gateway's clients (the `picwish`
+//! package) judge the body's `status`, as a provider must.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
