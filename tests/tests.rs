@@ -28,4 +28,5 @@ mod inputs;
 mod octoparse;
 mod pacing;
 mod pacing_requests;
+mod picwish_fake;
 mod pixiv;
