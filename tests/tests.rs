@@ -28,5 +28,6 @@ mod inputs;
 mod octoparse;
 mod pacing;
 mod pacing_requests;
+mod picwish;
 mod picwish_fake;
 mod pixiv;

@@ -278,6 +278,10 @@ pub struct Progress {
     /// first journaled state, since its first call may be charged.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cost_committed: u64,
+    /// Remote tasks finished (each became the files it produced): they
+    /// count as done items, not as files.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spawned: u64,
     /// Calls re-sent although their first sending may have been carried
     /// out (see [`Record::TaskStep`]): possible extra charges.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -301,6 +305,17 @@ impl Progress {
         } else {
             ItemState::Pending
         }
+    }
+
+    /// Items that are files (or failed as files): every item found but the
+    /// finished remote tasks, which became their files.
+    pub fn files(&self) -> u64 {
+        self.found - self.spawned
+    }
+
+    /// Done items that are files.
+    pub fn files_done(&self) -> u64 {
+        self.done.len() - self.spawned
     }
 
     /// Drops items whose key was seen before; the runner calls this before
@@ -398,6 +413,7 @@ impl Progress {
                 self.tasks.insert(i, TaskState { state: s, phase: ph, intent: n });
             }
             Record::Spawned { i, items } => {
+                self.spawned += 1;
                 for it in items {
                     if !it.key.is_empty() {
                         self.keys.insert(it.key.clone());

@@ -25,7 +25,7 @@ pub(super) fn policy(spec: &PacingSpec, config: &Config, interval: Option<Durati
         interval: interval.or(spec.interval).unwrap_or(config.interval),
         retries: spec.retries,
         rate_limit_base: spec.rate_limit_base,
-        backoff_max: config.backoff_max,
+        backoff_max: spec.backoff_max.map_or(config.backoff_max, |m| m.min(config.backoff_max)),
         max_rate_limited: spec.max_rate_limited,
         timeout: config.timeout,
         max_body: MAX_BODY,

@@ -78,13 +78,24 @@ pub struct PacingSpec {
     pub rate_limit_base: Duration,
     /// Rate-limit answers in a row after which a call is given up.
     pub max_rate_limited: u32,
+    /// The longest wait between tries on this lane, below the daemon's
+    /// `backoff_max`: a limit counted per second needs no pause of
+    /// minutes after a burst of 429s.
+    pub backoff_max: Option<Duration>,
 }
 
 impl PacingSpec {
     /// An API without a documented budget: the top-level interval, three
     /// retries, rate-limit backoff from `rate_limit_base`.
     pub const fn polite(rate_limit_base: Duration) -> PacingSpec {
-        PacingSpec { interval: None, bucket: None, retries: 3, rate_limit_base, max_rate_limited: 20 }
+        PacingSpec {
+            interval: None,
+            bucket: None,
+            retries: 3,
+            rate_limit_base,
+            max_rate_limited: 20,
+            backoff_max: None,
+        }
     }
 
     /// An API with a documented budget of `rate` requests per second and
@@ -96,7 +107,15 @@ impl PacingSpec {
             retries: 3,
             rate_limit_base,
             max_rate_limited: 20,
+            backoff_max: None,
         }
+    }
+
+    /// The same with waits between tries of at most `max`.
+    #[must_use]
+    pub const fn backoff_max(mut self, max: Duration) -> PacingSpec {
+        self.backoff_max = Some(max);
+        self
     }
 }
 

@@ -321,7 +321,7 @@ impl Runner {
         } else {
             let first =
                 self.progress.failed.iter().next().map(|(i, r)| self.failure_line(*i, r)).unwrap_or_default();
-            let total = self.progress.found - self.progress.skipped.len() as u64;
+            let total = self.progress.files() - self.progress.skipped.len() as u64;
             Some(End::Failed(format!(
                 "{} of {} files failed; first: {first}",
                 self.progress.failed.len(),

@@ -56,7 +56,7 @@ impl Runner {
             let stage = if state.is_terminal() { "finished" } else { "export" };
             (stage, rows, p.total_hint.unwrap_or(0).max(rows))
         } else if state.is_terminal() {
-            ("finished", p.done.len() + p.skipped.len() as u64, p.found)
+            ("finished", p.files_done() + p.skipped.len() as u64, p.files())
         } else if !self.live.inflight.is_empty() {
             // Recording: `now` counts the seconds recorded; `bytes` grows
             // with what the recordings under way hold.
@@ -65,7 +65,7 @@ impl Runner {
         } else if !self.tasks.idle() || !p.tasks.is_empty() {
             // Remote tasks under way: their files join the total as they
             // are produced.
-            ("process", p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64, p.found)
+            ("process", p.files_done() + p.skipped.len() as u64 + p.permanent.len() as u64, p.files())
         } else if !p.listing_done && !self.listing_held() {
             ("list", p.found, p.total_hint.unwrap_or(0).max(p.found))
         } else if !p.listing_done {
@@ -90,7 +90,7 @@ impl Runner {
             instance: self.config.instance.clone(),
             file: self.claimed.original.clone(),
             found: p.found,
-            done: p.done.len(),
+            done: p.files_done(),
             skipped: p.skipped.len() as u64,
             failed: p.failed.len() as u64,
             bytes: p.bytes.max(self.flags.bytes()),

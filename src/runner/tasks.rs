@@ -55,6 +55,9 @@ pub(super) struct Tasks {
     pub(super) crossed: HashSet<u64>,
     /// The job's budget for remote tasks (`Walk::budget`).
     pub(super) budget: Option<u64>,
+    /// Costs of tasks handed to the pool for their first step, not yet
+    /// journaled (so not yet in the committed cost), by item.
+    pub(super) reserved: HashMap<u64, u64>,
     /// A step said the account cannot go on (out of credits, say): no
     /// step of the job is started until then, and status says why.
     pub(super) parked: Option<(Instant, String)>,
@@ -76,6 +79,7 @@ impl Tasks {
             phases: HashMap::new(),
             crossed: HashSet::new(),
             budget,
+            reserved: HashMap::new(),
             parked: None,
         }
     }
@@ -141,16 +145,19 @@ impl Runner {
             }
             let Some(item) = self.progress.items.get(&i) else { continue };
             let Work::Task(task) = &item.work else { continue };
-            if let (Some(cap), Some(cost), false) =
-                (self.tasks.budget, task.cost, self.progress.tasks.contains_key(&i))
-                && self.progress.cost_committed + cost > cap
-            {
-                let r = format!(
-                    "not sent: the job's budget of {cap} would be exceeded ({} committed, this one costs {cost})",
-                    self.progress.cost_committed
-                );
-                self.record(Record::Failed { i, r, p: true });
-                continue;
+            let first = !self.progress.tasks.contains_key(&i);
+            if let (Some(cap), Some(cost), true) = (self.tasks.budget, task.cost, first) {
+                // Steps handed out but not journaled yet hold their cost.
+                let held: u64 = self.tasks.reserved.iter().filter(|(k, _)| **k != i).map(|(_, c)| c).sum();
+                if self.progress.cost_committed + held + cost > cap {
+                    let r = format!(
+                        "not sent: the job's budget of {cap} would be exceeded ({} committed, this one costs {cost})",
+                        self.progress.cost_committed + held
+                    );
+                    self.record(Record::Failed { i, r, p: true });
+                    continue;
+                }
+                self.tasks.reserved.insert(i, cost);
             }
             let Some(runner) = self.tasks.runners.get(&task.runner) else {
                 let r = format!("this build of spoolfetch has no task runner {:?}", task.runner);
@@ -195,6 +202,9 @@ impl Runner {
     pub(super) fn on_step(&mut self, ev: StepEvent) {
         let i = ev.item;
         self.tasks.inflight.remove(&i);
+        // Its first state (if any) is journaled below, which commits the
+        // cost this reservation held.
+        self.tasks.reserved.remove(&i);
         if !matches!(ev.result, Err(WalkError::Api(ApiError::Interrupted | ApiError::ShuttingDown))) {
             self.tasks.crossed.remove(&i);
         }

@@ -36,7 +36,7 @@ pub static OPS: &[Op] = &[
         api_path: "segmentation",
         web_route: Some("tasks/login/segmentation"),
         web_free: Some("segmentation"),
-        options: &["type", "crop", "format", "bg_color"],
+        options: &["op_type", "crop", "format", "bg_color"],
         default_ext: Some("png"),
     },
     Op {
@@ -52,7 +52,7 @@ pub static OPS: &[Op] = &[
         api_path: "scale",
         web_route: Some("tasks/login/scale"),
         web_free: Some("scale"),
-        options: &["type", "scale_factor"],
+        options: &["op_type", "scale_factor"],
         default_ext: None,
     },
     Op {
@@ -68,14 +68,15 @@ pub static OPS: &[Op] = &[
         api_path: "correction",
         web_route: None,
         web_free: None,
-        options: &["type"],
+        options: &["op_type"],
         default_ext: None,
     },
 ];
 
 /// Every option key of every operation (the job type declares them all;
-/// each operation checks its own).
-pub const OPTION_KEYS: &[&str] = &["type", "crop", "format", "bg_color", "scale_factor"];
+/// each operation checks its own). PicWish's `type` field is the job key
+/// `op_type`: a job's own `type` is its job type.
+pub const OPTION_KEYS: &[&str] = &["op_type", "crop", "format", "bg_color", "scale_factor"];
 
 /// The operation called `name`.
 pub fn find(name: &str) -> Option<&'static Op> {
@@ -128,7 +129,7 @@ impl Op {
         let mut scale = None;
         match self.name {
             "remove_background" => {
-                if let Some(t) = one_of("type", &["person", "object", "stamp"])? {
+                if let Some(t) = one_of("op_type", &["person", "object", "stamp"])? {
                     push("type", t);
                 }
                 if let Some(c) = given.get("crop").and_then(Value::as_bool) {
@@ -157,7 +158,7 @@ impl Op {
                 }
             }
             "enhance" => {
-                if let Some(t) = one_of("type", &["clean", "face"])? {
+                if let Some(t) = one_of("op_type", &["clean", "face"])? {
                     push("type", t);
                 }
                 if let Some(f) = one_of("scale_factor", &["1", "2", "4"])? {
@@ -172,7 +173,7 @@ impl Op {
                 }
             }
             "correction" => {
-                if let Some(t) = one_of("type", &["0", "1", "2", "3", "4"])? {
+                if let Some(t) = one_of("op_type", &["0", "1", "2", "3", "4"])? {
                     push("type", t);
                 }
             }
@@ -224,9 +225,12 @@ mod tests {
 
     #[test]
     fn options_become_the_documented_fields() {
-        let o =
-            opts("remove_background", json!({"type": "person", "crop": true, "bg_color": "#ffaa00"}), true)
-                .expect("valid");
+        let o = opts(
+            "remove_background",
+            json!({"op_type": "person", "crop": true, "bg_color": "#ffaa00"}),
+            true,
+        )
+        .expect("valid");
         assert_eq!(
             o.fields,
             [("type", "person"), ("crop", "1"), ("bg_color", "FFAA00"), ("output_type", "1")]
@@ -241,7 +245,7 @@ mod tests {
     #[test]
     fn what_an_op_does_not_take_is_refused_with_what_it_takes() {
         let e = opts("enhance", json!({"crop": true}), false).expect_err("refused");
-        assert!(e.contains("does not take \"crop\"") && e.contains("type, scale_factor"), "{e}");
+        assert!(e.contains("does not take \"crop\"") && e.contains("op_type, scale_factor"), "{e}");
         let e = opts("enhance", json!({"scale_factor": 3}), false).expect_err("refused");
         assert!(e.contains("1, 2, 4"), "{e}");
         let e = opts("remove_background", json!({"bg_color": "white"}), false).expect_err("refused");

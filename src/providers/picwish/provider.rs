@@ -43,7 +43,11 @@ static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
             "create no task past this many credits",
         ),
         ParamInfo::new("reprocess", ParamKind::Bool, "process inputs the content archive has seen with this op and options"),
-        ParamInfo::new("type", ParamKind::String, "remove_background: person, object, stamp; enhance: clean, face; correction: 0-4"),
+        ParamInfo::new(
+            "op_type",
+            ParamKind::String,
+            "PicWish's `type`: remove_background person, object or stamp; enhance clean or face; correction 0-4",
+        ),
         ParamInfo::new("crop", ParamKind::Bool, "remove_background, face_cutout: crop to the subject"),
         ParamInfo::new("format", ParamKind::String, "the result's format: png or jpg (colorize: jpg, png, webp)"),
         ParamInfo::new("bg_color", ParamKind::String, "remove_background: a background colour, RRGGBB hex"),
@@ -100,6 +104,14 @@ impl Provider for Picwish {
             return Err(reject("keep_mask is only for op \"remove_background\"".into()));
         }
         let opts = op.options(&job.params, keep_mask).map_err(reject)?;
+        if interface == Interface::Web
+            && let Some(k) =
+                ["crop", "format", "bg_color", "scale_factor"].iter().find(|k| job.params.contains_key(**k))
+        {
+            return Err(reject(format!(
+                "the web interface takes no {k:?} (only op_type and keep_mask); use interface \"api\""
+            )));
+        }
         let source = match (p.str("input_dir"), p.list("inputs")) {
             (Some(dir), None) => Source::Dir(PathBuf::from(dir)),
             (None, Some(list)) => Source::List(list),

@@ -278,7 +278,9 @@ impl Walk for PicwishWalk {
                 AccountSpec::new(
                     format!("picwish:{}", digest(&format!("{}|{key}", self.settings.api_url), 12)),
                     classify_api,
-                    PacingSpec::budget(2.0, 1.0, Duration::from_secs(1)),
+                    // PicWish counts requests per second: a burst of 429s
+                    // passes within seconds, never minutes.
+                    PacingSpec::budget(2.0, 1.0, Duration::from_secs(1)).backoff_max(Duration::from_secs(8)),
                 )
                 .with_credential("X-API-KEY", &key)
             }
@@ -286,7 +288,7 @@ impl Walk for PicwishWalk {
                 let mut a = AccountSpec::new(
                     format!("picwish-web:{}", digest(&self.settings.web_url, 12)),
                     classify_web,
-                    PacingSpec::budget(2.0, 1.0, Duration::from_secs(1)),
+                    PacingSpec::budget(2.0, 1.0, Duration::from_secs(1)).backoff_max(Duration::from_secs(8)),
                 );
                 a.lanes.push(LaneSpec {
                     name: "oss",

@@ -59,6 +59,7 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Response {
     match task_id {
         Some(id) => {
             s.polls += 1;
+            s.renew(&id);
             match s.tasks.get(&id) {
                 Some(t) if t.op == op && t.origin == Origin::Api(key.clone()) => {
                     Response::json(200, &json!({"status": 200, "data": task_data(&s, t)}).to_string())

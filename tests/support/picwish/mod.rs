@@ -221,6 +221,7 @@ impl FakePicwish {
             drop_create: 0,
             stall_create: None,
             expire_grants: 0,
+            expire_fetches: 0,
             fail_callbacks: 0,
             login_tokens: HashSet::new(),
             grants: HashMap::new(),
@@ -315,6 +316,11 @@ impl FakePicwish {
         for r in self.st().results.values_mut() {
             r.expired = true;
         }
+    }
+    /// The next `n` result downloads find their URL expired (403), as a
+    /// URL fetched after its hour would; a new query gives fresh URLs.
+    pub fn expire_next_fetches(&self, n: usize) {
+        self.st().expire_fetches = n;
     }
     /// Forgets every task (queries answer 404).
     pub fn forget_tasks(&self) {
@@ -482,7 +488,13 @@ fn route(state: &Mutex<State>, req: &Request) -> Response {
 }
 
 fn serve_result(state: &Mutex<State>, req: &Request, token: &str) -> Response {
-    let s = lock(state);
+    let mut s = lock(state);
+    if s.expire_fetches > 0 && req.method == "GET" && s.results.contains_key(token) {
+        s.expire_fetches -= 1;
+        if let Some(r) = s.results.get_mut(token) {
+            r.expired = true;
+        }
+    }
     let Some(r) = s.results.get(token) else {
         return oss_error(404, "NoSuchKey", "The specified key does not exist.");
     };

@@ -124,6 +124,8 @@ pub struct State {
     pub stall_create: Option<Duration>,
     /// Next grants issued already expired.
     pub expire_grants: usize,
+    /// Next result fetches that find their URL expired.
+    pub expire_fetches: usize,
     /// Next OSS callbacks that fail.
     pub fail_callbacks: usize,
     /// Tokens issued by the login.
@@ -204,6 +206,31 @@ impl State {
         let token = self.fresh_hex(40);
         self.results.insert(token.clone(), Stored { bytes, created: Instant::now(), expired: false });
         token
+    }
+
+    /// Gives task `id` fresh result URLs for those that expired, as a
+    /// query of the real service signs its URLs anew: an expired result is
+    /// fetched again by asking for the task again.
+    pub fn renew(&mut self, id: &str) {
+        let ttl = self.result_ttl;
+        let Some(t) = self.tasks.get(id) else { return };
+        let tokens = [t.image.clone(), t.mask.clone(), t.preview.clone()];
+        let mut fresh: Vec<Option<String>> = Vec::new();
+        for tok in tokens {
+            let renewed = tok
+                .as_ref()
+                .and_then(|k| self.results.get(k))
+                .and_then(|r| (r.expired || r.created.elapsed() >= ttl).then(|| r.bytes.clone()));
+            fresh.push(match renewed {
+                Some(bytes) => Some(self.store(bytes)),
+                None => tok,
+            });
+        }
+        if let Some(t) = self.tasks.get_mut(id) {
+            t.image = fresh[0].take();
+            t.mask = fresh[1].take();
+            t.preview = fresh[2].take();
+        }
     }
 
     /// A result URL for `token`.

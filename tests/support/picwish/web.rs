@@ -77,11 +77,15 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Response {
         }
         "GET" => {
             if let Some(r) = rest.strip_prefix("tasks/login/image-url/") {
+                if let Some((_, id)) = r.split_once('/') {
+                    s.renew(id);
+                }
                 return image_url(&s, req, r);
             }
             match rest.rsplit_once('/') {
                 Some((route, id)) if ROUTES.contains(&route) => {
                     s.polls += 1;
+                    s.renew(id);
                     poll(&s, route, id)
                 }
                 _ => status_json(404, "not found"),
