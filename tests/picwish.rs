@@ -332,3 +332,46 @@ fn a_refused_key_fails_the_inputs_with_the_reason() {
     assert!(err.contains("refused the API key (HTTP 401"), "{err}");
     assert!(!err.contains(KEY) && !log.contains(KEY), "{err}");
 }
+
+#[test]
+fn picwish_login_stores_a_private_token_that_web_jobs_use_and_wait_for_when_refused() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let fake = FakePicwish::start(&[KEY]);
+    let env = Env::new();
+    let a = png(101, 8, 8);
+    let (root, dir) = photos(&env, &[("a.png", &a)]);
+    configure(&env, &fake, &root);
+    let login = |password: &str| {
+        let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
+        cmd.args(["picwish", "login", "--phone", crate::support::picwish::PHONE, "--spool"])
+            .arg(&env.spool)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let bad = login("wrong");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused the login"));
+    let ok = login(crate::support::picwish::PASSWORD);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let file = env.dir.path().join("state/picwish-token.json");
+    let mode = fs::metadata(&file).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
+    env.drop_job("w", &job(&dir, "colorize", json!({"interface": "web"})));
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(!env.dir.path().join("state/picwish-anonymous.json").exists(), "the login was used");
+    // A refused login parks the job until a new one.
+    fake.revoke_logins();
+    let b = png(102, 8, 8);
+    fs::write(dir.join("b.png"), &b).expect("write");
+    env.drop_job("w2", &job(&dir, "colorize", json!({"interface": "web", "name": "w2"})));
+    let (_, log) = env.run_once(Duration::from_secs(120));
+    let s = env.status(2).expect("status");
+    assert!(s.error.as_deref().is_some_and(|e| e.contains("spoolfetch picwish login")), "{s:?}\n{log}");
+    assert_ne!(s.state.as_str(), "failed", "{s:?}");
+}

@@ -54,6 +54,38 @@ pub enum Command {
     Demo(DemoArgs),
     /// Pixiv account: log in (PKCE) or install a refresh token.
     Pixiv(PixivArgs),
+    /// PicWish web login (for `interface: "web"` jobs).
+    Picwish(PicwishArgs),
+}
+
+/// `picwish`.
+#[derive(Debug, Args)]
+pub struct PicwishArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PicwishCommand,
+    /// Spool (its spoolfetch.json says where `state_dir` is).
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// `picwish` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PicwishCommand {
+    /// Log in with a phone number; the password is read from standard
+    /// input (one line) or asked for on the terminal. The token is stored
+    /// in state_dir (mode 0600) and used by every web-interface job.
+    Login {
+        /// The account's phone number.
+        #[arg(long, value_name = "NUMBER")]
+        phone: String,
+        /// The phone number's country calling code.
+        #[arg(long, value_name = "CODE", default_value = "86")]
+        country_code: String,
+    },
 }
 
 /// `pixiv`.

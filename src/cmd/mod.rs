@@ -4,6 +4,7 @@ mod args;
 mod control;
 mod demo;
 mod logging;
+mod picwish;
 mod pixiv;
 mod run;
 mod status;
@@ -50,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Man => wait::man(),
         Command::Demo(a) => demo::demo(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
+        Command::Picwish(a) => picwish::picwish(&a),
     };
     match result {
         Ok(code) => code,

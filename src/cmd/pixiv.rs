@@ -18,7 +18,7 @@ use super::run::load_config;
 use super::{EXIT_USAGE, Exit};
 
 /// One-off calls straight through the agent (no pacing: the CLI makes one).
-struct Direct(ureq::Agent);
+pub(super) struct Direct(pub(super) ureq::Agent);
 
 impl Exchange for Direct {
     fn exchange(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
