@@ -264,6 +264,8 @@ fn max_credits_stops_creating_at_the_cap_and_keeps_what_was_done() {
     assert!(v["error"].as_str().is_some_and(|e| e.contains("budget of 2")), "{v}");
     let saved = (0..3).filter(|i| env.job_dir("c").join(format!("{i}.png")).exists()).count();
     assert_eq!(saved, 2);
+    let table = String::from_utf8_lossy(&env.cli(&["status"]).stdout).into_owned();
+    assert!(table.contains("credits: 2 of 3 estimated, cap 2"), "{table}");
 }
 
 #[test]

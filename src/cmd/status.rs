@@ -58,8 +58,9 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
 fn print_line(s: &JobStatus) {
     let progress = format!("{}/{}", s.now, s.total);
     let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
+    let cost = credits(s);
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{error}",
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{cost}{error}",
         s.tid,
         cut(&s.name, 20),
         cut(&s.job_type, 16),
@@ -68,6 +69,18 @@ fn print_line(s: &JobStatus) {
         progress,
         escape_display(&s.save_path.to_string())
     );
+}
+
+/// What a job's remote tasks cost, when they cost: committed of the
+/// estimate, the cap, and calls that may have been charged twice.
+fn credits(s: &JobStatus) -> String {
+    let Some(c) = s.cost else { return String::new() };
+    let cap = c.cap.map_or(String::new(), |m| format!(", cap {m}"));
+    let twice = match s.possible_extra_charges {
+        0 => String::new(),
+        n => format!(", {n} possibly charged twice"),
+    };
+    format!("  credits: {} of {} estimated{cap}{twice}", c.committed, c.estimate)
 }
 
 /// Job files in the spool root that no daemon has claimed yet.
