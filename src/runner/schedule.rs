@@ -293,6 +293,7 @@ impl Runner {
                 && self.sched.drained()
                 && self.post.inflight.is_empty()
                 && self.tasks.inflight.is_empty()
+                && !self.tasks_under_way()
                 && self.live.inflight.is_empty();
             return drained.then(|| End::Parked(format!("waiting: {why}")));
         }

@@ -93,9 +93,9 @@ impl Tasks {
     pub(super) fn next_poll(&self) -> Option<Instant> {
         let poll = self.polling.peek().map(|Reverse((t, _))| *t);
         match (&self.parked, poll) {
-            (Some((until, _)), Some(p)) => Some(p.max(*until)),
-            (Some((until, _)), None) if !self.ready.is_empty() => Some(*until),
-            (_, p) => p,
+            (Some((until, _)), Some(p)) => Some(p.min(*until)),
+            (Some((until, _)), None) => Some(*until),
+            (None, p) => p,
         }
     }
 
@@ -115,13 +115,18 @@ impl Tasks {
 }
 
 impl Runner {
+    /// Whether a remote task that exists already (its last state is not an
+    /// intent) waits for its next step: a parked job still finishes those.
+    pub(super) fn tasks_under_way(&self) -> bool {
+        let created = |i: &u64| self.progress.tasks.get(i).is_some_and(|t| !t.intent);
+        self.tasks.ready.iter().any(created) || self.tasks.polling.iter().any(|Reverse((_, i))| created(i))
+    }
+
     /// Moves polling items whose time has come to the ready queue.
     pub(super) fn promote_polls(&mut self) {
         let now = Instant::now();
-        if self.tasks.parked.as_ref().is_some_and(|(until, _)| *until > now) {
-            return;
-        }
-        if self.tasks.parked.take().is_some() {
+        if self.tasks.parked.as_ref().is_some_and(|(until, _)| *until <= now) {
+            self.tasks.parked = None;
             self.status_file.dirty = true;
         }
         while let Some(Reverse((t, i))) = self.tasks.polling.peek().copied() {
@@ -135,12 +140,21 @@ impl Runner {
 
     /// Hands ready task steps to the pool, up to the window.
     pub(super) fn pump_tasks(&mut self) {
-        if self.mode != Mode::Running || self.tasks.parked_reason().is_some() {
+        if self.mode != Mode::Running {
             return;
         }
+        let parked = self.tasks.parked_reason().is_some();
+        // While the job waits (credits used up, a login refused), only
+        // tasks that exist already go on: a step that would make the call
+        // an intent announces, or a first step, waits with the job.
+        let mut held = Vec::new();
         while self.tasks.inflight.len() < WINDOW {
             let Some(i) = self.tasks.ready.pop_front() else { break };
             if self.tasks.inflight.contains(&i) || self.progress.failed.contains_key(&i) {
+                continue;
+            }
+            if parked && self.progress.tasks.get(&i).is_none_or(|t| t.intent) {
+                held.push(i);
                 continue;
             }
             let Some(item) = self.progress.items.get(&i) else { continue };
@@ -195,6 +209,9 @@ impl Runner {
                     break;
                 }
             }
+        }
+        for i in held.into_iter().rev() {
+            self.tasks.ready.push_front(i);
         }
     }
 

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::answer::{body, http_failure, out_of_credits};
-use super::tasks::{API_RUNNER, create, gone, on_state, products, url_of};
+use super::tasks::{API_RUNNER, create, gone, on_state, products, too_early, url_of};
 use crate::pacing::{ApiRequest, Multipart};
 use crate::providers::{Api, WalkError};
 use crate::steps::{Step, TaskRunner, TaskView};
@@ -35,6 +35,9 @@ impl TaskRunner for ApiTask {
             });
         }
         if let (Some("task"), Some(id)) = (task.state["s"].as_str(), task.state["task"].as_str()) {
+            if let Some(wait) = too_early(task.state) {
+                return Ok(wait);
+            }
             return poll(task, api, base, path, id);
         }
         let url = format!("{base}/api/tasks/visual/{path}");

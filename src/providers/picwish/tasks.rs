@@ -29,9 +29,14 @@ pub const API_RUNNER: &str = "picwish.api";
 /// The web flow's runner name.
 pub const WEB_RUNNER: &str = "picwish.web";
 
-/// How often a task is looked at (PicWish's own examples poll every
-/// second; the pacer keeps the key's budget whatever this says).
-pub(super) const POLL: Duration = Duration::from_secs(1);
+/// When a new task is first looked at: PicWish needs a second or more
+/// for any image, and every look spends the key's budget of 2 requests
+/// per second, which the creates need too.
+const FIRST_LOOK: Duration = Duration::from_secs(2);
+/// The shortest and longest gap between looks at a task still working.
+const POLL_MIN: Duration = Duration::from_secs(1);
+/// See [`POLL_MIN`].
+const POLL_MAX: Duration = Duration::from_secs(5);
 /// New tasks after a failure a new task may fix (`-1`, `-2`, `-8`).
 const RETRIES: u64 = 2;
 /// A task still not finished after this long is given up: PicWish keeps
@@ -40,6 +45,32 @@ const LIFETIME_SECS: u64 = 3600;
 /// How long a job waits when the account's credits are used up before it
 /// tries again.
 const CREDITS_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How long the task of `st` has existed.
+fn age(st: &Value) -> Duration {
+    Duration::from_millis(now_ms().saturating_sub(st["at_ms"].as_u64().unwrap_or(0)))
+}
+
+/// A step that waits instead of looking, while the task is younger than
+/// [`FIRST_LOOK`]: no call is made.
+pub(super) fn too_early(st: &Value) -> Option<Step> {
+    let age = age(st);
+    (st["at_ms"].as_u64().is_some() && age < FIRST_LOOK)
+        .then(|| Step::Poll { after: FIRST_LOOK - age, phase: "processing".into() })
+}
+
+/// The gap before the next look at a task still working: a third of its
+/// age, from one to five seconds, so a slow task costs few looks.
+fn next_look(st: &Value) -> Duration {
+    (age(st) / 3).clamp(POLL_MIN, POLL_MAX)
+}
 
 /// The state with `s` set to `what`, keeping the counters.
 pub(super) fn state_with(old: &Value, what: &str, extra: Value) -> Value {
@@ -99,7 +130,11 @@ pub(super) fn create(
             let top = v["status"].as_i64().unwrap_or(i64::from(resp.status));
             match (resp.status, top, v["data"]["task_id"].as_str()) {
                 (200, 200 | 0, Some(id)) if !id.is_empty() => Ok(Step::Next {
-                    state: state_with(st, "task", json!({"task": id, "at": crate::job::unix_now()})),
+                    state: state_with(
+                        st,
+                        "task",
+                        json!({"task": id, "at": crate::job::unix_now(), "at_ms": now_ms()}),
+                    ),
                     phase: "processing".into(),
                 }),
                 (200, 200 | 0, _) => Ok(unknown("PicWish answered the create without a task id")),
@@ -141,7 +176,7 @@ pub(super) fn on_state(
                     permanent: false,
                 });
             }
-            Ok(Step::Poll { after: POLL, phase: "processing".into() })
+            Ok(Step::Poll { after: next_look(st), phase: "processing".into() })
         }
         TaskState::Retryable(reason) => {
             let n = st["retry"].as_u64().unwrap_or(0);

@@ -19,7 +19,7 @@ use super::answer::{body, http_failure, out_of_credits};
 use super::oss::{Grant, error_code};
 use super::provider::MAX_INPUT_BYTES;
 use super::settings::{Settings, anonymous_file, login_file};
-use super::tasks::{WEB_RUNNER, create, gone, on_state, products, url_of};
+use super::tasks::{WEB_RUNNER, create, gone, on_state, products, too_early, url_of};
 use crate::inputs::{LocalInput, sniff_file, stage_url};
 use crate::pacing::{ApiError, ApiRequest, ApiResponse, Body};
 use crate::providers::{Api, WalkError};
@@ -150,7 +150,10 @@ impl TaskRunner for WebTask {
         let dir = PathBuf::from(input["state"].as_str().unwrap_or("."));
         let st = task.state;
         match (st["s"].as_str(), st["task"].as_str(), st["rid"].as_str()) {
-            (Some("task"), Some(id), _) => poll(task, api, web, &dir, route, id),
+            (Some("task"), Some(id), _) => match too_early(st) {
+                Some(wait) => Ok(wait),
+                None => poll(task, api, web, &dir, route, id),
+            },
             (Some("uploaded" | "create"), _, Some(rid)) => {
                 let mut payload = json!({"website": "en", "source_resource_id": rid});
                 match input["op"].as_str() {
