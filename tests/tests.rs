@@ -6,6 +6,7 @@ mod support;
 mod util;
 
 mod cli;
+mod cli_ops;
 mod cli_wait;
 mod daemon_crash;
 mod daemon_disk;

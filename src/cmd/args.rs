@@ -52,6 +52,12 @@ pub enum Command {
     Man,
     /// Run a sample job offline against a built-in loopback server.
     Demo(DemoArgs),
+    /// Create a spool folder (run, submit and the control commands refuse
+    /// one that does not exist).
+    Init(InitArgs),
+    /// Print the effective configuration: every key, its value and where
+    /// it came from (default, file, environment, flag); secrets masked.
+    Config(ConfigArgs),
     /// Pixiv account: log in (PKCE) or install a refresh token.
     Pixiv(PixivArgs),
 }
@@ -86,9 +92,11 @@ pub enum PixivCommand {
 /// The spool folder option shared by most commands.
 #[derive(Debug, Args, Clone)]
 pub struct SpoolArg {
-    /// The spool folder.
-    #[arg(long, value_name = "DIR", default_value = "jobs", global = true)]
-    pub spool: PathBuf,
+    /// The spool folder (default: $SPOOLFETCH_SPOOL, else the `spool` key
+    /// of the file given by --config or $SPOOLFETCH_CONFIG, else ./jobs).
+    /// It must exist: `spoolfetch init DIR` creates one.
+    #[arg(long, value_name = "DIR", env = "SPOOLFETCH_SPOOL", global = true)]
+    pub spool: Option<PathBuf>,
 }
 
 /// `run`.
@@ -200,6 +208,32 @@ pub struct TidArgs {
     /// Wait until the daemon has applied the request (up to 30 s).
     #[arg(long)]
     pub wait: bool,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The spool folder to create (default: as --spool).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Spool (its spoolfetch.json is the configuration when neither
+    /// --config nor $SPOOLFETCH_CONFIG names one).
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print a JSON array of {key, value, source}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `demo`.

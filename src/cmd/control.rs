@@ -29,7 +29,7 @@ fn job(spool: &Spool, tid: u64) -> Result<JobStatus> {
 
 /// Writes a control request for the daemon that owns the job.
 pub fn control(a: &TidArgs, verb: Verb) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+    let spool = super::spool::existing(&a.spool, None)?;
     let s = job(&spool, a.tid)?;
     let (action, want): (Action, &[JobState]) = match verb {
         Verb::Pause => (Action::Pause, &[JobState::Paused]),
@@ -83,7 +83,7 @@ pub fn control(a: &TidArgs, verb: Verb) -> Result<ExitCode> {
 /// Moves a failed or cancelled job back into the queue, keeping its TID
 /// and checkpoint: completed files are not fetched again.
 pub fn retry(a: &TidArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+    let spool = super::spool::existing(&a.spool, None)?;
     let mut s = job(&spool, a.tid)?;
     if !matches!(s.state, JobState::Failed | JobState::Cancelled) {
         return Err(Exit(

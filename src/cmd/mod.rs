@@ -6,6 +6,8 @@ mod demo;
 mod logging;
 mod pixiv;
 mod run;
+mod settings;
+mod spool;
 mod status;
 mod submit;
 mod types;
@@ -49,6 +51,8 @@ pub fn main() -> ExitCode {
         Command::Completions(a) => wait::completions(&a),
         Command::Man => wait::man(),
         Command::Demo(a) => demo::demo(&a),
+        Command::Init(a) => spool::init(&a),
+        Command::Config(a) => settings::config(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
     };
     match result {

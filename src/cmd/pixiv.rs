@@ -32,7 +32,8 @@ impl Exchange for Direct {
 /// Runs a `pixiv` subcommand.
 pub fn pixiv(a: &PixivArgs) -> Result<ExitCode> {
     let overrides = Overrides { config_file: a.config.clone(), ..Overrides::default() };
-    let config = load_config(&a.spool.spool, &overrides)?;
+    let spool = super::spool::path(&a.spool, a.config.as_deref())?;
+    let config = load_config(&spool, &overrides)?;
     let s = settings(&config);
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| Exit(EXIT_USAGE, e.to_string()))?;

@@ -12,10 +12,7 @@ use super::args::StatusArgs;
 
 /// Prints the jobs of a spool.
 pub fn status(a: &StatusArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
-    if !spool.root().is_dir() {
-        return Err(Exit(1, format!("no spool at {}", spool.root().display())).into());
-    }
+    let spool = super::spool::existing(&a.spool, None)?;
     let mut all = list_statuses(&spool)?;
     if let Some(t) = a.tid {
         all.retain(|s| s.tid == t);

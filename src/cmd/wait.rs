@@ -21,7 +21,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// `spoolfetch wait TID`.
 pub fn wait(a: &WaitArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+    let spool = super::spool::existing(&a.spool, None)?;
     let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs(s));
     if read_status(&spool, a.tid)?.is_none() {
         return Err(Exit(1, format!("there is no job {} in {}", a.tid, spool.root().display())).into());
