@@ -7,6 +7,7 @@ mod util;
 
 mod cli;
 mod cli_ops;
+mod cli_status;
 mod cli_wait;
 mod daemon_crash;
 mod daemon_disk;
