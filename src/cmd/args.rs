@@ -41,7 +41,7 @@ pub enum Command {
     /// Cancel a job (keeps completed files).
     Cancel(TidArgs),
     /// Requeue a failed or cancelled job, keeping its checkpoint.
-    Retry(TidArgs),
+    Retry(RetryArgs),
     /// Wait until a job ends; exit 0 if it is done, 1 if it failed or was
     /// cancelled, 3 if it is still going at --timeout.
     Wait(WaitArgs),
@@ -148,12 +148,32 @@ pub struct SubmitArgs {
     pub spool: SpoolArg,
 }
 
+/// `retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The job's TID (see `spoolfetch status`).
+    #[arg(value_name = "TID")]
+    pub tid: u64,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Wait until a daemon has run the requeued job to its end; exit as
+    /// `spoolfetch wait` does (0 done, 1 failed or cancelled, 3 at
+    /// --timeout).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 3).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+}
+
 /// `wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The job's TID.
-    #[arg(value_name = "TID")]
-    pub tid: u64,
+    /// The job: its TID, or its name (the latest job of that name, or a
+    /// job file of that name not claimed yet).
+    #[arg(value_name = "TID|NAME")]
+    pub job: String,
     /// Give up after this many seconds (exit 3).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -196,7 +216,7 @@ pub struct StatusArgs {
     pub spool: SpoolArg,
 }
 
-/// `pause`, `resume`, `cancel`, `retry`.
+/// `pause`, `resume`, `cancel`.
 #[derive(Debug, Args)]
 pub struct TidArgs {
     /// The job's TID (see `spoolfetch status`).
