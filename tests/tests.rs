@@ -6,6 +6,7 @@ mod support;
 mod util;
 
 mod cli;
+mod cli_jobs;
 mod cli_ops;
 mod cli_status;
 mod cli_wait;
