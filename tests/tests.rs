@@ -32,3 +32,4 @@ mod octoparse;
 mod pacing;
 mod pacing_requests;
 mod pixiv;
+mod pixiv_login;

@@ -71,7 +71,9 @@ pub struct PixivArgs {
     /// Spool (its spoolfetch.json says where `state_dir` is).
     #[command(flatten)]
     pub spool: SpoolArg,
-    /// Configuration file.
+    /// Configuration file (default: $SPOOLFETCH_CONFIG, else
+    /// <spool>/spoolfetch.json, else /etc/spoolfetch/config.json when
+    /// present: the daemon's).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 }
@@ -79,13 +81,16 @@ pub struct PixivArgs {
 /// `pixiv` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PixivCommand {
-    /// Log in with a browser (PKCE): prints a URL, reads the code.
+    /// Log in with a browser (PKCE): prints a URL, reads the code or the
+    /// whole callback URL (pasted, or piped on stdin).
     Login,
     /// Check a refresh token with Pixiv and store it (rotated) in state_dir.
     Refresh {
-        /// The refresh token.
+        /// The refresh token; `-` reads it from stdin, and without it a
+        /// terminal prompt asks for it (not echoed), so that it stays out
+        /// of shell history.
         #[arg(value_name = "TOKEN")]
-        token: String,
+        token: Option<String>,
     },
 }
 

@@ -6,6 +6,7 @@ mod demo;
 mod logging;
 mod pixiv;
 mod run;
+mod secret;
 mod settings;
 mod spool;
 mod status;
