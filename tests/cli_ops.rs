@@ -109,8 +109,36 @@ fn quiet_prints_nothing_and_verbose_shows_debug_in_a_terminal_and_through_pipes(
     env.drop_job("p", &json!({"type": "demo.gallery", "api": server.base_url()}));
     let out = plain(env.dir.path(), &["run", "-v", "--once", "--spool", &spool], &[("RUST_LOG", "error")]);
     assert!(text(&out.stderr).contains(" DEBUG] "), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(log.contains("done: 1 file, 100 B in ") && log.contains(" ms; checkpoint "), "{log}");
     let out = plain(env.dir.path(), &["run", "--once", "--spool", &spool], &[]);
     assert!(!text(&out.stderr).contains("DEBUG"), "info by default");
+}
+
+#[test]
+fn small_things_help_help_dotted_keys_and_demo_files_0() {
+    let env = Env::new();
+    let cwd = env.dir.path();
+    let out = plain(cwd, &["help", "--help"], &[]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("Usage: spoolfetch help"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = plain(cwd, &["help", "pixiv", "refresh"], &[]);
+    assert!(out.status.success() && text(&out.stdout).contains("Usage: spoolfetch pixiv refresh"));
+    let out = plain(cwd, &["help", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = plain(cwd, &["demo", "--files", "0"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("0 is not in 1..=10000"), "{}", text(&out.stderr));
+    env.config_defaults(json!({"pixiv.refresh_token": "abc"}));
+    let spool = env.spool.display().to_string();
+    let out = plain(cwd, &["run", "--once", "--spool", &spool], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(r#"unknown key `pixiv.refresh_token`: a dotted key is written nested, as {"pixiv": {"refresh_token": …}}"#), "{err}");
+    assert!(!err.contains("abc"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// spoolfetch: drop a job file into a spool folder; the daemon downloads it,
 /// paced and resumable.
 #[derive(Debug, Parser)]
-#[command(name = "spoolfetch", version, about, long_about = None)]
+#[command(name = "spoolfetch", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
@@ -50,6 +50,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to standard output.
     Man,
+    /// Print the help of spoolfetch or of a command (`help pixiv login`).
+    Help(HelpArgs),
     /// Run a sample job offline against a built-in loopback server.
     Demo(DemoArgs),
     /// Create a spool folder (run, submit and the control commands refuse
@@ -187,6 +189,14 @@ pub struct WaitArgs {
     pub spool: SpoolArg,
 }
 
+/// `help`.
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command (and subcommand) whose help to print.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 /// `completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -268,7 +278,7 @@ pub struct DemoArgs {
     /// under the system's temporary folder).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Number of files in the sample job.
-    #[arg(long, default_value_t = 24)]
-    pub files: usize,
+    /// Number of files in the sample job (1 to 10000).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub files: u16,
 }

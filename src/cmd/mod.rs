@@ -51,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => wait::wait(&a),
         Command::Completions(a) => wait::completions(&a),
         Command::Man => wait::man(),
+        Command::Help(a) => wait::help(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Init(a) => spool::init(&a),
         Command::Config(a) => settings::config(&a),

@@ -10,8 +10,8 @@ use clap::CommandFactory;
 use spoolfetch::job::{JobState, JobStatus, Tid};
 use spoolfetch::spool::{Spool, list_statuses, read_status};
 
-use super::Exit;
-use super::args::{Cli, CompletionsArgs, WaitArgs};
+use super::args::{Cli, CompletionsArgs, HelpArgs, WaitArgs};
+use super::{EXIT_USAGE, Exit};
 
 /// Exit status of a wait that timed out with the job still going.
 pub const EXIT_STILL_GOING: u8 = 3;
@@ -115,4 +115,30 @@ pub fn completions(a: &CompletionsArgs) -> Result<ExitCode> {
 pub fn man() -> Result<ExitCode> {
     clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `spoolfetch help [COMMAND...]`: the same text as `COMMAND --help`. A
+/// subcommand of its own (clap's built-in one takes no options, so
+/// `help --help` was an error).
+pub fn help(a: &HelpArgs) -> Result<ExitCode> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut at = &mut cmd;
+    for name in &a.command {
+        let known: Vec<String> = at.get_subcommands().map(|c| c.get_name().to_string()).collect();
+        at = match at.find_subcommand_mut(name) {
+            Some(sub) => sub,
+            None => {
+                return Err(Exit(
+                    EXIT_USAGE,
+                    format!("no command {name:?}; the commands are: {}", known.join(", ")),
+                )
+                .into());
+            }
+        };
+    }
+    match at.print_long_help() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -27,6 +27,18 @@ pub fn unknown_key(key: &str, known: &[&str]) -> String {
     }
 }
 
+/// The "unknown key" message of a top-level key: a dotted one
+/// (`pixiv.refresh_token`, as the docs name keys) gets how to nest it,
+/// when its first part is a key that holds an object.
+pub fn unknown_top_level(key: &str, known: &[&str], sections: &[&str]) -> String {
+    match key.split_once('.') {
+        Some((section, rest)) if sections.contains(&section) && !rest.is_empty() => format!(
+            "unknown key `{key}`: a dotted key is written nested, as {{\"{section}\": {{\"{rest}\": …}}}}"
+        ),
+        _ => unknown_key(key, known),
+    }
+}
+
 /// The known key closest to `key`, if one is close enough to be the one
 /// meant: at most 3 edits (and fewer than the key's length, so that a
 /// two-letter typo does not suggest every short key), or a key that
@@ -73,5 +85,18 @@ mod tests {
         assert_eq!(closest("tga", keys), Some("tag"));
         assert_eq!(closest("zz", keys), None);
         assert_eq!(closest("completely_else", keys), None);
+    }
+
+    #[test]
+    fn dotted_keys_get_told_to_nest() {
+        let m = unknown_top_level("pixiv.refresh_token", &["save_path", "pixiv"], &["pixiv"]);
+        assert_eq!(
+            m,
+            "unknown key `pixiv.refresh_token`: a dotted key is written nested, as {\"pixiv\": {\"refresh_token\": …}}"
+        );
+        assert_eq!(
+            unknown_top_level("save_pat", &["save_path"], &[]),
+            "unknown key `save_pat` (did you mean `save_path`?)"
+        );
     }
 }

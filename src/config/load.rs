@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::hints::{show, unknown_key};
+use super::hints::{show, unknown_key, unknown_top_level};
 use super::section::SectionSpec;
 
 /// `proxy_mode`: how requests reach servers.
@@ -311,9 +311,9 @@ pub fn load(
             spec.check(m, &origin_file)?;
             cfg.sections.insert(spec.name.to_string(), m.clone());
         } else {
-            let mut known: Vec<&str> = KEYS.to_vec();
-            known.extend(sections.iter().map(|s| s.name));
-            return Err(err(&origin_file, unknown_key(key, &known)));
+            let names: Vec<&str> = sections.iter().map(|s| s.name).collect();
+            let known: Vec<&str> = KEYS.iter().chain(&names).copied().collect();
+            return Err(err(&origin_file, unknown_top_level(key, &known, &names)));
         }
     }
 
