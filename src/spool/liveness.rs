@@ -35,7 +35,7 @@ impl Liveness {
 
 /// Probes the lock of `instance` on `spool`.
 pub fn instance_liveness(spool: &Spool, instance: &str) -> Liveness {
-    if instance.is_empty() || instance.contains('/') {
+    if instance.is_empty() || instance.contains('/') || instance.starts_with('.') {
         return Liveness::Unknown;
     }
     let path = spool.work_dir(instance).join(".lock");
