@@ -94,3 +94,46 @@ fn completions_parse_and_the_manual_page_renders() {
     let text = String::from_utf8_lossy(&man.stdout);
     assert!(man.status.success() && text.contains(".TH spoolfetch") && text.contains("submit"), "{text}");
 }
+
+#[test]
+fn retry_wait_waits_for_the_requeued_job_to_end_and_wait_takes_a_name() {
+    let server = FileServer::start();
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    let mut d = env.daemon(&[]);
+    let url = format!("urls={}", server.url("/late.bin"));
+    let out = env.cli(&["submit", "http.files", &url, "--name", "late", "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    // The file appears; retry --wait returns only when the job is done.
+    server.add("/late.bin", bytes(7, 5000));
+    let out = env.cli(&["retry", "1", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), d.log());
+    assert!(stdout.contains("job 1 requeued") && stdout.contains("job 1 done: 1 saved"), "{stdout}");
+    assert_eq!(env.status(1).map(|s| s.state.as_str()), Some("done"));
+    // wait by name: the latest job of that name.
+    let out = env.cli(&["wait", "late"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("job 1 done"));
+    let out = env.cli(&["wait", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no job named \"nosuch\""));
+    d.term();
+    let _ = d.wait(Duration::from_secs(20));
+
+    // No daemon: a retried job stays queued; --timeout gives up with 3,
+    // and `wait NAME` on a job file nobody claimed does the same.
+    server.remove("/late.bin");
+    let mut d = env.daemon(&[]);
+    let out = env.cli(&["submit", "http.files", &url, "--name", "again", "--wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    d.term();
+    let _ = d.wait(Duration::from_secs(20));
+    let out = env.cli(&["retry", "2", "--wait", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job 2 is still queued"));
+    env.drop_job("unclaimed", &json!({"type": "http.files", "urls": [server.url("/x")]}));
+    let out = env.cli(&["wait", "unclaimed", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unclaimed.json was not claimed"));
+}

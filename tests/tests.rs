@@ -6,6 +6,9 @@ mod support;
 mod util;
 
 mod cli;
+mod cli_jobs;
+mod cli_ops;
+mod cli_status;
 mod cli_wait;
 mod daemon_crash;
 mod daemon_disk;
@@ -31,3 +34,4 @@ mod pacing_requests;
 mod picwish;
 mod picwish_fake;
 mod pixiv;
+mod pixiv_login;

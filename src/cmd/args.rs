@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// spoolfetch: drop a job file into a spool folder; the daemon downloads it,
 /// paced and resumable.
 #[derive(Debug, Parser)]
-#[command(name = "spoolfetch", version, about, long_about = None)]
+#[command(name = "spoolfetch", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
@@ -41,7 +41,7 @@ pub enum Command {
     /// Cancel a job (keeps completed files).
     Cancel(TidArgs),
     /// Requeue a failed or cancelled job, keeping its checkpoint.
-    Retry(TidArgs),
+    Retry(RetryArgs),
     /// Wait until a job ends; exit 0 if it is done, 1 if it failed or was
     /// cancelled, 3 if it is still going at --timeout.
     Wait(WaitArgs),
@@ -50,8 +50,16 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to standard output.
     Man,
+    /// Print the help of spoolfetch or of a command (`help pixiv login`).
+    Help(HelpArgs),
     /// Run a sample job offline against a built-in loopback server.
     Demo(DemoArgs),
+    /// Create a spool folder (run, submit and the control commands refuse
+    /// one that does not exist).
+    Init(InitArgs),
+    /// Print the effective configuration: every key, its value and where
+    /// it came from (default, file, environment, flag); secrets masked.
+    Config(ConfigArgs),
     /// Pixiv account: log in (PKCE) or install a refresh token.
     Pixiv(PixivArgs),
     /// PicWish web login (for `interface: "web"` jobs).
@@ -97,7 +105,9 @@ pub struct PixivArgs {
     /// Spool (its spoolfetch.json says where `state_dir` is).
     #[command(flatten)]
     pub spool: SpoolArg,
-    /// Configuration file.
+    /// Configuration file (default: $SPOOLFETCH_CONFIG, else
+    /// <spool>/spoolfetch.json, else /etc/spoolfetch/config.json when
+    /// present: the daemon's).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 }
@@ -105,22 +115,27 @@ pub struct PixivArgs {
 /// `pixiv` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PixivCommand {
-    /// Log in with a browser (PKCE): prints a URL, reads the code.
+    /// Log in with a browser (PKCE): prints a URL, reads the code or the
+    /// whole callback URL (pasted, or piped on stdin).
     Login,
     /// Check a refresh token with Pixiv and store it (rotated) in state_dir.
     Refresh {
-        /// The refresh token.
+        /// The refresh token; `-` reads it from stdin, and without it a
+        /// terminal prompt asks for it (not echoed), so that it stays out
+        /// of shell history.
         #[arg(value_name = "TOKEN")]
-        token: String,
+        token: Option<String>,
     },
 }
 
 /// The spool folder option shared by most commands.
 #[derive(Debug, Args, Clone)]
 pub struct SpoolArg {
-    /// The spool folder.
-    #[arg(long, value_name = "DIR", default_value = "jobs", global = true)]
-    pub spool: PathBuf,
+    /// The spool folder (default: $SPOOLFETCH_SPOOL, else the `spool` key
+    /// of the file given by --config or $SPOOLFETCH_CONFIG, else ./jobs).
+    /// It must exist: `spoolfetch init DIR` creates one.
+    #[arg(long, value_name = "DIR", env = "SPOOLFETCH_SPOOL", global = true)]
+    pub spool: Option<PathBuf>,
 }
 
 /// `run`.
@@ -172,18 +187,46 @@ pub struct SubmitArgs {
     pub spool: SpoolArg,
 }
 
+/// `retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The job's TID (see `spoolfetch status`).
+    #[arg(value_name = "TID")]
+    pub tid: u64,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Wait until a daemon has run the requeued job to its end; exit as
+    /// `spoolfetch wait` does (0 done, 1 failed or cancelled, 3 at
+    /// --timeout).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 3).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+}
+
 /// `wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The job's TID.
-    #[arg(value_name = "TID")]
-    pub tid: u64,
+    /// The job: its TID, or its name (the latest job of that name, or a
+    /// job file of that name not claimed yet).
+    #[arg(value_name = "TID|NAME")]
+    pub job: String,
     /// Give up after this many seconds (exit 3).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Spool.
     #[command(flatten)]
     pub spool: SpoolArg,
+}
+
+/// `help`.
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command (and subcommand) whose help to print.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `completions`.
@@ -220,7 +263,7 @@ pub struct StatusArgs {
     pub spool: SpoolArg,
 }
 
-/// `pause`, `resume`, `cancel`, `retry`.
+/// `pause`, `resume`, `cancel`.
 #[derive(Debug, Args)]
 pub struct TidArgs {
     /// The job's TID (see `spoolfetch status`).
@@ -234,6 +277,32 @@ pub struct TidArgs {
     pub wait: bool,
 }
 
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The spool folder to create (default: as --spool).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Spool (its spoolfetch.json is the configuration when neither
+    /// --config nor $SPOOLFETCH_CONFIG names one).
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print a JSON array of {key, value, source}.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -241,7 +310,7 @@ pub struct DemoArgs {
     /// under the system's temporary folder).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Number of files in the sample job.
-    #[arg(long, default_value_t = 24)]
-    pub files: usize,
+    /// Number of files in the sample job (1 to 10000).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub files: u16,
 }

@@ -8,7 +8,7 @@ use spoolfetch::job::{JobState, JobStatus};
 use spoolfetch::spool::{Action, Spool, read_status, write_request, write_status};
 
 use super::Exit;
-use super::args::TidArgs;
+use super::args::{RetryArgs, TidArgs};
 
 /// The control verbs.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ fn job(spool: &Spool, tid: u64) -> Result<JobStatus> {
 
 /// Writes a control request for the daemon that owns the job.
 pub fn control(a: &TidArgs, verb: Verb) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+    let spool = super::spool::existing(&a.spool, None)?;
     let s = job(&spool, a.tid)?;
     let (action, want): (Action, &[JobState]) = match verb {
         Verb::Pause => (Action::Pause, &[JobState::Paused]),
@@ -82,8 +82,8 @@ pub fn control(a: &TidArgs, verb: Verb) -> Result<ExitCode> {
 
 /// Moves a failed or cancelled job back into the queue, keeping its TID
 /// and checkpoint: completed files are not fetched again.
-pub fn retry(a: &TidArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+pub fn retry(a: &RetryArgs) -> Result<ExitCode> {
+    let spool = super::spool::existing(&a.spool, None)?;
     let mut s = job(&spool, a.tid)?;
     if !matches!(s.state, JobState::Failed | JobState::Cancelled) {
         return Err(Exit(
@@ -116,5 +116,9 @@ pub fn retry(a: &TidArgs) -> Result<ExitCode> {
     spoolfetch::durable::fsync_dir(&spool.retry_dir())?;
     spoolfetch::durable::fsync_dir(&spool.failed_dir())?;
     println!("job {} requeued; completed files are kept and not fetched again", a.tid);
+    if a.wait {
+        let deadline = a.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+        return super::wait::until_ended(&spool, a.tid, deadline);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,7 @@ const INTERVAL: Duration = Duration::from_millis(150);
 /// and checkpoints against a loopback server, shows progress, verifies
 /// every file and prints where they went.
 pub fn demo(a: &DemoArgs) -> Result<ExitCode> {
-    let files = a.files.clamp(1, 10_000);
+    let files = usize::from(a.files);
     let root = match &a.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("spoolfetch-demo-{}", std::process::id())),

@@ -7,6 +7,9 @@ mod logging;
 mod picwish;
 mod pixiv;
 mod run;
+mod secret;
+mod settings;
+mod spool;
 mod status;
 mod submit;
 mod types;
@@ -49,7 +52,10 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => wait::wait(&a),
         Command::Completions(a) => wait::completions(&a),
         Command::Man => wait::man(),
+        Command::Help(a) => wait::help(&a),
         Command::Demo(a) => demo::demo(&a),
+        Command::Init(a) => spool::init(&a),
+        Command::Config(a) => settings::config(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
         Command::Picwish(a) => picwish::picwish(&a),
     };

@@ -25,8 +25,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         concurrency: a.concurrency,
         save_path: None,
     };
-    let config = load_config(&a.spool.spool, &overrides)?;
-    let opts = Options { spool: a.spool.spool.clone(), config, once: a.once, handle_signals: true };
+    let spool = super::spool::existing(&a.spool, a.config.as_deref())?;
+    let config = load_config(spool.root(), &overrides)?;
+    let opts = Options { spool: spool.root().to_path_buf(), config, once: a.once, handle_signals: true };
     match daemon::run(opts) {
         Ok(summary) => {
             if a.once {

@@ -1,21 +1,19 @@
 //! `spoolfetch status`.
 
-use spoolfetch::naming::escape_display;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use spoolfetch::job::JobStatus;
-use spoolfetch::spool::{Spool, list_statuses};
+use spoolfetch::job::{JobState, JobStatus};
+use spoolfetch::naming::escape_display;
+use spoolfetch::spool::{Liveness, Spool, instance_liveness, instances, list_statuses};
 
 use super::Exit;
 use super::args::StatusArgs;
 
 /// Prints the jobs of a spool.
 pub fn status(a: &StatusArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
-    if !spool.root().is_dir() {
-        return Err(Exit(1, format!("no spool at {}", spool.root().display())).into());
-    }
+    let spool = super::spool::existing(&a.spool, None)?;
     let mut all = list_statuses(&spool)?;
     if let Some(t) = a.tid {
         all.retain(|s| s.tid == t);
@@ -23,8 +21,22 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
             return Err(Exit(1, format!("no job with TID {t} in {}", spool.root().display())).into());
         }
     }
+    let daemons = Daemons::probe(&spool, &all);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        let mut out = Vec::with_capacity(all.len());
+        for s in &all {
+            let mut v = serde_json::to_value(s)?;
+            if let serde_json::Value::Object(m) = &mut v {
+                let (alive, stale) = daemons.of(s);
+                m.insert("daemon_alive".into(), alive.as_bool().into());
+                m.insert("stale".into(), stale.into());
+                if stale {
+                    m.insert("running".into(), false.into());
+                }
+            }
+            out.push(v);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -32,10 +44,12 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
         "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL"
     );
     for s in &all {
-        print_line(s);
+        print_line(s, &daemons);
     }
+    let mut queued = all.iter().filter(|s| s.state == JobState::Queued).count();
     if a.tid.is_none() {
         let pending = unclaimed(&spool);
+        queued += pending.len();
         for name in pending {
             // Not a job yet (no TID): shown as what it becomes once
             // claimed, a queued job at the claim stage.
@@ -50,22 +64,86 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
             );
         }
     }
+    if queued > 0 && daemons.none_alive() {
+        // On stderr: stdout stays one line per job for grep and awk.
+        eprintln!(
+            "no daemon is running on this spool: {queued} queued job(s) wait for one (spoolfetch run --spool {})",
+            spool.root().display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the instance locks say about the daemons of a spool.
+struct Daemons {
+    /// The spool.
+    spool: Spool,
+    /// Every instance with a work folder, or named by a job.
+    by_instance: BTreeMap<String, Liveness>,
+}
+
+impl Daemons {
+    /// Probes every instance that has a work folder or owns a job.
+    fn probe(spool: &Spool, jobs: &[JobStatus]) -> Daemons {
+        let mut names = instances(spool);
+        names.extend(jobs.iter().map(|s| s.instance.clone()).filter(|i| !i.is_empty()));
+        let by_instance = names.into_iter().map(|i| (i.clone(), instance_liveness(spool, &i))).collect();
+        Daemons { spool: spool.clone(), by_instance }
+    }
+
+    /// The liveness of the job's daemon, and whether the job's state is
+    /// stale: it says running, or queued in that daemon's own work folder,
+    /// and the daemon is gone. Ended jobs have no daemon to ask about, a
+    /// paused job stays paused, and a queued job that is not claimed yet
+    /// (retried) may be taken by any daemon.
+    fn of(&self, s: &JobStatus) -> (Liveness, bool) {
+        if s.state.is_terminal() {
+            return (Liveness::Unknown, false);
+        }
+        let alive = self.by_instance.get(&s.instance).copied().unwrap_or(Liveness::Unknown);
+        let held = match s.state {
+            JobState::Running => true,
+            JobState::Queued => self.claimed_by_its_instance(s),
+            _ => false,
+        };
+        (alive, alive == Liveness::Stopped && held)
+    }
+
+    /// Whether the job's file is in its instance's work folder.
+    fn claimed_by_its_instance(&self, s: &JobStatus) -> bool {
+        !s.instance.is_empty()
+            && !s.file.is_empty()
+            && self.spool.work_dir(&s.instance).join(Spool::claimed_name(s.tid, &s.file)).exists()
+    }
+
+    /// True when the locks say that no daemon at all serves the spool.
+    fn none_alive(&self) -> bool {
+        self.by_instance.values().all(|l| *l == Liveness::Stopped)
+    }
 }
 
 /// One table line per job: the error, if any, ends the line, so that
 /// `grep` and `awk` see a job as one line.
-fn print_line(s: &JobStatus) {
+fn print_line(s: &JobStatus, daemons: &Daemons) {
     let progress = format!("{}/{}", s.now, s.total);
     let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
     let cost = credits(s);
+    let (alive, stale) = daemons.of(s);
+    let state = if stale { "stale" } else { s.state.as_str() };
+    // A job its daemon still holds (claimed, paused) continues only when
+    // that instance runs again.
+    let gone = if alive == Liveness::Stopped && (stale || s.state == JobState::Paused) {
+        format!("  daemon {} not running", escape_display(&format!("{:?}", s.instance)))
+    } else {
+        String::new()
+    };
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{cost}{error}",
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{cost}{error}{gone}",
         s.tid,
         cut(&s.name, 20),
         cut(&s.job_type, 16),
         escape_display(&s.stage.to_string()),
-        s.state.as_str(),
+        state,
         progress,
         escape_display(&s.save_path.to_string())
     );

@@ -69,15 +69,15 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     let bytes = serde_json::to_vec_pretty(&Value::Object(job))?;
 
     // Check it exactly as the daemon will, so mistakes surface now.
-    let config = load_config(&a.spool.spool, &Overrides::default())?;
+    let spool = super::spool::existing(&a.spool, None)?;
+    let config = load_config(spool.root(), &Overrides::default())?;
     let spec = parse_job_bytes(&bytes, &name, &config.save_path, &config.save_roots(), &|t| {
         find_job_type(t).is_some()
     })
     .map_err(|e| usage(e.0))?;
     provider.plan(&spec, &PlanContext { config: &config }).map_err(|e| usage(e.0))?;
 
-    let dir = &a.spool.spool;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create spool {}", dir.display()))?;
+    let dir = spool.root();
     let base = sanitize_component(&name, "job");
     let tmp = dir.join(format!(".{base}.{}.json.tmp", std::process::id()));
     {
@@ -97,7 +97,7 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode> {
     fsync_dir(dir)?;
     println!("{}", target.display());
     if a.wait {
-        return super::wait::claimed_then_ended(&spoolfetch::spool::Spool::new(dir), &target, a.timeout);
+        return super::wait::claimed_then_ended(&spool, &target, a.timeout);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,8 +10,8 @@ use clap::CommandFactory;
 use spoolfetch::job::{JobState, JobStatus, Tid};
 use spoolfetch::spool::{Spool, list_statuses, read_status};
 
-use super::Exit;
-use super::args::{Cli, CompletionsArgs, WaitArgs};
+use super::args::{Cli, CompletionsArgs, HelpArgs, WaitArgs};
+use super::{EXIT_USAGE, Exit};
 
 /// Exit status of a wait that timed out with the job still going.
 pub const EXIT_STILL_GOING: u8 = 3;
@@ -19,14 +19,32 @@ pub const EXIT_STILL_GOING: u8 = 3;
 /// How often the status files are looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-/// `spoolfetch wait TID`.
+/// `spoolfetch wait TID|NAME`.
 pub fn wait(a: &WaitArgs) -> Result<ExitCode> {
-    let spool = Spool::new(&a.spool.spool);
+    let spool = super::spool::existing(&a.spool, None)?;
     let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs(s));
-    if read_status(&spool, a.tid)?.is_none() {
-        return Err(Exit(1, format!("there is no job {} in {}", a.tid, spool.root().display())).into());
+    if let Ok(tid) = a.job.parse::<Tid>() {
+        if read_status(&spool, tid)?.is_none() {
+            return Err(Exit(1, format!("there is no job {tid} in {}", spool.root().display())).into());
+        }
+        return until_ended(&spool, tid, deadline);
     }
-    until_ended(&spool, a.tid, deadline)
+    // By name: the latest job of that name that has not ended, else a job
+    // file of that name waiting to be claimed, else the latest that ended.
+    let name = a.job.as_str();
+    let mut named: Vec<JobStatus> = list_statuses(&spool)?.into_iter().filter(|s| s.name == name).collect();
+    named.sort_by_key(|s| s.tid);
+    if let Some(s) = named.iter().rev().find(|s| !s.state.is_terminal()) {
+        return until_ended(&spool, s.tid, deadline);
+    }
+    let file = spool.root().join(format!("{}.json", spoolfetch::naming::sanitize_component(name, "job")));
+    if file.is_file() {
+        return claimed_then_ended(&spool, &file, a.timeout);
+    }
+    match named.last() {
+        Some(s) => until_ended(&spool, s.tid, deadline),
+        None => Err(Exit(1, format!("there is no job named {name:?} in {}", spool.root().display())).into()),
+    }
 }
 
 /// Waits for job `tid` to end; its end decides the exit status.
@@ -97,4 +115,30 @@ pub fn completions(a: &CompletionsArgs) -> Result<ExitCode> {
 pub fn man() -> Result<ExitCode> {
     clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `spoolfetch help [COMMAND...]`: the same text as `COMMAND --help`. A
+/// subcommand of its own (clap's built-in one takes no options, so
+/// `help --help` was an error).
+pub fn help(a: &HelpArgs) -> Result<ExitCode> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut at = &mut cmd;
+    for name in &a.command {
+        let known: Vec<String> = at.get_subcommands().map(|c| c.get_name().to_string()).collect();
+        at = match at.find_subcommand_mut(name) {
+            Some(sub) => sub,
+            None => {
+                return Err(Exit(
+                    EXIT_USAGE,
+                    format!("no command {name:?}; the commands are: {}", known.join(", ")),
+                )
+                .into());
+            }
+        };
+    }
+    match at.print_long_help() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

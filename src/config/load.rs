@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::hints::{show, unknown_key, unknown_top_level};
 use super::section::SectionSpec;
 
 /// `proxy_mode`: how requests reach servers.
@@ -111,6 +112,13 @@ pub struct Config {
     pub min_speed_time: Duration,
     /// Provider sections, already checked against their declarations.
     pub sections: BTreeMap<String, Map<String, Value>>,
+    /// The default spool of commands run without `--spool` (the key
+    /// `spool`; `$SPOOLFETCH_SPOOL` and `--spool` win over it).
+    pub spool: Option<PathBuf>,
+    /// Where each key that is not at its default was set (`save_path` →
+    /// "environment variable SPOOLFETCH_SAVE_PATH", `pixiv.template` →
+    /// "config file …"), for `spoolfetch config`.
+    pub origins: BTreeMap<String, String>,
 }
 
 /// A configuration problem; the message names the key and its origin.
@@ -129,7 +137,8 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The top-level keys this module understands (provider sections aside).
-const KEYS: &[&str] = &[
+pub(super) const KEYS: &[&str] = &[
+    "spool",
     "save_path",
     "state_dir",
     "instance",
@@ -204,6 +213,8 @@ impl Config {
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),
             sections: BTreeMap::new(),
+            spool: None,
+            origins: BTreeMap::new(),
         }
     }
 
@@ -300,9 +311,9 @@ pub fn load(
             spec.check(m, &origin_file)?;
             cfg.sections.insert(spec.name.to_string(), m.clone());
         } else {
-            let mut known: Vec<&str> = KEYS.to_vec();
-            known.extend(sections.iter().map(|s| s.name));
-            return Err(err(&origin_file, unknown_key(key, &known)));
+            let names: Vec<&str> = sections.iter().map(|s| s.name).collect();
+            let known: Vec<&str> = KEYS.iter().chain(&names).copied().collect();
+            return Err(err(&origin_file, unknown_top_level(key, &known, &names)));
         }
     }
 
@@ -314,7 +325,16 @@ pub fn load(
     }
     for spec in sections {
         let mut m = cfg.sections.remove(spec.name).unwrap_or_default();
+        for k in m.keys() {
+            cfg.origins.insert(format!("{}.{k}", spec.name), origin_file.clone());
+        }
         spec.apply_env(&mut m, env)?;
+        for k in spec.keys {
+            if let Some(var) = k.env.filter(|v| env(v).is_some_and(|x| !x.is_empty())) {
+                cfg.origins
+                    .insert(format!("{}.{}", spec.name, k.name), format!("environment variable {var}"));
+            }
+        }
         if !m.is_empty() {
             cfg.sections.insert(spec.name.to_string(), m);
         }
@@ -328,6 +348,7 @@ pub fn load(
     }
     if let Some(p) = &overrides.save_path {
         cfg.save_path = p.clone();
+        cfg.origins.insert("save_path".into(), "--save-path".into());
     }
 
     check_consistency(&cfg, &origin_file)?;
@@ -353,6 +374,7 @@ fn env_value(key: &str, raw: &str) -> Value {
 fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), ConfigError> {
     let bad = |what: &str| err(origin, format!("key `{key}`: expected {what}, got {}", show(v)));
     match key {
+        "spool" => cfg.spool = Some(PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?)),
         "save_path" => cfg.save_path = PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?),
         "state_dir" => cfg.state_dir = PathBuf::from(nonempty_str(v).ok_or_else(|| bad("a path"))?),
         "instance" => {
@@ -468,6 +490,7 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
         }
         _ => return Err(err(origin, unknown_key(key, KEYS))),
     }
+    cfg.origins.insert(key.to_string(), origin.to_string());
     Ok(())
 }
 
@@ -510,44 +533,6 @@ fn nonempty_str(v: &Value) -> Option<&str> {
 /// Returns the value as an integer within `lo..=hi`.
 fn int_in(v: &Value, lo: u64, hi: u64) -> Option<u64> {
     v.as_u64().filter(|n| (lo..=hi).contains(n))
-}
-
-/// A short rendering of a bad value for messages; strings are cut so that
-/// a secret pasted into the wrong key is not echoed whole.
-pub(super) fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) if s.chars().count() > 12 => {
-            format!("a string ({} characters)", s.chars().count())
-        }
-        Value::String(s) => format!("{s:?}"),
-        Value::Object(_) => "an object".into(),
-        Value::Array(_) => "an array".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Builds the "unknown key" message, suggesting the closest known key.
-pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
-    let best = known.iter().map(|k| (edit_distance(key, k), *k)).min().filter(|(d, _)| *d <= 3);
-    match best {
-        Some((_, k)) => format!("unknown key `{key}` (did you mean `{k}`?)"),
-        None => format!("unknown key `{key}`"),
-    }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Builds a [`ConfigError`].

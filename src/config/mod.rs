@@ -9,8 +9,12 @@
 //! and checked here from that declaration, so that adding a provider does
 //! not touch this module.
 
+mod effective;
+mod hints;
 mod load;
 mod section;
 
+pub use effective::Setting;
+pub use hints::closest;
 pub use load::{Config, ConfigError, Overrides, ProxyMode, WatchMode, load};
 pub use section::{COMMON_KEYS, KeyKind, KeySpec, SectionSpec, SectionValues};

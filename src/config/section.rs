@@ -10,7 +10,8 @@
 
 use serde_json::{Map, Value};
 
-use super::load::{ConfigError, err, show, unknown_key};
+use super::hints::{show, unknown_key};
+use super::load::{ConfigError, err};
 
 /// A provider's configuration section.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +80,7 @@ impl KeyKind {
     /// The JSON value of text from the environment (or of a default):
     /// numbers and booleans are parsed, anything else stays a string (and
     /// is then rejected with the variable's name if the kind wants more).
-    fn parse(self, raw: &str) -> Value {
+    pub(super) fn parse(self, raw: &str) -> Value {
         match self {
             KeyKind::Number { .. } => raw
                 .trim()

@@ -112,7 +112,17 @@ pub(super) fn lock_instance(spool: &Spool, instance: &str) -> Result<File, Daemo
         .write(true)
         .open(&path)
         .map_err(|e| DaemonError::Spool(format!("cannot open {}: {e}", path.display())))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+    // `spoolfetch status` probes the lock with a shared lock it releases
+    // at once: a refusal is only taken for another daemon when it lasts.
+    let mut result = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+    for _ in 0..10 {
+        if result != Err(rustix::io::Errno::WOULDBLOCK) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        result = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+    }
+    match result {
         Ok(()) => {}
         Err(rustix::io::Errno::WOULDBLOCK) => {
             return Err(DaemonError::Locked(format!(

@@ -236,12 +236,19 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
     let watcher = Watcher::spawn(spool.clone(), timing, spool_tx)
         .map_err(|e| DaemonError::Fatal(format!("cannot start the spool watcher: {e}")))?;
     log::info!(
-        "spoolfetch {} watching {} as instance {:?} ({} download threads, {} ms API interval)",
+        "spoolfetch {} watching {} as instance {:?} ({} download threads, {} ms API interval); \
+         config {}, save_path {}, state_dir {}",
         env!("CARGO_PKG_VERSION"),
-        spool.root().display(),
+        absolute(spool.root()).display(),
         config.instance,
         config.concurrency,
-        config.interval.as_millis()
+        config.interval.as_millis(),
+        config
+            .source
+            .as_ref()
+            .map_or_else(|| "none (defaults)".to_string(), |p| absolute(p).display().to_string()),
+        absolute(&config.save_path).display(),
+        absolute(&config.state_dir).display()
     );
 
     let ticker = tick(Duration::from_secs(1));
@@ -432,4 +439,10 @@ impl Supervisor {
         }
         self.summary
     }
+}
+
+/// A path made absolute against the working folder (as the daemon will
+/// resolve it), for the start-up line; unchanged if that fails.
+fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }

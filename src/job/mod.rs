@@ -11,6 +11,7 @@ mod guard;
 mod headers;
 mod spec;
 mod status;
+pub mod units;
 
 pub use flags::JobFlags;
 pub use guard::catch_panic;

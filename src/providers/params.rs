@@ -214,9 +214,7 @@ pub fn validate<'a>(
 ) -> Result<Params<'a>, RejectReason> {
     for key in params.keys() {
         if info.key(key).is_none() {
-            let known: Vec<&str> = info.keys().map(|p| p.name).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-            return Err(RejectReason(format!("unknown key `{key}` for {} (it takes: {known})", info.name)));
+            return Err(unknown_key(info, key));
         }
     }
     for p in info.keys() {
@@ -233,6 +231,22 @@ pub fn validate<'a>(
         }
     }
     Ok(Params { info, map: params })
+}
+
+/// The rejection of an unknown key: the closest key of the type or of
+/// every job (`max_item` → `max_items`, `user` → `user_id`), then both lists.
+fn unknown_key(info: &JobTypeInfo, key: &str) -> RejectReason {
+    let own: Vec<&str> = info.keys().map(|p| p.name).collect();
+    let common = crate::job::COMMON_KEYS;
+    let hint = crate::config::closest(key, own.iter().chain(common).copied())
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    let own = if own.is_empty() { "none".to_string() } else { own.join(", ") };
+    RejectReason(format!(
+        "unknown key `{key}` for {}{hint}; it takes: {own}; every job also takes: {}",
+        info.name,
+        common.join(", ")
+    ))
 }
 
 /// Checks one value against its declaration.
@@ -401,7 +415,12 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_with_the_known_ones() {
         let e = reject(json!({"urls": ["u"], "colour": 1}));
-        assert!(e.starts_with("unknown key `colour` for test.type (it takes: urls, size, mode"), "{e}");
+        assert!(e.starts_with("unknown key `colour` for test.type; it takes: urls, size, mode"), "{e}");
+        assert!(e.ends_with("; every job also takes: type, name, save_path, max_items"), "{e}");
+        let e = reject(json!({"mod": "a"}));
+        assert!(e.starts_with("unknown key `mod` for test.type (did you mean `mode`?); it takes: "), "{e}");
+        let e = reject(json!({"max_item": 3}));
+        assert!(e.contains("(did you mean `max_items`?)"), "{e}");
         assert!(e.contains("tags, levels"), "shared keys are known too: {e}");
     }
 

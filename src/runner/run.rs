@@ -437,15 +437,15 @@ impl Runner {
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
         }
-        let secs = self.started.elapsed().as_secs_f64();
+        let took = crate::job::units::human_duration(self.started.elapsed());
         match &end {
             End::Done => log::info!(
-                "job {} ({}) done: {} files, {} bytes in {secs:.1} s; checkpoint {} bytes",
+                "job {} ({}) done: {}, {} in {took}; checkpoint {}",
                 self.tid,
                 self.spec.name,
-                status.done,
-                status.bytes,
-                self.commits.store.bytes_written()
+                crate::job::units::count(status.done, "file"),
+                crate::job::units::human_bytes(status.bytes),
+                crate::job::units::human_bytes(self.commits.store.bytes_written())
             ),
             End::Failed(r) => log::warn!("job {} ({}) failed: {r}", self.tid, self.spec.name),
             End::Cancelled => log::info!("job {} ({}) cancelled", self.tid, self.spec.name),

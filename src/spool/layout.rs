@@ -108,10 +108,35 @@ impl Spool {
         self.root.join("failed")
     }
 
-    /// Creates every folder a daemon of `instance` needs.
-    pub fn ensure(&self, instance: &str) -> io::Result<()> {
+    /// Creates the spool folder (and its parents) with the shared
+    /// folders of the layout: what `spoolfetch init` does.
+    pub fn init(&self) -> io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
         for d in [
-            self.root.clone(),
+            self.work_root(),
+            self.state_root(),
+            self.control_dir(),
+            self.retry_dir(),
+            self.tids_dir(),
+            self.done_dir(),
+            self.failed_dir(),
+        ] {
+            std::fs::create_dir_all(&d)?;
+        }
+        Ok(())
+    }
+
+    /// Creates every folder a daemon of `instance` needs inside the spool
+    /// folder, which must exist: a missing one (an unmounted share) is
+    /// never created here, only by [`Spool::init`].
+    pub fn ensure(&self, instance: &str) -> io::Result<()> {
+        if !self.root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not exist or is not a folder", self.root.display()),
+            ));
+        }
+        for d in [
             self.work_dir(instance),
             self.state_root(),
             self.control_dir(),

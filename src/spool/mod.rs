@@ -3,7 +3,8 @@
 //!
 //! Owns the folder layout, the watcher thread that finds complete job
 //! files, claiming (one atomic rename), TID allocation, the control
-//! requests of `pause`/`resume`/`cancel`/`retry`, status files, and the
+//! requests of `pause`/`resume`/`cancel`/`retry`, status files, whether an
+//! instance's daemon is alive (its lock), and the
 //! final moves to `done/` and `failed/`. Invariants: a job file is only
 //! ever moved, never deleted; exactly one rename decides which daemon owns
 //! a job; a daemon touches only its own `work/<instance>/` folder; every
@@ -13,6 +14,7 @@ mod claim;
 mod control;
 mod ending;
 mod layout;
+mod liveness;
 mod scan;
 mod status_store;
 mod watch;
@@ -21,6 +23,7 @@ pub use claim::{Claimed, TidAllocator, claim, finish, recover_own, reject, tid_c
 pub use control::{Action, ControlRequest, read_requests, remove_request, write_request};
 pub use ending::Ending;
 pub use layout::{CONFIG_FILE_NAME, Spool};
+pub use liveness::{Liveness, instance_liveness, instances};
 pub use scan::{Candidate, Scanner};
 pub use status_store::{is_out_of_space, list_statuses, read_status, write_status};
 pub use watch::{SpoolEvent, WatchTiming, Watcher, WatcherMsg, detect_network_fs};

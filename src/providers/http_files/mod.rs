@@ -4,7 +4,10 @@
 //! every URL. Files are saved under `<save_path>/<name>/` by their URL
 //! file names, sanitized; two URLs with the same file name get the item
 //! index appended to the second, deterministically, so a restart names
-//! them the same way.
+//! them the same way. The URLs come from `urls`, from the text file
+//! `urls_file` ([`urls_file`]), or both.
+
+mod urls_file;
 
 use std::collections::HashSet;
 
@@ -26,9 +29,14 @@ static TYPES: &[JobTypeInfo] = &[JobTypeInfo {
     name: "http.files",
     summary: "download a list of http/https URLs",
     params: &[
-        ParamInfo::new("urls", ParamKind::List, "array of http:// or https:// URLs")
-            .required()
+        ParamInfo::new("urls", ParamKind::List, "array of http:// or https:// URLs (or give urls_file)")
             .expect("an array of URL strings"),
+        ParamInfo::new(
+            "urls_file",
+            ParamKind::String,
+            "a text file of URLs, one a line (# comments), inside input_roots",
+        )
+        .expect("a path"),
         ParamInfo::new(
             "headers",
             ParamKind::Object,
@@ -54,8 +62,9 @@ impl Provider for HttpFiles {
         TYPES
     }
 
-    fn plan(&self, job: &JobSpec, _cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
-        let (urls, headers) = parse_params(&job.params)?;
+    fn plan(&self, job: &JobSpec, cx: &PlanContext<'_>) -> Result<Box<dyn Walk>, RejectReason> {
+        let inputs = crate::inputs::InputPolicy::new(&cx.config.input_roots, cx.config.max_job_bytes);
+        let (urls, headers) = parse_params(&job.params, &inputs)?;
         let forward_headers = validate(&TYPES[0], &job.params)?.bool("forward_headers").unwrap_or(false);
         Ok(Box::new(FilesWalk { urls, named: 0, used: HashSet::new(), headers, forward_headers }))
     }
@@ -202,9 +211,18 @@ fn with_suffix(name: &str, tag: &str) -> String {
 /// Request headers as (name, value) pairs.
 type Headers = Vec<(String, String)>;
 
-/// Checks the parameters; returns the URLs and the headers.
-fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), RejectReason> {
+/// Checks the parameters; returns the URLs (those of `urls`, then those
+/// of `urls_file`) and the headers.
+fn parse_params(
+    params: &Map<String, Value>,
+    inputs: &crate::inputs::InputPolicy,
+) -> Result<(UrlList, Headers), RejectReason> {
     let p = validate(&TYPES[0], params)?;
+    if !p.has("urls") && !p.has("urls_file") {
+        return Err(RejectReason(
+            "key `urls` is missing (it must be an array of URL strings), or give `urls_file`".into(),
+        ));
+    }
     let mut out = UrlList::default();
     if let Some(urls) = params.get("urls").and_then(Value::as_array) {
         out.ends.reserve_exact(urls.len());
@@ -213,6 +231,9 @@ fn parse_params(params: &Map<String, Value>) -> Result<(UrlList, Headers), Rejec
     for (i, s) in p.strs("urls").into_iter().flatten().enumerate() {
         check_url(s).map_err(|why| RejectReason(format!("urls[{i}]: {why}")))?;
         out.push(s);
+    }
+    if let Some(file) = p.str("urls_file") {
+        urls_file::read_urls(&file, inputs, check_url, |u| out.push(u))?;
     }
     let mut headers = Vec::new();
     for (k, v) in p.object("headers").into_iter().flatten() {
@@ -251,6 +272,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_params_for_test(p: &Map<String, Value>) -> Result<(UrlList, Headers), RejectReason> {
+        parse_params(p, &crate::inputs::InputPolicy::new(&[], 1 << 20))
+    }
+
     fn params(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
@@ -260,7 +285,7 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(parse_params(&params(json!({"urls": ["https://h/a.jpg"]}))).is_ok());
+        assert!(parse_params_for_test(&params(json!({"urls": ["https://h/a.jpg"]}))).is_ok());
         let bad = [
             (json!({"urls": ["file:///etc/passwd"]}), "not file://"),
             (json!({"urls": ["ftp://h/x"]}), "not ftp://"),
@@ -278,14 +303,14 @@ mod tests {
             (json!({"urls": ["https://h/x"], "headers": {"Bad Name": "v"}}), "valid header name"),
         ];
         for (p, want) in bad {
-            let e = parse_params(&params(p.clone())).expect_err("must reject");
+            let e = parse_params_for_test(&params(p.clone())).expect_err("must reject");
             assert!(e.0.contains(want), "{p}: {e}");
         }
     }
 
     /// A walk over `urls`, as `plan` makes it.
     fn walk(urls: &[String]) -> FilesWalk {
-        let (urls, headers) = parse_params(&params(json!({ "urls": urls }))).expect("valid urls");
+        let (urls, headers) = parse_params_for_test(&params(json!({ "urls": urls }))).expect("valid urls");
         FilesWalk { urls, named: 0, used: HashSet::new(), headers, forward_headers: false }
     }
 

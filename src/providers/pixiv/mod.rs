@@ -16,6 +16,7 @@ mod novels;
 mod provider;
 mod settings;
 pub mod ugoira;
+mod urls;
 mod walks;
 mod works;
 

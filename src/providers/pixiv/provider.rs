@@ -74,7 +74,12 @@ static TYPES: &[JobTypeInfo] = &[
         name: "pixiv.ranking",
         summary: "a ranking (day, week, month, day_male, … day_r18 …)",
         params: &[
-            p("mode", ParamKind::String, "ranking mode, e.g. day, week, month, day_manga, day_ai").required(),
+            p(
+                "mode",
+                ParamKind::Choice(RANKING_MODES),
+                "ranking mode: day, week, month, day_manga, day_ai, …",
+            )
+            .required(),
             p("date", ParamKind::Date, "the ranking of this day (default: the latest)"),
         ],
         shared: OPTIONS,
@@ -111,6 +116,31 @@ static TYPES: &[JobTypeInfo] = &[
     },
 ];
 
+/// The ranking modes of the app API (`/v1/illust/ranking?mode=`); any other
+/// is refused at `submit` rather than by Pixiv once the job runs.
+const RANKING_MODES: &[&str] = &[
+    "day",
+    "week",
+    "month",
+    "day_male",
+    "day_female",
+    "week_original",
+    "week_rookie",
+    "day_manga",
+    "week_manga",
+    "month_manga",
+    "week_rookie_manga",
+    "day_ai",
+    "day_r18",
+    "day_male_r18",
+    "day_female_r18",
+    "week_r18",
+    "week_r18g",
+    "day_r18_manga",
+    "week_r18_manga",
+    "day_r18_ai",
+];
+
 impl Provider for Pixiv {
     fn name(&self) -> &'static str {
         "pixiv"
@@ -133,7 +163,10 @@ impl Provider for Pixiv {
             .iter()
             .find(|t| t.name == job.job_type)
             .ok_or_else(|| RejectReason(format!("unknown job type {:?}", job.job_type)))?;
-        let params = validate(info, &job.params)?;
+        // Page URLs people copy (`https://www.pixiv.net/users/11`) count as
+        // the ids they show.
+        let given = super::urls::ids_from_urls(&job.params)?;
+        let params = validate(info, &given)?;
         let settings = Arc::new(settings(cx.config));
         let options = options(&params, &settings.defaults)?;
         let source = source_for(&params)?;
