@@ -193,6 +193,8 @@ fn submit_writes_a_checked_job_atomically() {
 /// it can be planned (an account), from the providers' own declarations.
 fn planning_config() -> spoolfetch::config::Config {
     let mut cfg = spoolfetch::config::Config::default_for(&|_| None);
+    // Jobs that read local inputs are refused without input_roots.
+    cfg.input_roots = vec![std::path::PathBuf::from("/tmp")];
     for spec in spoolfetch::providers::section_specs() {
         let example = spec.example();
         spec.check(&example, "example").unwrap_or_else(|e| panic!("{}: {e}", spec.name));
