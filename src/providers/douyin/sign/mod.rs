@@ -11,11 +11,13 @@
 
 mod abogus;
 mod common;
+mod external;
 mod tokens;
 mod xbogus;
 
 pub use abogus::{ABogusInputs, a_bogus, browser_fingerprint, now_ms};
 pub use common::SignError;
+pub use external::{DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ExternalSigner, SignerError};
 pub use tokens::{
     MS_TOKEN_URL, TTWID_BODY, TTWID_URL, TokenError, fallback_ms_token, ms_token_from, ms_token_request,
     s_v_web_id, ttwid_from, ttwid_request, verify_fp,
