@@ -1,2 +1,4 @@
 //! Douyin: the pure building blocks of the provider (issue 12).
+mod ids;
 pub mod sign;
+pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
