@@ -231,7 +231,7 @@ fn encode(vals: &[u32]) -> String {
             s.push(char::from(OUT_ALPHABET[((n >> shift) & 63) as usize]));
         }
     }
-    while s.len() % 4 != 0 {
+    while !s.len().is_multiple_of(4) {
         s.push('=');
     }
     s
