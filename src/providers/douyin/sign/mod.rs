@@ -2,12 +2,14 @@
 //! the tokens that go with them, and an external signer for when Douyin
 //! changes its algorithm faster than releases come out.
 //!
-//! Owns nothing beyond its files: [`xbogus`](self) and `abogus` are pure
-//! functions of the exact query bytes, the User-Agent and injected
-//! randomness; `tokens` makes msToken and verify_fp values and describes
-//! the ttwid and msToken requests; `external` runs the user's signer
-//! command. Invariant: nothing here sends a request or reads a clock or a
-//! random source that a caller cannot replace.
+//! Owns nothing beyond its files: `xbogus` ([`x_bogus`]) and `abogus`
+//! ([`a_bogus`]) are pure functions of the exact query bytes, the
+//! User-Agent and injected randomness; `tokens` makes msToken and
+//! verify_fp values and describes the msToken and ttwid requests;
+//! `external` ([`ExternalSigner`]) runs the user's signer command; `common`
+//! holds RC4 and the Latin-1 rule both signatures share. Invariant:
+//! nothing here sends a request, and every clock and random source is an
+//! argument a caller (a test) can replace.
 
 mod abogus;
 mod common;
