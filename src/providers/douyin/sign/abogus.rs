@@ -303,6 +303,39 @@ mod tests {
     }
 
     #[test]
+    fn matches_f2_on_utf8_queries_methods_and_distinct_times() {
+        // Random inputs recorded from F2 0.0.1.7: a query with CJK (hashed as
+        // UTF-8), a Latin-1 UA, a non-empty method, ts1 later than ts0 and
+        // three different randoms.
+        let cases = [
+            (
+                "5.Y58w20ns=_WqV5I5slC1=KvTu%LvtéD6M&mdzA9eo_jjr=lXhs8qBTfTlfp/中文",
+                "POST",
+                "i))+wlqé4tt688qUklD0d3n)6qxD(L_6JltK2jZ",
+                "1372|779|1403|859|0|0|0|0|1500|928|1500|928|1372|779|24|24|Win32",
+                (1_698_592_617_577, 1_698_592_617_582),
+                [2283, 8988, 4048],
+                "Oy80QDLIsnok6ESz5lxLfY3q6I-HYgvJ0SVkMD2f38vuEL39HMTT9exoc7wvVKyjwG/-Ieujy4hbYr9krQ2HMZwf98ki/25dQfSkKl5Q5xSSs1X9eyUgJUsPmkt5Sec2Rk-1rOX/oh1HKRym09oHmhK4bIOwu3GMvf==",
+            ),
+            (
+                "kDQI7__Gc9dZJxRiN.HXJpv6xdgp1K94n2m6&.KY.s=中文",
+                "GET",
+                "FHzV_Xo9;0/8zS/1tsQG)&HA(=bV5oRoGé3f.I1_;L23 0m6E=T+",
+                "1138|853|1167|938|0|0|0|0|1315|818|1315|818|1138|853|24|24|Win32",
+                (1_613_339_176_614, 1_613_339_176_630),
+                [5743, 6474, 9273],
+                "QyWZMDzdp3LTgn6u5V5LfY3q64RVYsFJ0SVkMD2fMBpO9g39HMOo9exo0Uwvgp6j5G0qIeujy4hbY3oBrQc70qwfHW4w/2AgQDSkKl5Q5xSSs1XjeLsgJ0hPmktWSFK2Rv11rOX8qheHzYSd09oHmhK4bIOwu3GM2E==",
+            ),
+        ];
+        for (q, m, ua, fp, (t0, t1), randoms, want) in cases {
+            let inputs = ABogusInputs { fingerprint: fp.into(), randoms };
+            let mut times = vec![t1, t0];
+            let got = a_bogus(q, m, ua, &inputs, &mut || times.pop().unwrap_or(0)).expect("signs");
+            assert_eq!(got, want, "{q}");
+        }
+    }
+
+    #[test]
     fn every_signature_starts_from_a_fresh_table() {
         // F2 mutates its table: a reused instance signs differently. Here the
         // same inputs always give the same value.

@@ -148,6 +148,28 @@ mod tests {
     }
 
     #[test]
+    fn matches_f2_on_latin1_queries_and_user_agents() {
+        // Random inputs with `é` (one byte, 0xE9), recorded from F2 0.0.1.7.
+        let cases = [
+            (
+                "éNj74GFoai3VL/e1tC1g-EDMKjghZR91-CU.4y79a1TDXZ",
+                "1S2G.légkj(aRPtNYmgO)6p9%8UqJé-&8/zOPq8xgpq87X32+XhF",
+                1_887_755_454,
+                "DFSzswVYjDbANaSOVrDRyl9WX7Jw",
+            ),
+            (
+                "5.Y58w20ns=_WqV5I5slC1=KvTu%LvtéD6M&mdzA9eo_jjr=lXhs8qBTfTlfp/",
+                "i))+wlqé4tt688qUklD0d3n)6qxD(L_6JltK2jZ",
+                1_605_212_574,
+                "DFSzswVYwHXAN9X2rkbUSl9WX7JF",
+            ),
+        ];
+        for (q, ua, ts, want) in cases {
+            assert_eq!(x_bogus(q, ua, XBogusInputs::at(ts)).as_deref(), Ok(want), "{q}");
+        }
+    }
+
+    #[test]
     fn the_md5_of_the_empty_body_is_the_documented_constant() {
         assert_eq!(
             md5(&md5(b"")),
