@@ -224,8 +224,10 @@ pub fn resolve(input: &str, wanted: Wanted, hosts: &Hosts) -> Result<Resolved, I
     }
 }
 
+/// A short link: a short host and a code in the path.
 fn is_short(link: &str, hosts: &Hosts) -> bool {
-    parse_url(link).is_some_and(|u| Hosts::matches(&hosts.short, &u.host, u.port))
+    parse_url(link)
+        .is_some_and(|u| Hosts::matches(&hosts.short, &u.host, u.port) && u.path.trim_matches('/') != "")
 }
 
 /// Reads the id of kind `wanted` in `url` (a page URL, or where a short
@@ -415,7 +417,9 @@ mod tests {
         ] {
             assert_eq!(r(link, wanted), Ok(Resolved::NeedsRedirect(link.into())), "{link}");
         }
-        // But a page URL without the id is an error, not a redirect.
+        // But a page URL without the id, or a short host without a code, is
+        // an error, not a redirect.
+        assert!(matches!(r("https://v.douyin.com/", Wanted::Aweme), Err(IdError::NotFound { .. })));
         assert!(matches!(r("https://www.douyin.com/", Wanted::Aweme), Err(IdError::NotFound { .. })));
     }
 

@@ -209,6 +209,26 @@ impl Query {
         Query::cursor_page(common, cursor, count).text("collects_id", collects_id)
     }
 
+    /// `tab/feed/`: the home feed (F2's `PostFeed` fields in its order).
+    /// F2 puts `aweme_pc_rec_raw_data={}` in the query raw, which an HTTP
+    /// client escapes after F2 signed it; here it is escaped before signing.
+    pub fn post_feed(common: Query, count: i64, refresh_index: i64) -> Query {
+        common
+            .int("count", count)
+            .text("tag_id", "")
+            .text("share_aweme_id", "")
+            .text("live_insert_type", "")
+            .int("refresh_index", refresh_index)
+            .int("video_type_select", 1)
+            .text("aweme_pc_rec_raw_data", "%7B%7D")
+            .text("globalwid", "")
+            .text("pull_type", "")
+            .text("min_window", "")
+            .text("free_right", "")
+            .text("ug_source", "")
+            .text("creative_id", "")
+    }
+
     /// `user/profile/other/`.
     pub fn user_profile(common: Query, sec_user_id: &str) -> Query {
         common.text("sec_user_id", sec_user_id)
@@ -362,6 +382,10 @@ mod tests {
         assert_eq!(tail(Query::cursor_page(common(), 1700000000000, 10)), "&cursor=1700000000000&count=10");
         assert_eq!(tail(Query::collects_video(common(), 0, 10, "123")), "&cursor=0&count=10&collects_id=123");
         assert_eq!(tail(Query::user_profile(common(), "MS4w")), "&sec_user_id=MS4w");
+        assert_eq!(
+            tail(Query::post_feed(common(), 10, 1)),
+            "&count=10&tag_id=&share_aweme_id=&live_insert_type=&refresh_index=1&video_type_select=1&aweme_pc_rec_raw_data=%7B%7D&globalwid=&pull_type=&min_window=&free_right=&ug_source=&creative_id="
+        );
     }
 
     #[test]
