@@ -226,8 +226,9 @@ pub fn resolve(input: &str, wanted: Wanted, hosts: &Hosts) -> Result<Resolved, I
 
 /// A short link: a short host and a code in the path.
 fn is_short(link: &str, hosts: &Hosts) -> bool {
-    parse_url(link)
-        .is_some_and(|u| Hosts::matches(&hosts.short, &u.host, u.port) && u.path.trim_matches('/') != "")
+    parse_url(link).is_some_and(|u| {
+        Hosts::matches(&hosts.short, &u.host, u.port) && !u.path.trim_matches('/').is_empty()
+    })
 }
 
 /// Reads the id of kind `wanted` in `url` (a page URL, or where a short
