@@ -237,6 +237,84 @@ fn encode(vals: &[u32]) -> String {
     s
 }
 
+/// What a server learns from an A-Bogus value that verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ABogusCheck {
+    /// The client's randomness, recovered.
+    pub inputs: ABogusInputs,
+    /// The client's clock before hashing (ms).
+    pub start_ms: u64,
+    /// The client's clock after hashing (ms).
+    pub end_ms: u64,
+}
+
+/// Checks `value` the way a server can (a fake Douyin does): the prefix
+/// gives back the three randoms, the keystream is constant so the plain
+/// values come back by XOR, giving the fingerprint and the low 32 bits of
+/// both times (the high bits are the ones nearest `now_ms`, which is
+/// unambiguous within 24 days); signing again with those must give the
+/// same string. `None` when it does not; the caller judges the times.
+pub fn verify_a_bogus(
+    value: &str,
+    query: &str,
+    method: &str,
+    user_agent: &str,
+    now_ms: u64,
+) -> Option<ABogusCheck> {
+    let bytes = decode(value)?;
+    if bytes.len() < 12 + ORDER.len() + 1 {
+        return None;
+    }
+    let (prefix, body) = bytes.split_at(12);
+    let randoms: [u32; 3] = std::array::from_fn(|k| {
+        let p = &prefix[4 * k..4 * k + 4];
+        let lo = (p[0] & 170) | (p[1] & 85);
+        let hi = (p[2] & 170) | (p[3] & 85);
+        u32::from(hi) << 8 | u32::from(lo)
+    });
+    let keystream = transform(&vec![0; body.len()]);
+    let plain: Vec<u8> = body.iter().zip(&keystream).map(|(b, k)| b ^ (*k as u8)).collect();
+    // Positions in ORDER of d[20..=23], d[44..=47] and d[65].
+    let low = |at: [usize; 4]| u32::from_be_bytes(at.map(|i| plain[i]));
+    let start_ms = nearest(now_ms, low([1, 11, 21, 26]));
+    let end_ms = nearest(now_ms, low([30, 31, 33, 34]));
+    let fp_len = usize::from(plain[40]);
+    let fp = plain.get(ORDER.len()..ORDER.len() + fp_len)?;
+    let inputs = ABogusInputs { fingerprint: fp.iter().map(|&b| char::from(b)).collect(), randoms };
+    let mut clock = [end_ms, start_ms].to_vec();
+    let again = a_bogus(query, method, user_agent, &inputs, &mut || clock.pop().unwrap_or(0)).ok()?;
+    (again == value).then_some(ABogusCheck { inputs, start_ms, end_ms })
+}
+
+/// The time nearest `now` whose low 32 bits are `low`.
+fn nearest(now: u64, low: u32) -> u64 {
+    let base = (now & !0xFFFF_FFFF) | u64::from(low);
+    [base.wrapping_sub(1 << 32), base, base + (1 << 32)]
+        .into_iter()
+        .min_by_key(|t| t.abs_diff(now))
+        .unwrap_or(base)
+}
+
+/// The bytes of an encoded value (each value's low 8 bits, where the
+/// encoding did not overlap them).
+fn decode(value: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u32> = value
+        .trim_end_matches('=')
+        .bytes()
+        .map(|c| OUT_ALPHABET.iter().position(|&a| a == c).map(|i| i as u32))
+        .collect::<Option<_>>()?;
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for g in digits.chunks(4) {
+        let n = g.iter().zip([18, 12, 6, 0]).fold(0u32, |acc, (&d, sh)| acc | (d << sh));
+        for (k, shift) in [16, 8, 0].into_iter().enumerate() {
+            if k + 1 < g.len() {
+                out.push((n >> shift) as u8);
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +411,29 @@ mod tests {
             let got = a_bogus(q, m, ua, &inputs, &mut || times.pop().unwrap_or(0)).expect("signs");
             assert_eq!(got, want, "{q}");
         }
+    }
+
+    #[test]
+    fn a_server_can_verify_a_value_without_the_clients_randomness() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..100 {
+            let inputs = ABogusInputs::random(&mut rng);
+            let t0 = 1_700_000_000_000 + rng.u64(0..1 << 40);
+            let t1 = t0 + rng.u64(0..40);
+            let mut times = vec![t1, t0];
+            let ab = a_bogus(Q2, "", UA, &inputs, &mut || times.pop().unwrap_or(0)).expect("signs");
+            let now = t1 + 3_000;
+            let check = verify_a_bogus(&ab, Q2, "", UA, now).expect("verifies");
+            assert_eq!(check, ABogusCheck { inputs, start_ms: t0, end_ms: t1 });
+            assert_eq!(verify_a_bogus(&ab, Q1, "", UA, now), None, "another query");
+            assert_eq!(verify_a_bogus(&ab, Q2, "GET", UA, now), None, "another method");
+            assert_eq!(verify_a_bogus(&ab, Q2, "", "Mozilla/5.0 other", now), None, "another UA");
+        }
+        let vector = sign(Q1, "", 5000);
+        let check = verify_a_bogus(&vector, Q1, "", UA, 1_700_000_100_000).expect("verifies");
+        assert_eq!((check.start_ms, check.inputs.fingerprint.as_str()), (1_700_000_000_500, FP));
+        assert_eq!(verify_a_bogus("not base64 at all!", Q1, "", UA, 0), None);
+        assert_eq!(verify_a_bogus("", Q1, "", UA, 0), None);
     }
 
     #[test]

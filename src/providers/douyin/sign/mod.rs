@@ -17,7 +17,7 @@ mod external;
 mod tokens;
 mod xbogus;
 
-pub use abogus::{ABogusInputs, a_bogus, browser_fingerprint, now_ms};
+pub use abogus::{ABogusCheck, ABogusInputs, a_bogus, browser_fingerprint, now_ms, verify_a_bogus};
 pub use common::SignError;
 pub use external::{DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ExternalSigner, SignerError};
 pub use tokens::{
