@@ -16,6 +16,7 @@ mod list;
 mod params;
 
 pub mod demo;
+pub mod douyin;
 pub mod http_files;
 pub mod octoparse;
 pub mod picwish;

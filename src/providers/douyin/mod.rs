@@ -1,0 +1,21 @@
+//! Douyin: the pure building blocks of the coming provider (issue 12),
+//! modelled on F2 (https://github.com/Johnserf-Seed/f2), the downloader
+//! most people use.
+//!
+//! Owns, without any network or clock of its own (docs/douyin.md): the
+//! query every web API call carries, in F2's order and with its unescaped
+//! encoding (`query`); the X-Bogus and A-Bogus signatures over those exact
+//! bytes, the msToken/verify_fp/ttwid tokens and the external signer
+//! command (`sign`); and reading aweme, user, mix and live ids from what
+//! users paste (`ids`). Invariant: the string a signature is computed over
+//! is the string [`Query::encode`] returns, and the provider sends exactly
+//! that (with the signature appended last by [`signed_url`]) and the
+//! User-Agent it signed; every id handed out has the shape of its kind.
+//! The provider itself (job types, pagination, downloads) is not here yet.
+
+mod ids;
+mod query;
+pub mod sign;
+
+pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
+pub use query::{ClientProfile, Query, QueryError, SignatureParam, Value, signed_url};
