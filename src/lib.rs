@@ -17,6 +17,7 @@
 //!
 //! See ARCHITECTURE.md for the threads, channels and state owners.
 
+pub mod alerts;
 pub mod archive;
 pub mod checkpoint;
 pub mod config;

@@ -28,6 +28,7 @@ mod hostile_identity;
 mod hostile_input;
 mod hostile_transfer;
 mod inputs;
+mod notify;
 mod octoparse;
 mod pacing;
 mod pacing_requests;

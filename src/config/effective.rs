@@ -116,6 +116,23 @@ impl Config {
             ("max_job_bytes", json!(self.max_job_bytes)),
             ("save_roots", paths(&self.save_roots())),
             ("input_roots", paths(&self.input_roots)),
+            (
+                "notify",
+                Value::Array(
+                    self.notify
+                        .iter()
+                        .map(|t| {
+                            let events: Vec<&str> = t.events.iter().map(|e| e.name()).collect();
+                            match &t.via {
+                                crate::alerts::Via::Webhook(_) => {
+                                    json!({"events": events, "webhook": t.shown()})
+                                }
+                                crate::alerts::Via::Exec(argv) => json!({"events": events, "exec": argv}),
+                            }
+                        })
+                        .collect(),
+                ),
+            ),
             ("min_speed_bytes", json!(self.min_speed)),
             ("min_speed_secs", secs(self.min_speed_time)),
         ]

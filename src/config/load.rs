@@ -103,6 +103,8 @@ pub struct Config {
     /// The folders jobs may read local input files from (none by default:
     /// local inputs are refused); see [`crate::inputs`].
     pub input_roots: Vec<PathBuf>,
+    /// Where notifications go (`notify`): none by default.
+    pub notify: Vec<crate::alerts::Target>,
     /// A transfer slower than this many bytes per second over
     /// `min_speed_time` is cut and retried later (curl's `--speed-limit`).
     /// 0 turns the check off.
@@ -162,6 +164,7 @@ pub(super) const KEYS: &[&str] = &[
     "max_job_bytes",
     "save_roots",
     "input_roots",
+    "notify",
     "live_concurrency",
     "min_speed_bytes",
     "min_speed_secs",
@@ -210,6 +213,7 @@ impl Config {
             max_job_bytes: 64 << 20,
             save_roots: Vec::new(),
             input_roots: Vec::new(),
+            notify: Vec::new(),
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),
             sections: BTreeMap::new(),
@@ -481,6 +485,7 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
         }
         "save_roots" => cfg.save_roots = folders(key, v, origin, false)?,
         "input_roots" => cfg.input_roots = folders(key, v, origin, true)?,
+        "notify" => cfg.notify = crate::alerts::parse_targets(v, "notify").map_err(|e| err(origin, e))?,
         "min_speed_bytes" => {
             cfg.min_speed = int_in(v, 0, 1 << 40).ok_or_else(|| bad("bytes per second (0 turns it off)"))?
         }

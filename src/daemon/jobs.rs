@@ -181,6 +181,7 @@ impl Supervisor {
             task_runners: self.task_runners.clone(),
             recorders: self.recorders.as_ref().map(|(r, _)| r.clone()),
             once: self.once,
+            alerts: self.notifier.as_ref().map(|n| n.alerts.clone()),
         };
         match runner::spawn(args) {
             Ok(h) => {

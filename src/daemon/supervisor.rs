@@ -142,6 +142,30 @@ pub(super) struct Supervisor {
     /// Ended jobs whose final status or move the disk did not take yet;
     /// written again every second until it does.
     pub(super) endings: Vec<Ending>,
+    /// The notifier (none without `notify` targets, or when its thread
+    /// cannot start).
+    pub(super) notifier: Option<crate::alerts::Notifier>,
+}
+
+/// The notifier, with an agent of its own (the daemon's is cut at
+/// shutdown, when the jobs' last notifications still have to go out).
+/// It runs whenever the state folder has an outbox from an earlier run or
+/// a target is configured: a job may also name its own.
+fn start_notifier(config: &Config) -> Option<crate::alerts::Notifier> {
+    let agent = match build_agent(&NetOptions::from_config(config)) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("cannot start notifications: {e}");
+            return None;
+        }
+    };
+    match crate::alerts::Notifier::start(&config.state_dir, &config.instance, agent) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            log::error!("cannot start the notification thread: {e}; no notifications are sent");
+            None
+        }
+    }
 }
 
 /// Threads of the step pool, shared by every job's remote tasks.
@@ -213,6 +237,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         recorders,
         once: opts.once,
         endings: Vec::new(),
+        notifier: start_notifier(&config),
     };
     let mut notifier = Notifier::new();
 
@@ -394,6 +419,11 @@ impl Supervisor {
         // A last chance for ends the disk did not take; what is still
         // not on disk is in work/ and resumes at the next start.
         self.settle_endings();
+        if let Some(n) = self.notifier.take() {
+            // The jobs' last events go out now; what cannot is kept in
+            // the outbox for the next start.
+            n.stop(Duration::from_secs(15));
+        }
         for (p, _) in self.pacers.values() {
             p.quit();
         }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::naming::sanitize_component;
 
 /// Keys every job type accepts, handled here rather than by providers.
-pub const COMMON_KEYS: &[&str] = &["type", "name", "save_path", "max_items"];
+pub const COMMON_KEYS: &[&str] = &["type", "name", "save_path", "max_items", "notify"];
 
 /// A job file that passed the common checks. Type-specific keys are in
 /// `params` and are checked by the provider that owns the type.
@@ -22,6 +22,9 @@ pub struct JobSpec {
     pub save_path: PathBuf,
     /// Stop after this many items, if set.
     pub max_items: Option<u64>,
+    /// The job's own notification targets (`notify`): `None` uses the
+    /// configuration's, `Some(vec![])` (`"notify": false`) silences them.
+    pub notify: Option<Vec<crate::alerts::Target>>,
     /// The type's own keys.
     pub params: Map<String, Value>,
 }
@@ -140,7 +143,12 @@ pub fn parse_job_bytes(
         },
     };
 
-    Ok(JobSpec { job_type, name, save_path, max_items, params: obj })
+    let notify = match obj.remove("notify") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(false)) => Some(Vec::new()),
+        Some(v) => Some(crate::alerts::parse_targets(&v, "notify").map_err(|e| reject(format!("key {e}")))?),
+    };
+    Ok(JobSpec { job_type, name, save_path, max_items, notify, params: obj })
 }
 
 /// Refuses `..` in a job's save path: a job file must not be able to

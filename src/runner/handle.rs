@@ -91,6 +91,8 @@ pub struct RunnerArgs {
     /// `run --once`: a listing that has to wait (for a login) does not
     /// hold the run; the job stops, stays queued, and says why.
     pub once: bool,
+    /// The notifier, if the daemon runs one.
+    pub alerts: Option<crate::alerts::Alerts>,
 }
 
 /// Handle to a runner thread.

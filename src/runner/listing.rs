@@ -107,7 +107,9 @@ impl Runner {
                 let first = self.progress.found;
                 let count = items.len() as u64;
                 let cursor = if end { None } else { page.next };
-                self.listing.waiting = None;
+                if self.listing.waiting.take().is_some() {
+                    self.alert_resumed();
+                }
                 if self.listing.retrying.take().is_some() {
                     log::info!("job {}: the listing continues", self.tid);
                     self.status_file.dirty = true;
@@ -156,6 +158,10 @@ impl Runner {
             ListerEvent::Waiting(reason) => {
                 if self.listing.waiting.as_deref() != Some(reason.as_str()) {
                     log::warn!("job {}: waiting: {reason}", self.tid);
+                    if !self.once {
+                        // A cron run's wait is told once, as it ends.
+                        self.alert_waiting(&reason);
+                    }
                 }
                 self.listing.waiting = Some(reason);
                 self.status_file.dirty = true;

@@ -15,6 +15,7 @@
 //! `refresh` (fresh URLs for expired downloads) and `status` (the status
 //! file).
 
+mod alert;
 mod commit;
 mod handle;
 mod lister;

@@ -112,6 +112,8 @@ pub(super) struct Runner {
     pub(super) refresh: Refresh,
     /// When the status file was written.
     pub(super) status_file: StatusFile,
+    /// The notifier.
+    pub(super) alerts: Option<crate::alerts::Alerts>,
 }
 
 /// The thread body; returns the report.
@@ -165,6 +167,7 @@ pub(super) fn run(
         live: Live::new(args.recorders),
         refresh: Refresh::new(refreshes),
         status_file: StatusFile::new(),
+        alerts: args.alerts,
     };
     r.sched.timeout = r.round_timeout();
     r.main(rx, beat)
@@ -436,6 +439,13 @@ impl Runner {
             }
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
+        }
+        match &end {
+            End::Done => self.alert(crate::alerts::Event::Done, &status),
+            End::Failed(_) => self.alert(crate::alerts::Event::Failed, &status),
+            End::Cancelled => self.alert(crate::alerts::Event::Cancelled, &status),
+            End::Parked(why) => self.alert_waiting(why.strip_prefix("waiting: ").unwrap_or(why)),
+            End::Stopped => {}
         }
         let took = crate::job::units::human_duration(self.started.elapsed());
         match &end {

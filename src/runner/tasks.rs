@@ -279,6 +279,9 @@ impl Runner {
                 // or hammering each item in turn.
                 log::warn!("job {}: waiting: {reason}; trying again in {} s", self.tid, retry_in.as_secs());
                 self.tasks.phases.insert(i, "waiting".into());
+                if !self.once {
+                    self.alert_waiting(&reason);
+                }
                 self.tasks.parked = Some((Instant::now() + retry_in, reason));
                 self.tasks.ready.push_front(i);
                 self.status_file.dirty = true;

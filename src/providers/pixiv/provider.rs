@@ -274,8 +274,14 @@ mod tests {
     fn plan(v: Value) -> Result<Box<dyn Walk>, RejectReason> {
         let Value::Object(mut m) = v else { return Err(RejectReason("not an object".into())) };
         let job_type = m.remove("type").and_then(|t| t.as_str().map(str::to_string)).unwrap_or_default();
-        let spec =
-            JobSpec { job_type, name: "n".into(), save_path: "/tmp".into(), max_items: None, params: m };
+        let spec = JobSpec {
+            job_type,
+            name: "n".into(),
+            save_path: "/tmp".into(),
+            max_items: None,
+            notify: None,
+            params: m,
+        };
         let cfg = crate::config::Config::default_for(&|_| None);
         Pixiv.plan(&spec, &PlanContext { config: &cfg })
     }
