@@ -10,6 +10,7 @@ mod cli_jobs;
 mod cli_ops;
 mod cli_status;
 mod cli_wait;
+mod container;
 mod daemon_crash;
 mod daemon_disk;
 mod daemon_files;

@@ -64,6 +64,24 @@ pub enum Command {
     Pixiv(PixivArgs),
     /// PicWish web login (for `interface: "web"` jobs).
     Picwish(PicwishArgs),
+    /// Exit 0 if this instance's daemon runs on the spool (it holds the
+    /// instance lock), 1 if not: a container's or a monitor's health check.
+    Health(HealthArgs),
+}
+
+/// `health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The daemon's instance (default: the configured `instance`, the host
+    /// name unless set).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file (default: $SPOOLFETCH_CONFIG, else <spool>/spoolfetch.json).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `picwish`.

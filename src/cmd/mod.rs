@@ -3,6 +3,7 @@
 mod args;
 mod control;
 mod demo;
+mod health;
 mod logging;
 mod picwish;
 mod pixiv;
@@ -58,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Config(a) => settings::config(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
         Command::Picwish(a) => picwish::picwish(&a),
+        Command::Health(a) => health::health(&a),
     };
     match result {
         Ok(code) => code,
