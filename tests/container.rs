@@ -97,18 +97,18 @@ fn the_images_commands_and_variables_are_the_binarys() {
             continue;
         }
         for pair in v.split_whitespace() {
-            if let Some((name, value)) = pair.split_once('=') {
-                if name.starts_with("SPOOLFETCH_") {
-                    names.push(name.to_string());
-                    let value = if name == "SPOOLFETCH_SPOOL" {
-                        env.spool.display().to_string()
-                    } else if value.starts_with('/') {
-                        env.dir.path().join(value.trim_start_matches('/')).display().to_string()
-                    } else {
-                        value.to_string()
-                    };
-                    c.env(name, value);
-                }
+            if let Some((name, value)) = pair.split_once('=')
+                && name.starts_with("SPOOLFETCH_")
+            {
+                names.push(name.to_string());
+                let value = if name == "SPOOLFETCH_SPOOL" {
+                    env.spool.display().to_string()
+                } else if value.starts_with('/') {
+                    env.dir.path().join(value.trim_start_matches('/')).display().to_string()
+                } else {
+                    value.to_string()
+                };
+                c.env(name, value);
             }
         }
     }
