@@ -11,11 +11,17 @@
 //! is the string [`Query::encode`] returns, and the provider sends exactly
 //! that (with the signature appended last by [`signed_url`]) and the
 //! User-Agent it signed; every id handed out has the shape of its kind.
-//! The provider itself (job types, pagination, downloads) is not here yet.
+//! What a work is made of and the files it gives (`model`), and their
+//! names (`naming`, F2's template fields) are here too; the provider
+//! itself (job types, pagination, downloads) is not here yet.
 
 mod ids;
+mod model;
+mod naming;
 mod query;
 pub mod sign;
 
 pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
+pub use model::{Aweme, With};
+pub use naming::{DEFAULT_TEMPLATE, FIELDS, Fields, china_time};
 pub use query::{ClientProfile, Query, QueryError, SignatureParam, Value, signed_url};
