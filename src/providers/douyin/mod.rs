@@ -15,12 +15,14 @@
 //! names (`naming`, F2's template fields) are here too; the provider
 //! itself (job types, pagination, downloads) is not here yet.
 
+mod client;
 mod ids;
 mod model;
 mod naming;
 mod query;
 pub mod sign;
 
+pub use client::{Answer, BLOCKED_WAIT, Caller, SignWith, classify, page, read};
 pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
 pub use model::{Aweme, With};
 pub use naming::{DEFAULT_TEMPLATE, FIELDS, Fields, china_time};
