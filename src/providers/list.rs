@@ -18,6 +18,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &super::pixiv::Pixiv,
     &super::octoparse::Octoparse,
     &super::picwish::Picwish,
+    &super::douyin::Douyin,
     &super::demo::Demo,
 ];
 

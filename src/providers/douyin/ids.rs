@@ -31,7 +31,8 @@ pub enum Wanted {
 }
 
 impl Wanted {
-    fn name(self) -> &'static str {
+    /// The id's name, for messages.
+    pub fn name(self) -> &'static str {
         match self {
             Wanted::Aweme => "aweme_id",
             Wanted::User => "sec_user_id",

@@ -12,18 +12,27 @@
 //! that (with the signature appended last by [`signed_url`]) and the
 //! User-Agent it signed; every id handed out has the shape of its kind.
 //! What a work is made of and the files it gives (`model`), and their
-//! names (`naming`, F2's template fields) are here too; the provider
-//! itself (job types, pagination, downloads) is not here yet.
+//! names (`naming`, F2's template fields), the configuration section
+//! (`settings`), the job types (`provider`: one work, a user's posts and
+//! likes, a mix, a profile) and their listings (`walk`: F2's pagination,
+//! a block never taken for the end). Collections, favourites folders, the
+//! home feed and live rooms are not here yet.
 
 mod client;
 mod ids;
 mod model;
 mod naming;
+mod provider;
 mod query;
+mod settings;
 pub mod sign;
+mod walk;
 
 pub use client::{Answer, BLOCKED_WAIT, Caller, SignWith, classify, page, read};
 pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
 pub use model::{Aweme, With};
 pub use naming::{DEFAULT_TEMPLATE, FIELDS, Fields, china_time};
+pub use provider::Douyin;
 pub use query::{ClientProfile, Query, QueryError, SignatureParam, Value, signed_url};
+pub use settings::{DEFAULT_UA, SECTION, Settings, cookie_file, settings};
+pub use walk::{DouyinWalk, Kind};

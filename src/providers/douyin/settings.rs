@@ -1,0 +1,73 @@
+//! The `douyin` configuration section.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::client::SignWith;
+use super::sign::ExternalSigner;
+use crate::config::{Config, KeyKind, KeySpec, SectionSpec};
+
+/// F2's User-Agent (Edge 130 on Windows 10), the one its query block
+/// describes; the signature covers it.
+pub const DEFAULT_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
+
+/// The section.
+pub const SECTION: SectionSpec = SectionSpec {
+    name: "douyin",
+    keys: &[
+        KeySpec::new("cookie", KeyKind::NonEmpty, "the browser cookie of www.douyin.com (also set by `douyin cookie`)")
+            .env("SPOOLFETCH_DOUYIN_COOKIE")
+            .secret()
+            .example("ttwid=…; sessionid=…"),
+        KeySpec::new("user_agent", KeyKind::NonEmpty, "the User-Agent every call sends and signs (the cookie's browser)")
+            .default(DEFAULT_UA),
+        KeySpec::new(
+            "signer",
+            KeyKind::NonEmpty,
+            "a_bogus (default), x_bogus, or the path of a program that signs (query and User-Agent on stdin, the signature on stdout)",
+        )
+        .default("a_bogus"),
+        KeySpec::new("web_url", KeyKind::Origin, "the web API's origin").default("https://www.douyin.com"),
+    ],
+};
+
+/// The resolved section.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The cookie (never logged).
+    pub cookie: Option<String>,
+    /// The User-Agent.
+    pub user_agent: String,
+    /// The signature.
+    pub sign: SignWith,
+    /// The web API's origin.
+    pub web_url: String,
+    /// Where the stored cookie lives.
+    pub state_dir: PathBuf,
+}
+
+/// The file `spoolfetch douyin cookie` writes.
+pub fn cookie_file(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("douyin-cookie.json")
+}
+
+/// Reads the section; the stored cookie wins over none.
+pub fn settings(config: &Config) -> Settings {
+    let v = config.values(SECTION);
+    let sign = match v.str("signer").as_deref() {
+        None | Some("a_bogus") => SignWith::ABogus,
+        Some("x_bogus") => SignWith::XBogus,
+        Some(cmd) => SignWith::External(Arc::new(ExternalSigner::new(PathBuf::from(cmd), Vec::new()))),
+    };
+    let stored = std::fs::read(cookie_file(&config.state_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["cookie"].as_str().map(str::to_string));
+    Settings {
+        cookie: stored.or_else(|| v.str("cookie")).filter(|c| !c.trim().is_empty()),
+        user_agent: v.str("user_agent").unwrap_or_else(|| DEFAULT_UA.into()),
+        sign,
+        web_url: v.origin("web_url").unwrap_or_else(|| "https://www.douyin.com".into()),
+        state_dir: config.state_dir.clone(),
+    }
+}

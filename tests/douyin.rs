@@ -1,0 +1,135 @@
+//! Douyin listings through the real binary, with the configuration a user
+//! gets (only `douyin.web_url` points at loopback), against a small
+//! signature-checking stand-in for the web API: pages past an empty page
+//! that says `has_more`, a block (a 200 with an empty body) that makes the
+//! job back off and go on with its cursor, videos from their candidate
+//! URLs. The full fake Douyin lives in tests/support/douyin/.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use spoolfetch::providers::douyin::sign::verify_a_bogus;
+
+use crate::support::http::{Body, Handler, Request, Response, Server, lock};
+use crate::util::{Env, assert_file};
+
+const SEC: &str = "MS4wLjABAAAAtest";
+
+fn video_bytes(id: u64) -> Vec<u8> {
+    format!("video {id}\n").repeat(500).into_bytes()
+}
+
+fn work(base: &str, id: u64) -> Value {
+    json!({"aweme_id": id.to_string(), "aweme_type": 0, "create_time": 1_700_000_000 + id, "desc": format!("work {id}"),
+        "author": {"uid": "42", "sec_uid": SEC, "nickname": "Nick"},
+        "status": {"private_status": 0},
+        "video": {"play_addr": {"url_list": [format!("{base}/playwm/{id}.mp4")]},
+                  "bit_rate": [{"play_addr": {"url_list": [format!("{base}/expired/{id}.mp4"), format!("{base}/cdn/{id}.mp4")]}}]}})
+}
+
+/// The stand-in: three pages (the second empty with has_more 1), the
+/// first `blocks` API answers empty.
+struct Stand {
+    server: Server,
+    bad_signatures: Arc<AtomicUsize>,
+    pages: Arc<Mutex<Vec<String>>>,
+}
+
+fn stand(blocks: usize) -> Stand {
+    let base = Arc::new(Mutex::new(String::new()));
+    let blocks = Arc::new(AtomicUsize::new(blocks));
+    let bad = Arc::new(AtomicUsize::new(0));
+    let pages = Arc::new(Mutex::new(Vec::new()));
+    let (b, bl, bd, pg) = (Arc::clone(&base), Arc::clone(&blocks), Arc::clone(&bad), Arc::clone(&pages));
+    let handler: Handler = Arc::new(move |req: &Request| {
+        let base = lock(&b).clone();
+        let path = req.path_only().to_string();
+        if let Some(rest) = path.strip_prefix("/cdn/") {
+            let id: u64 = rest.trim_end_matches(".mp4").parse().unwrap_or(0);
+            return Response::new(200).with_body(Body::Bytes(video_bytes(id)));
+        }
+        if path.starts_with("/expired/") {
+            return Response::text(403, "expired");
+        }
+        if path.starts_with("/playwm/") {
+            return Response::new(200).with_body(Body::Bytes(b"watermarked".to_vec()));
+        }
+        if path != "/aweme/v1/web/aweme/post/" {
+            return Response::text(404, "no");
+        }
+        let (q, sig) = req
+            .path
+            .split_once('?')
+            .map(|(_, q)| q)
+            .and_then(|q| q.rsplit_once("&a_bogus="))
+            .unwrap_or(("", ""));
+        let ua = req.header("user-agent").unwrap_or("");
+        if verify_a_bogus(sig, q, "", ua, spoolfetch::providers::douyin::sign::now_ms()).is_none() {
+            bd.fetch_add(1, Ordering::SeqCst);
+            return Response::new(200);
+        }
+        if bl.load(Ordering::SeqCst) > 0 {
+            bl.fetch_sub(1, Ordering::SeqCst);
+            return Response::new(200);
+        }
+        let cursor = req.query("max_cursor").unwrap_or_default();
+        lock(&pg).push(cursor.clone());
+        let page = match cursor.as_str() {
+            "0" => {
+                json!({"status_code": 0, "aweme_list": [work(&base, 1), work(&base, 2)], "has_more": 1, "max_cursor": 1_700_000_000_000i64})
+            }
+            "1700000000000" => {
+                json!({"status_code": 0, "aweme_list": [], "has_more": 1, "max_cursor": 1_600_000_000_000i64})
+            }
+            _ => json!({"status_code": 0, "aweme_list": [work(&base, 3)], "has_more": 0, "max_cursor": 0}),
+        };
+        Response::json(200, &page.to_string())
+    });
+    let server = Server::start(handler);
+    *lock(&base) = server.base_url();
+    Stand { server, bad_signatures: bad, pages }
+}
+
+fn configure(env: &Env, s: &Stand) {
+    env.config_defaults(json!({"douyin": {"web_url": s.server.base_url()}}));
+}
+
+#[test]
+fn a_users_works_are_listed_past_an_empty_page_and_saved_from_their_candidates() {
+    let s = stand(0);
+    let env = Env::new();
+    configure(&env, &s);
+    let url = format!("https://www.douyin.com/user/{SEC}?from_tab_name=main");
+    env.drop_job("u", &json!({"type": "douyin.post", "url": url, "by_user": true}));
+    let (status, log) = env.run_once(Duration::from_secs(90));
+    assert!(status.success(), "{log}");
+    assert_eq!(s.bad_signatures.load(Ordering::SeqCst), 0, "every call signed as Douyin checks\n{log}");
+    assert_eq!(*lock(&s.pages), ["0", "1700000000000", "1600000000000"], "{log}");
+    for id in [1u64, 2, 3] {
+        let name = format!(
+            "42/{}_work {id}_{id}_video.mp4",
+            spoolfetch::providers::douyin::china_time(1_700_000_000 + id as i64)
+        );
+        assert_file(&env.job_dir("u").join(name), &video_bytes(id));
+    }
+}
+
+#[test]
+fn a_block_is_waited_out_with_the_cursor_kept_never_taken_for_the_end() {
+    // As many empty answers in a row as the pacer tries (1 + 3 retries):
+    // the job waits, and tries the same page again later.
+    let s = stand(4);
+    let env = Env::new();
+    configure(&env, &s);
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": SEC}));
+    let (_, log) = env.run_once(Duration::from_secs(120));
+    let st = env.status(1).expect("status");
+    assert_ne!(st.state.as_str(), "done", "{st:?}\n{log}");
+    assert!(st.error.as_deref().is_some_and(|e| e.contains("blocked by Douyin")), "{st:?}");
+    // The next run continues and finishes.
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert_eq!(env.status(1).map(|s| s.done), Some(3));
+}
