@@ -3,9 +3,11 @@
 mod args;
 mod control;
 mod demo;
+mod files;
 mod logging;
 mod picwish;
 mod pixiv;
+mod progress;
 mod run;
 mod secret;
 mod settings;

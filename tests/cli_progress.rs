@@ -1,0 +1,183 @@
+//! Live progress and the per-file report through the real binary: bytes,
+//! total, rate and ETA while a throttled server sends a large file;
+//! `status --watch` on a terminal and through a pipe, ending with the job;
+//! `status TID --files` after a job with saved, skipped and failed items.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli_ops::in_pty;
+use crate::support::fileserver::{Fault, FileServer};
+use crate::support::pixiv::{FakePixiv, ImageFault, Work, default_refresh_token};
+use crate::util::{Env, bin, bytes, hermetic, wait_until};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The `status --json` object of job 1 (null until it is claimed).
+fn job1(env: &Env) -> Value {
+    let out = env.cli(&["status", "1", "--json"]);
+    if !out.status.success() {
+        return Value::Null;
+    }
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.into_iter().next().expect("one row")
+}
+
+#[test]
+fn a_large_file_counts_in_bytes_while_it_downloads_and_watch_ends_with_the_job() {
+    const LEN: usize = 3_000_000;
+    let server = FileServer::start();
+    server.add("/big.bin", bytes(7, LEN));
+    server.add_fault("/big.bin", Fault::Drip(500_000), 1);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    let mut d = env.daemon(&[]);
+    env.drop_job("big", &json!({"type": "http.files", "urls": [server.url("/big.bin")]}));
+    // Bytes show before the file is complete, with the server's total.
+    let mut first = 0;
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let s = job1(&env);
+            first = s["bytes"].as_u64().unwrap_or(0);
+            first > 0 && s["state"] == "running"
+        }),
+        "{}",
+        d.log()
+    );
+    assert!(first < LEN as u64, "{first}");
+    // Watchers started now end when the job ends.
+    let spool = env.spool.display().to_string();
+    let piped = hermetic(Command::new(bin()))
+        .args(["status", "--watch", "--spool", &spool])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let cwd = env.dir.path().to_path_buf();
+    let tty = std::thread::spawn(move || in_pty(&cwd, &["status", "1", "--watch", "--spool", &spool]));
+    let mut seen = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            seen = job1(&env);
+            seen["bytes"].as_u64().unwrap_or(0) > first && seen["rate"].as_u64().unwrap_or(0) > 0
+        }),
+        "bytes grow and a rate shows: {seen}"
+    );
+    assert_eq!(seen["bytes_total"], LEN as u64, "{seen}");
+    let eta = seen["eta_secs"].as_u64().expect("an ETA");
+    assert!((1..60).contains(&eta), "{seen}");
+    let rate = seen["rate"].as_u64().unwrap_or(0);
+    assert!((100_000..2_000_000).contains(&rate), "about 500 kB/s: {seen}");
+    let table = text(&env.cli(&["status"]).stdout);
+    assert!(table.contains(" of 2.9 MiB, ") && table.contains("/s, ") && table.contains(" left"), "{table}");
+    assert!(table.contains("0/1 file "), "{table}");
+
+    let out = piped.wait_with_output().expect("watch ends");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert!(!lines.contains('\x1b'), "no control sequences in a pipe: {lines:?}");
+    assert!(lines.lines().count() >= 2, "a line per change: {lines}");
+    assert!(lines.lines().all(|l| l.starts_with("job 1 big: ")), "{lines}");
+    let last = lines.lines().last().unwrap_or_default();
+    assert!(last.contains("done, finished 1/1 file, 2.9 MiB"), "{last}");
+    let (code, shown) = tty.join().expect("pty");
+    assert_eq!(code, Some(0));
+    assert!(shown.contains("\x1b[2A") && shown.contains("PROGRESS"), "redrawn in place: {shown:?}");
+    assert!(shown.contains("] 100%") && shown.contains(" done "), "{shown}");
+    assert!(shown.contains("% ") && shown.contains("/s, "), "a bar and a rate on the way: {shown}");
+    let s = job1(&env);
+    assert_eq!(
+        (s["bytes"].clone(), s["bytes_total"].clone(), s["rate"].clone()),
+        (json!(LEN), json!(LEN), json!(0))
+    );
+    assert!(s["eta_secs"].is_null());
+    // A watch of ended jobs prints them once and returns.
+    let out = env.cli(&["status", "1", "--watch"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).lines().count(), 1, "{}", text(&out.stdout));
+    d.term();
+    let _ = d.wait(Duration::from_secs(20));
+}
+
+#[test]
+fn files_lists_saved_skipped_and_failed_items_and_the_log_says_what_was_saved() {
+    let fake = FakePixiv::start();
+    fake.add_user(20, "other", "other20");
+    fake.add_work(Work::new(5001, 20).pages(2));
+    let mut gone = Work::new(5002, 20);
+    gone.deleted = true;
+    fake.add_work(gone);
+    fake.add_work(Work::new(5003, 20));
+    for _ in 0..40 {
+        fake.image_fault_for("5003_p0", ImageFault::Status(404));
+    }
+    let env = Env::new();
+    env.config_defaults(json!({
+        "pixiv": {
+            "api_url": fake.base_url(),
+            "oauth_url": fake.base_url(),
+            "refresh_token": default_refresh_token(),
+        },
+    }));
+    env.drop_job("mix", &json!({"type": "pixiv.illust", "illust_ids": [5001, 5002, 5003]}));
+    let (_, log) = env.run_once(Duration::from_secs(90));
+    let st = env.status(1).expect("status");
+    assert_eq!((st.done, st.skipped, st.failed), (2, 1, 1), "{log}");
+    // The log: every saved file, and every API request with its answer.
+    let dir = env.job_dir("mix");
+    let saved = dir.join("5001_p0.jpg");
+    assert!(log.contains(&format!("saved {}, ", saved.display())), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("DEBUG") && l.contains(" GET ") && l.contains(": HTTP 200, ")),
+        "{log}"
+    );
+
+    let out = env.cli(&["status", "1", "--files"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "a header and one line per item: {table}");
+    let row = |needle: &str| {
+        lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {table}"))
+    };
+    let size = std::fs::metadata(&saved).expect("saved").len();
+    assert!(
+        row("5001_p0.jpg").contains(" saved ") && row("5001_p0.jpg").contains(&saved.display().to_string())
+    );
+    assert!(row("5001_p1.jpg").contains(" saved "), "{table}");
+    assert!(row(" skipped ").contains("gone: "), "{table}");
+    assert!(row(" failed ").contains("5003_p0") && row(" failed ").contains("404"), "{table}");
+    assert!(
+        text(&out.stderr).contains("job 1: 2 saved, 1 skipped, 1 failed, 0 pending"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = env.cli(&["status", "1", "--files", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let by = |state: &str| rows.iter().filter(|r| r["state"] == state).cloned().collect::<Vec<_>>();
+    assert_eq!((by("saved").len(), by("skipped").len(), by("failed").len()), (2, 1, 1), "{rows:?}");
+    let first =
+        by("saved").into_iter().find(|r| r["path"] == saved.display().to_string()).expect("saved row");
+    assert_eq!(first["size"], size);
+    assert!(first["reason"].is_null());
+    let failed = &by("failed")[0];
+    assert!(
+        failed["reason"].as_str().is_some_and(|r| r.contains("404")) && failed["size"].is_null(),
+        "{failed}"
+    );
+    assert_eq!(failed["permanent"], true);
+    assert!(by("skipped")[0]["reason"].as_str().is_some_and(|r| r.starts_with("gone: ")));
+    // The report is a documented file in the state folder.
+    let report =
+        std::fs::read_to_string(env.dir.path().join("jobs/state/1/files.jsonl")).expect("files.jsonl");
+    assert_eq!(report.lines().count(), 4, "{report}");
+    // --files needs a TID.
+    let out = env.cli(&["status", "--files"]);
+    assert_eq!(out.status.code(), Some(2));
+}
