@@ -181,3 +181,46 @@ fn files_lists_saved_skipped_and_failed_items_and_the_log_says_what_was_saved() 
     let out = env.cli(&["status", "--files"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_server_without_range_support_forcing_a_restart_is_said_at_info() {
+    const LEN: usize = 3_000_000;
+    let server = FileServer::start();
+    server.add("/big.bin", bytes(9, LEN));
+    server.add_fault("/big.bin", Fault::Truncate(1_500_000), 1);
+    server.add_fault("/big.bin", Fault::IgnoreRange, 1);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job("big", &json!({"type": "http.files", "urls": [server.url("/big.bin")]}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert_eq!(server.range_requests("/big.bin").len(), 1, "a resume was asked: {log}");
+    let line =
+        log.lines().find(|l| l.contains("does not resume downloads")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(" INFO ") && line.contains("starting over, 1.4 MiB on disk discarded"), "{line}");
+    assert_eq!(std::fs::read(env.job_dir("big").join("big.bin")).expect("file"), bytes(9, LEN));
+}
+
+#[test]
+fn the_demo_draws_its_table_in_place_on_a_terminal_and_lines_when_piped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tty_dir = dir.path().join("tty").display().to_string();
+    let (code, shown) = in_pty(dir.path(), &["demo", "--files", "8", "--dir", &tty_dir]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("\x1b[2A") && shown.contains("] 100%"), "{shown:?}");
+    assert!(!shown.contains(" INFO "), "no log line tears the table: {shown}");
+    assert!(shown.contains("8/8 files verified"), "{shown}");
+    let pipe_dir = dir.path().join("pipe");
+    let out = hermetic(Command::new(bin()))
+        .args(["demo", "--files", "8", "--dir"])
+        .arg(&pipe_dir)
+        .output()
+        .expect("demo");
+    assert!(out.status.success());
+    let shown = text(&out.stdout);
+    assert!(!shown.contains('\x1b'), "{shown:?}");
+    let progress: Vec<&str> = shown.lines().filter(|l| l.starts_with("job 1 demo: ")).collect();
+    assert!(progress.last().is_some_and(|l| l.contains("done, finished 8/8 files")), "{shown}");
+    let distinct: std::collections::BTreeSet<&&str> = progress.iter().collect();
+    assert_eq!(distinct.len(), progress.len(), "a line per change only: {shown}");
+}

@@ -67,7 +67,13 @@ pub fn demo(a: &DemoArgs) -> Result<ExitCode> {
     let spool = Spool::new(&spool_dir);
     // The view of `status --watch`: a table redrawn in place on a
     // terminal, a line per change when piped.
-    let mut view = View::new(std::io::stdout().is_terminal());
+    let tty = std::io::stdout().is_terminal();
+    if tty && std::io::stderr().is_terminal() && log::max_level() <= log::LevelFilter::Info {
+        // Log lines on the same terminal would tear the table drawn in
+        // place; what they would say, the table shows. `-v` keeps them.
+        log::set_max_level(log::LevelFilter::Error);
+    }
+    let mut view = View::new(tty);
     let mut out = std::io::stdout().lock();
     loop {
         let finished = daemon.is_finished();
