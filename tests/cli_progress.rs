@@ -224,3 +224,47 @@ fn the_demo_draws_its_table_in_place_on_a_terminal_and_lines_when_piped() {
     let distinct: std::collections::BTreeSet<&&str> = progress.iter().collect();
     assert_eq!(distinct.len(), progress.len(), "a line per change only: {shown}");
 }
+
+#[test]
+fn files_of_a_remote_task_job_list_the_outputs_saved_and_no_task_pending() {
+    use crate::support::picwish::FakePicwish;
+    let fake = FakePicwish::start(&["k"]);
+    let env = Env::new();
+    let root = env.dir.path().join("inputs");
+    let dir = root.join("photos");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (name, seed) in [("a.png", 3u8), ("b.png", 5)] {
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, 8, 8);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut wr = enc.write_header().expect("png header");
+            wr.write_image_data(&[seed; 8 * 8 * 3]).expect("png data");
+        }
+        std::fs::write(dir.join(name), out).expect("input");
+    }
+    env.config_defaults(json!({
+        "input_roots": [root.display().to_string()],
+        "picwish": {"api_url": fake.api_url(), "web_url": fake.web_url(), "oss_url": fake.oss_url(), "api_key": "k"},
+    }));
+    env.drop_job(
+        "p",
+        &json!({"type": "picwish.process", "op": "remove_background", "input_dir": dir.display().to_string()}),
+    );
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    let out = env.cli(&["status", "1", "--files", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let states: Vec<&str> = rows.iter().filter_map(|r| r["state"].as_str()).collect();
+    assert!(!states.contains(&"pending") && !states.contains(&"failed"), "{rows:?}");
+    let saved: Vec<&Value> = rows.iter().filter(|r| r["state"] == "saved").collect();
+    assert_eq!(saved.len(), 2, "{rows:?}");
+    assert!(saved.iter().all(|r| r["size"].as_u64().is_some_and(|n| n > 0)), "{rows:?}");
+    let tasks = rows
+        .iter()
+        .filter(|r| r["reason"].as_str().is_some_and(|x| x.starts_with("remote task done")))
+        .count();
+    assert_eq!(tasks, 2, "{rows:?}");
+}

@@ -264,7 +264,7 @@ pub struct StatusArgs {
     pub files: bool,
     /// Redraw about once a second until the watched jobs have ended (a
     /// table with progress bars on a terminal, plain lines otherwise).
-    #[arg(long, short = 'w')]
+    #[arg(long, short = 'w', conflicts_with = "json")]
     pub watch: bool,
     /// Spool.
     #[command(flatten)]

@@ -144,6 +144,17 @@ impl Runner {
                 self.commits.files.push_reset();
                 return;
             }
+            Record::Spawned { i, items } => {
+                // A remote task is not a file: its outputs are items of
+                // their own, listed as they are saved.
+                let first = self.progress.found;
+                let reason = match items.len() as u64 {
+                    0 => "remote task done; it produced no file".to_string(),
+                    1 => format!("remote task done; its output is item {first}"),
+                    n => format!("remote task done; its outputs are items {first}-{}", first + n - 1),
+                };
+                (*i, FileState::Skipped, Some(reason), false)
+            }
             _ => return,
         };
         let Some(item) = self.progress.items.get_any(&i) else { return };

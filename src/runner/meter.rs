@@ -58,8 +58,14 @@ impl Meter {
             return;
         }
         let now_rate = bytes.saturating_sub(before) as f64 / dt;
-        let alpha = 1.0 - (-dt / TAU_SECS).exp();
-        self.rate += alpha * (now_rate - self.rate);
+        if self.rate == 0.0 {
+            // The first figure of a transfer: nothing to smooth it with
+            // (climbing from 0 would promise hours at first).
+            self.rate = now_rate;
+        } else {
+            let alpha = 1.0 - (-dt / TAU_SECS).exp();
+            self.rate += alpha * (now_rate - self.rate);
+        }
         self.last = Some((now, bytes));
     }
 
@@ -129,7 +135,17 @@ mod tests {
             bytes += 1_000_000;
             m.sample_at(t, bytes, true);
         }
-        // Converged on 1,000,000 B/s from 0.
+        assert_eq!(m.rate(), 1_000_000);
+        // A slower second moves the figure part of the way only.
+        m.sample_at(t + Duration::from_secs(1), bytes, true);
+        let slowed = m.rate();
+        assert!(slowed > 600_000 && slowed < 900_000, "rate {slowed}");
+        t += Duration::from_secs(1);
+        for _ in 0..30 {
+            t += Duration::from_secs(1);
+            bytes += 1_000_000;
+            m.sample_at(t, bytes, true);
+        }
         assert!(m.rate() > 990_000 && m.rate() <= 1_000_000, "rate {}", m.rate());
         // Samples too close together are not used.
         m.sample_at(t + Duration::from_millis(10), bytes + 1_000_000, true);
