@@ -49,6 +49,14 @@ fn a_large_file_counts_in_bytes_while_it_downloads_and_watch_ends_with_the_job()
         d.log()
     );
     assert!(first < LEN as u64, "{first}");
+    // Meanwhile the file is pending, with the path it will have.
+    let out = env.cli(&["status", "1", "--files", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("files json");
+    let want = env.job_dir("big").join("big.bin").display().to_string();
+    assert_eq!(
+        (rows.len(), rows[0]["state"].clone(), rows[0]["path"].clone()),
+        (1, json!("pending"), json!(want))
+    );
     // Watchers started now end when the job ends.
     let spool = env.spool.display().to_string();
     let piped = hermetic(Command::new(bin()))

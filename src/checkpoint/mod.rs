@@ -19,6 +19,7 @@ mod identity;
 mod item;
 mod items;
 mod model;
+mod peek;
 mod store;
 
 pub use files::{FILES_LOG, FileEntry, FileState, FilesLog, read_files};
@@ -26,4 +27,5 @@ pub use identity::{Binding, IDENTITY_FILE, JobIdentity, bind_identity};
 pub use item::{Fetch, Item, PostStep, Stream, StreamProtocol, Task, Work};
 pub use items::{Items, Reason};
 pub use model::{ItemState, OutputMark, Progress, RangeSet, Record, TaskState};
+pub use peek::peek_progress;
 pub use store::{CheckpointError, CheckpointStore};

@@ -7,10 +7,11 @@
 //! escaped on the table, as everywhere in status output.
 
 use std::io::{ErrorKind, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use spoolfetch::checkpoint::{FileState, read_files};
+use spoolfetch::checkpoint::{FileState, peek_progress, read_files};
 use spoolfetch::job::JobStatus;
 use spoolfetch::job::units::human_bytes;
 use spoolfetch::naming::escape_display;
@@ -30,8 +31,23 @@ pub fn print_files(spool: &Spool, s: &JobStatus, json: bool) -> Result<ExitCode>
 /// Writes the items of job `s` to `out`.
 fn write_files(out: &mut impl Write, spool: &Spool, s: &JobStatus, json: bool) -> Result<ExitCode> {
     let dir = spool.state_dir(s.tid);
-    let files = read_files(&dir, s.found)
+    let mut files = read_files(&dir, s.found)
         .with_context(|| format!("cannot read the file report in {}", dir.display()))?;
+    if files.iter().any(|f| f.state == FileState::Pending) {
+        // Where pending items will go is in the checkpoint (a read-only
+        // look); without it they are listed without a path.
+        match peek_progress(&dir) {
+            Ok(p) => {
+                let job_dir = Path::new(&s.save_path).join(&s.name);
+                for f in files.iter_mut().filter(|f| f.state == FileState::Pending) {
+                    if let Some(it) = p.items.get_any(&f.i).filter(|it| !it.path.is_empty()) {
+                        f.path = Some(job_dir.join(&it.path).display().to_string());
+                    }
+                }
+            }
+            Err(e) => log::debug!("job {}: no paths for pending items: {e}", s.tid),
+        }
+    }
     if json {
         let rows: Vec<serde_json::Value> = files
             .iter()
