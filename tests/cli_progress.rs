@@ -276,3 +276,39 @@ fn files_of_a_remote_task_job_list_the_outputs_saved_and_no_task_pending() {
         .count();
     assert_eq!(tasks, 2, "{rows:?}");
 }
+
+#[test]
+fn watch_says_when_the_daemon_of_a_watched_job_is_gone() {
+    use std::io::BufRead;
+    let server = FileServer::start();
+    server.add("/slow.bin", bytes(3, 200_000));
+    server.add_fault("/slow.bin", Fault::Stall { after: 1000, dur: Duration::from_secs(30) }, 5);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    let mut d = env.daemon(&[]);
+    env.drop_job("slow", &json!({"type": "http.files", "urls": [server.url("/slow.bin")]}));
+    assert!(wait_until(Duration::from_secs(15), || job1(&env)["state"] == "running"), "{}", d.log());
+    d.kill9();
+    let spool = env.spool.display().to_string();
+    let mut watch = hermetic(Command::new(bin()))
+        .args(["status", "1", "--watch", "--spool", &spool])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+    assert!(
+        first.starts_with("job 1 slow: running, ")
+            && first.contains("error: stale: daemon \"a\" not running"),
+        "{first}"
+    );
+    assert!(watch.try_wait().expect("try_wait").is_none(), "the watch goes on: the job may resume");
+    let _ = watch.kill();
+    let _ = watch.wait();
+}

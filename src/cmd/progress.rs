@@ -93,8 +93,9 @@ pub fn plain_line(s: &JobStatus) -> String {
 
 /// One table row for a terminal.
 fn table_row(s: &JobStatus) -> String {
+    let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
     format!(
-        "{:>5}  {:<20} {:<9} {:<9} {:>14}  {}  {}",
+        "{:>5}  {:<20} {:<9} {:<9} {:>14}  {}  {}{error}",
         s.tid,
         super::status::cut(&s.name, 20),
         escape_display(&s.stage),

@@ -209,8 +209,18 @@ fn watch(spool: &Spool, tid: Option<u64>) -> Result<ExitCode> {
     let mut view = super::progress::View::new(std::io::stdout().is_terminal());
     let mut out = std::io::stdout().lock();
     loop {
-        let shown: Vec<JobStatus> =
+        let mut shown: Vec<JobStatus> =
             list_statuses(spool)?.into_iter().filter(|s| watched.contains(&s.tid)).collect();
+        // A job whose daemon is gone goes on only when it runs again: the
+        // watch goes on too, and says why nothing moves.
+        let daemons = Daemons::probe(spool, &shown);
+        for s in &mut shown {
+            if daemons.of(s).1 {
+                s.rate = 0;
+                s.eta_secs = None;
+                s.error = Some(format!("stale: daemon {:?} not running", s.instance));
+            }
+        }
         view.draw(&mut out, &shown)?;
         // A job whose status is gone (removed) has ended too.
         if shown.iter().all(|s| s.state.is_terminal()) {
