@@ -17,9 +17,13 @@ use super::{EXIT_USAGE, Exit};
 pub fn read_secret(prompt: &str, what: &str) -> Result<String> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-        let line = without_echo(&stdin, || read_line(&stdin));
+        // The prompt only once echo is off: what is typed (or pasted) as
+        // soon as it shows is not echoed.
+        let line = without_echo(&stdin, || {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            read_line(&stdin)
+        });
         eprintln!();
         line?
     } else {
