@@ -94,7 +94,7 @@ fn a_large_file_counts_in_bytes_while_it_downloads_and_watch_ends_with_the_job()
     assert!(last.contains("done, finished 1/1 file, 2.9 MiB"), "{last}");
     let (code, shown) = tty.join().expect("pty");
     assert_eq!(code, Some(0));
-    assert!(shown.contains("\x1b[2A") && shown.contains("PROGRESS"), "redrawn in place: {shown:?}");
+    assert!(shown.contains("\x1b[3A") && shown.contains("NOW/TOTAL"), "redrawn in place: {shown:?}");
     assert!(shown.contains("] 100%") && shown.contains(" done "), "{shown}");
     assert!(shown.contains("% ") && shown.contains("/s, "), "a bar and a rate on the way: {shown}");
     let s = job1(&env);
@@ -215,7 +215,7 @@ fn the_demo_draws_its_table_in_place_on_a_terminal_and_lines_when_piped() {
     let tty_dir = dir.path().join("tty").display().to_string();
     let (code, shown) = in_pty(dir.path(), &["demo", "--files", "8", "--dir", &tty_dir]);
     assert_eq!(code, Some(0), "{shown}");
-    assert!(shown.contains("\x1b[2A") && shown.contains("] 100%"), "{shown:?}");
+    assert!(shown.contains("\x1b[3A") && shown.contains("] 100%"), "{shown:?}");
     assert!(!shown.contains(" INFO "), "no log line tears the table: {shown}");
     assert!(shown.contains("8/8 files verified"), "{shown}");
     let pipe_dir = dir.path().join("pipe");

@@ -91,19 +91,21 @@ pub fn plain_line(s: &JobStatus) -> String {
     )
 }
 
-/// One table row for a terminal.
-fn table_row(s: &JobStatus) -> String {
+/// The two table lines of a job on a terminal (80 columns): what it is,
+/// then its bar and figures, indented under it.
+fn table_rows(s: &JobStatus) -> [String; 2] {
     let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
-    format!(
-        "{:>5}  {:<20} {:<9} {:<9} {:>14}  {}  {}{error}",
-        s.tid,
-        super::status::cut(&s.name, 20),
-        escape_display(&s.stage),
-        s.state.as_str(),
-        counts(s),
-        bar(s),
-        figures(s)
-    )
+    [
+        format!(
+            "{:>5}  {:<24} {:<9} {:<9} {:>14}",
+            s.tid,
+            super::status::cut(&s.name, 24),
+            escape_display(&s.stage),
+            s.state.as_str(),
+            counts(s),
+        ),
+        format!("       {}  {}{error}", bar(s), figures(s)).trim_end().to_string(),
+    ]
 }
 
 /// A live view of some jobs.
@@ -130,18 +132,21 @@ impl View {
                 // Back to the table's first line.
                 frame.push_str(&format!("\x1b[{}A", self.drawn));
             }
-            let header = format!(
-                "{:>5}  {:<20} {:<9} {:<9} {:>14}  {:<27}  BYTES",
-                "TID", "NAME", "STAGE", "STATE", "NOW/TOTAL", "PROGRESS"
-            );
-            for line in std::iter::once(header).chain(jobs.iter().map(table_row)) {
+            let header =
+                format!("{:>5}  {:<24} {:<9} {:<9} {:>14}", "TID", "NAME", "STAGE", "STATE", "NOW/TOTAL");
+            // A row wider than the terminal would wrap and take two lines,
+            // and going back over the table would miss one: rows are cut.
+            let width = terminal_width().unwrap_or(usize::MAX).saturating_sub(1).max(20);
+            let lines: Vec<String> =
+                std::iter::once(header).chain(jobs.iter().flat_map(table_rows)).collect();
+            for line in &lines {
                 frame.push_str("\r\x1b[2K");
-                frame.push_str(&line);
+                frame.push_str(&fit(line, width));
                 frame.push('\n');
             }
             // Rows of jobs no longer shown are cleared.
             frame.push_str("\x1b[J");
-            self.drawn = jobs.len() + 1;
+            self.drawn = lines.len();
             out.write_all(frame.as_bytes())?;
         } else {
             for s in jobs {
@@ -153,6 +158,21 @@ impl View {
             }
         }
         out.flush()
+    }
+}
+
+/// The width of the terminal on stdout, if it says.
+fn terminal_width() -> Option<usize> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}
+
+/// `line` cut to `width` characters (the last one `…` when cut).
+fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        line.to_string()
+    } else {
+        format!("{}…", line.chars().take(width.saturating_sub(1)).collect::<String>())
     }
 }
 
@@ -206,6 +226,8 @@ mod tests {
         t.draw(&mut out, std::slice::from_ref(&s)).expect("draw");
         t.draw(&mut out, std::slice::from_ref(&s)).expect("draw");
         let text = String::from_utf8(out).expect("utf-8");
-        assert!(text.contains("\x1b[2A"), "the second frame goes back over the first: {text:?}");
+        assert!(text.contains("\x1b[3A"), "the second frame goes back over the first: {text:?}");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
     }
 }
