@@ -312,3 +312,56 @@ fn watch_says_when_the_daemon_of_a_watched_job_is_gone() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn the_file_report_survives_kill_9_and_is_never_behind_the_checkpoint() {
+    let server = FileServer::start();
+    let urls: Vec<String> = (0..24)
+        .map(|i| {
+            let path = format!("/k/{i:02}.bin");
+            server.add(&path, bytes(i, 40_000));
+            server.add_fault(&path, Fault::Drip(100_000), 1);
+            server.url(&path)
+        })
+        .collect();
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    let mut d = env.daemon(&[]);
+    env.drop_job("k", &json!({"type": "http.files", "urls": urls}));
+    assert!(
+        wait_until(Duration::from_secs(30), || env.status(1).is_some_and(|s| s.done >= 4)),
+        "{}",
+        d.log()
+    );
+    d.kill9();
+    let saved = |env: &Env| -> Vec<Value> {
+        let out = env.cli(&["status", "1", "--files", "--json"]);
+        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("files json");
+        rows.into_iter().filter(|r| r["state"] == "saved").collect()
+    };
+    // The status file may be ahead of both (it is written from memory);
+    // the checkpoint is what a restart believes.
+    let done =
+        spoolfetch::checkpoint::peek_progress(&env.spool.join("state/1")).expect("checkpoint").done.len();
+    let before = saved(&env);
+    assert!(
+        before.len() as u64 >= done,
+        "the report ({}) is not behind the checkpoint ({done})",
+        before.len()
+    );
+    for r in &before {
+        let path = r["path"].as_str().expect("path");
+        assert_eq!(std::fs::metadata(path).map(|m| m.len()).ok(), r["size"].as_u64(), "{r}");
+    }
+    let mut d = env.daemon(&[]);
+    assert!(
+        wait_until(Duration::from_secs(60), || env.status(1).is_some_and(|s| s.state.as_str() == "done")),
+        "{}",
+        d.log()
+    );
+    let after = saved(&env);
+    assert_eq!(after.len(), 24, "{after:?}");
+    assert!(after.iter().all(|r| r["size"] == 40_000), "{after:?}");
+    d.term();
+    let _ = d.wait(Duration::from_secs(20));
+}
