@@ -143,6 +143,13 @@ fn files_lists_saved_skipped_and_failed_items_and_the_log_says_what_was_saved() 
         log.lines().any(|l| l.contains("DEBUG") && l.contains(" GET ") && l.contains(": HTTP 200, ")),
         "{log}"
     );
+    // The downloads too, with their answers (the 404s as well).
+    let download = |file: &str, answer: &str| {
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("GET ") && l.contains(file) && l.contains(answer))
+    };
+    assert!(download("5001_p0", ": HTTP 200 in "), "{log}");
+    assert!(download("5003_p0", ": HTTP 404 in "), "{log}");
 
     let out = env.cli(&["status", "1", "--files"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
