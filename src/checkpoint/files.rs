@@ -77,8 +77,8 @@ enum Line {
     /// Every failure so far is pending again.
     Reset {
         /// Always true.
-        #[allow(dead_code)]
-        reset: bool,
+        #[serde(rename = "reset")]
+        _reset: bool,
     },
     /// An item's outcome.
     Entry(FileEntry),
