@@ -296,6 +296,11 @@ fn watch_says_when_the_daemon_of_a_watched_job_is_gone() {
     env.drop_job("slow", &json!({"type": "http.files", "urls": [server.url("/slow.bin")]}));
     assert!(wait_until(Duration::from_secs(15), || job1(&env)["state"] == "running"), "{}", d.log());
     d.kill9();
+    let s = job1(&env);
+    assert_eq!(
+        (s["stale"].clone(), s["rate"].clone(), s["eta_secs"].clone()),
+        (json!(true), json!(0), Value::Null)
+    );
     let spool = env.spool.display().to_string();
     let mut watch = hermetic(Command::new(bin()))
         .args(["status", "1", "--watch", "--spool", &spool])

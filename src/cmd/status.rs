@@ -41,7 +41,10 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
                 m.insert("daemon_alive".into(), alive.as_bool().into());
                 m.insert("stale".into(), stale.into());
                 if stale {
+                    // Nothing moves while its daemon is gone.
                     m.insert("running".into(), false.into());
+                    m.insert("rate".into(), 0.into());
+                    m.insert("eta_secs".into(), serde_json::Value::Null);
                 }
             }
             out.push(v);
@@ -136,13 +139,15 @@ impl Daemons {
 /// `grep` and `awk` see a job as one line.
 fn print_line(s: &JobStatus, daemons: &Daemons) {
     let progress = super::progress::counts(s);
-    let figures = match super::progress::figures(s) {
+    let (alive, stale) = daemons.of(s);
+    // Nothing moves while a job's daemon is gone: no rate, no time left.
+    let moving = JobStatus { rate: if stale { 0 } else { s.rate }, ..s.clone() };
+    let figures = match super::progress::figures(&moving) {
         f if f.is_empty() => String::new(),
         f => format!("  {f}"),
     };
     let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
     let cost = credits(s);
-    let (alive, stale) = daemons.of(s);
     let state = if stale { "stale" } else { s.state.as_str() };
     // A job its daemon still holds (claimed, paused) continues only when
     // that instance runs again.
