@@ -8,6 +8,7 @@ mod util;
 mod cli;
 mod cli_jobs;
 mod cli_ops;
+mod cli_progress;
 mod cli_status;
 mod cli_wait;
 mod container;

@@ -9,15 +9,23 @@
 //! written after the file it names is durable under its final name; a torn
 //! last journal line (a crash mid-append) is ignored; replaying the
 //! journal over the snapshot gives exactly the state the runner had.
+//!
+//! Beside it, `files` keeps the job's per-item report (`files.jsonl`):
+//! what became of each item, with the paths and sizes the snapshot does
+//! not keep; it is made durable before the journal records it mirrors.
 
+mod files;
 mod identity;
 mod item;
 mod items;
 mod model;
+mod peek;
 mod store;
 
+pub use files::{FILES_LOG, FileEntry, FileState, FilesLog, read_files};
 pub use identity::{Binding, IDENTITY_FILE, JobIdentity, bind_identity};
 pub use item::{Fetch, Item, PostStep, Stream, StreamProtocol, Task, Work};
 pub use items::{Items, Reason};
 pub use model::{ItemState, OutputMark, Progress, RangeSet, Record, TaskState};
+pub use peek::peek_progress;
 pub use store::{CheckpointError, CheckpointStore};

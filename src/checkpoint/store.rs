@@ -103,13 +103,13 @@ impl std::error::Error for CheckpointError {}
 
 /// The snapshot file's content, as read.
 #[derive(Debug, Deserialize)]
-struct Snapshot {
+pub(super) struct Snapshot {
     /// Format version.
     version: u32,
     /// Generation of the journal that continues this snapshot.
-    generation: u64,
+    pub(super) generation: u64,
     /// The progress.
-    progress: Progress,
+    pub(super) progress: Progress,
     /// Item keys seen (for dropping repeats).
     #[serde(default)]
     keys: Vec<String>,
@@ -378,7 +378,7 @@ fn classify(path: &Path, line: &[u8]) -> Unknown {
 /// line that is valid JSON but unknown (a newer record or header) is
 /// [`CheckpointError::NewerFormat`] wherever it is. Any other unreadable
 /// line is damage: cut when it is the last one, an error otherwise.
-fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> {
+pub(super) fn replay(path: &Path, progress: &mut Progress) -> Result<u64, CheckpointError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),

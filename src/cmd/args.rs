@@ -276,6 +276,14 @@ pub struct StatusArgs {
     /// Print a JSON array of status objects.
     #[arg(long)]
     pub json: bool,
+    /// List what became of each item of job TID: saved (path and size),
+    /// skipped or failed (and why), pending.
+    #[arg(long, requires = "tid", conflicts_with = "watch")]
+    pub files: bool,
+    /// Redraw about once a second until the watched jobs have ended (a
+    /// table with progress bars on a terminal, plain lines otherwise).
+    #[arg(long, short = 'w', conflicts_with = "json")]
+    pub watch: bool,
     /// Spool.
     #[command(flatten)]
     pub spool: SpoolArg,

@@ -1,5 +1,6 @@
 //! `spoolfetch demo`: the whole pipeline, offline, in one command.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
@@ -13,6 +14,7 @@ use spoolfetch::spool::{Spool, list_statuses};
 
 use super::Exit;
 use super::args::DemoArgs;
+use super::progress::View;
 
 /// The demo's API interval: long enough to see, short enough not to bore.
 const INTERVAL: Duration = Duration::from_millis(150);
@@ -63,25 +65,27 @@ pub fn demo(a: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let daemon = thread::spawn(move || daemon::run(opts));
     let spool = Spool::new(&spool_dir);
-    let mut last = String::new();
-    while !daemon.is_finished() {
-        if let Some(s) = list_statuses(&spool).ok().and_then(|v| v.into_iter().next()) {
-            let line = format!(
-                "job {} [{}] stage {:<8} {}/{} state {}",
-                s.tid,
-                s.name,
-                s.stage,
-                s.now,
-                s.total,
-                s.state.as_str()
-            );
-            if line != last {
-                println!("  {line}");
-                last = line;
-            }
-        }
-        thread::sleep(Duration::from_millis(100));
+    // The view of `status --watch`: a table redrawn in place on a
+    // terminal, a line per change when piped.
+    let tty = std::io::stdout().is_terminal();
+    if tty && std::io::stderr().is_terminal() && log::max_level() <= log::LevelFilter::Info {
+        // Log lines on the same terminal would tear the table drawn in
+        // place; what they would say, the table shows. `-v` keeps them.
+        log::set_max_level(log::LevelFilter::Error);
     }
+    let mut view = View::new(tty);
+    let mut out = std::io::stdout().lock();
+    loop {
+        let finished = daemon.is_finished();
+        if let Ok(jobs) = list_statuses(&spool) {
+            view.draw(&mut out, &jobs)?;
+        }
+        if finished {
+            break;
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    drop(out);
     let summary = daemon
         .join()
         .map_err(|_| Exit(1, "the demo daemon panicked".into()))?

@@ -17,8 +17,8 @@ use super::{EXIT_USAGE, Exit};
 pub fn read_secret(prompt: &str, what: &str) -> Result<String> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
-        // Echo goes off before the prompt shows: whoever types on seeing
-        // the prompt is never echoed.
+        // The prompt only once echo is off: what is typed (or pasted) as
+        // soon as it shows is not echoed.
         let line = without_echo(&stdin, || {
             eprint!("{prompt}");
             let _ = std::io::stderr().flush();

@@ -1,6 +1,8 @@
-//! `spoolfetch status`.
+//! `spoolfetch status`: the table, `--json`, and the way to `--files`
+//! (`files`) and `--watch` (`progress`).
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -14,12 +16,20 @@ use super::args::StatusArgs;
 /// Prints the jobs of a spool.
 pub fn status(a: &StatusArgs) -> Result<ExitCode> {
     let spool = super::spool::existing(&a.spool, None)?;
+    if a.watch {
+        return watch(&spool, a.tid);
+    }
     let mut all = list_statuses(&spool)?;
     if let Some(t) = a.tid {
         all.retain(|s| s.tid == t);
         if all.is_empty() {
             return Err(Exit(1, format!("no job with TID {t} in {}", spool.root().display())).into());
         }
+    }
+    if a.files
+        && let Some(s) = all.first()
+    {
+        return super::files::print_files(&spool, s, a.json);
     }
     let daemons = Daemons::probe(&spool, &all);
     if a.json {
@@ -31,7 +41,10 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
                 m.insert("daemon_alive".into(), alive.as_bool().into());
                 m.insert("stale".into(), stale.into());
                 if stale {
+                    // Nothing moves while its daemon is gone.
                     m.insert("running".into(), false.into());
+                    m.insert("rate".into(), 0.into());
+                    m.insert("eta_secs".into(), serde_json::Value::Null);
                 }
             }
             out.push(v);
@@ -125,10 +138,16 @@ impl Daemons {
 /// One table line per job: the error, if any, ends the line, so that
 /// `grep` and `awk` see a job as one line.
 fn print_line(s: &JobStatus, daemons: &Daemons) {
-    let progress = format!("{}/{}", s.now, s.total);
+    let progress = super::progress::counts(s);
+    let (alive, stale) = daemons.of(s);
+    // Nothing moves while a job's daemon is gone: no rate, no time left.
+    let moving = JobStatus { rate: if stale { 0 } else { s.rate }, ..s.clone() };
+    let figures = match super::progress::figures(&moving) {
+        f if f.is_empty() => String::new(),
+        f => format!("  {f}"),
+    };
     let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
     let cost = credits(s);
-    let (alive, stale) = daemons.of(s);
     let state = if stale { "stale" } else { s.state.as_str() };
     // A job its daemon still holds (claimed, paused) continues only when
     // that instance runs again.
@@ -138,7 +157,7 @@ fn print_line(s: &JobStatus, daemons: &Daemons) {
         String::new()
     };
     println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{cost}{error}{gone}",
+        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{figures}{cost}{error}{gone}",
         s.tid,
         cut(&s.name, 20),
         cut(&s.job_type, 16),
@@ -174,11 +193,44 @@ fn unclaimed(spool: &Spool) -> Vec<String> {
 }
 
 /// Escapes untrusted text and shortens it for a column.
-fn cut(s: &str, n: usize) -> String {
+pub(super) fn cut(s: &str, n: usize) -> String {
     let s = &escape_display(s);
     if s.chars().count() <= n {
         s.to_string()
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// `status --watch`: redraws about once a second until every watched job
+/// (job `tid`, or every job not ended when the watch began) has ended.
+fn watch(spool: &Spool, tid: Option<u64>) -> Result<ExitCode> {
+    let jobs = list_statuses(spool)?;
+    let watched: Vec<u64> = match tid {
+        Some(t) if jobs.iter().any(|s| s.tid == t) => vec![t],
+        Some(t) => return Err(Exit(1, format!("no job with TID {t} in {}", spool.root().display())).into()),
+        None => jobs.iter().filter(|s| !s.state.is_terminal()).map(|s| s.tid).collect(),
+    };
+    let mut view = super::progress::View::new(std::io::stdout().is_terminal());
+    let mut out = std::io::stdout().lock();
+    loop {
+        let mut shown: Vec<JobStatus> =
+            list_statuses(spool)?.into_iter().filter(|s| watched.contains(&s.tid)).collect();
+        // A job whose daemon is gone goes on only when it runs again: the
+        // watch goes on too, and says why nothing moves.
+        let daemons = Daemons::probe(spool, &shown);
+        for s in &mut shown {
+            if daemons.of(s).1 {
+                s.rate = 0;
+                s.eta_secs = None;
+                s.error = Some(format!("stale: daemon {:?} not running", s.instance));
+            }
+        }
+        view.draw(&mut out, &shown)?;
+        // A job whose status is gone (removed) has ended too.
+        if shown.iter().all(|s| s.state.is_terminal()) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

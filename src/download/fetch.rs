@@ -318,9 +318,12 @@ fn decide(
                 return Ok(Decision::Over(Step::Next { reason: "empty answer".into(), expired: false }));
             }
             if resume.offset > 0 {
-                log::debug!(
-                    "{}: server sent the whole file again; starting over",
-                    crate::http::display_url(url)
+                // Asked for the rest, the server sent the whole file (it
+                // ignores Range): what is on disk is worth nothing now.
+                log::info!(
+                    "{}: the server does not resume downloads (it ignored Range); starting over, {} on disk discarded",
+                    crate::http::display_url(url),
+                    crate::job::units::human_bytes(resume.offset)
                 );
                 resume.restart()?;
             }
@@ -412,6 +415,8 @@ fn copy_body(
     let mut last_sync = Instant::now();
     let mut speed = SpeedWatch::new(task);
     let stopped_after = request::suspended_after(task.timeout);
+    let size = total.or(task.expected_size);
+    task.flags.set_transfer(task.item, resume.offset, size);
     loop {
         if task.flags.halted() {
             checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
@@ -443,6 +448,7 @@ fn copy_body(
         received += n as u64;
         since_sync += n as u64;
         task.flags.add_bytes(n as u64);
+        task.flags.set_transfer(task.item, resume.offset, size);
         if keep_meta && (since_sync >= SYNC_EVERY_BYTES || last_sync.elapsed() >= SYNC_EVERY) {
             checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, true);
             since_sync = 0;

@@ -79,6 +79,14 @@ pub(super) fn get(agent: &ureq::Agent, g: &Get<'_>) -> Result<Response<Body>, No
         };
         resent = false;
         let status = resp.status().as_u16();
+        if log::log_enabled!(log::Level::Debug) {
+            let range = g.range.map_or(String::new(), |(offset, _)| format!(" from byte {offset}"));
+            log::debug!(
+                "GET {}{range}: HTTP {status} in {} ms",
+                display_url(&url),
+                started.elapsed().as_millis()
+            );
+        }
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
             return Ok(resp);
         }

@@ -13,7 +13,7 @@ mod spec;
 mod status;
 pub mod units;
 
-pub use flags::JobFlags;
+pub use flags::{JobFlags, Transfer};
 pub use guard::catch_panic;
 pub use headers::{check_header, check_headers};
 pub use spec::{COMMON_KEYS, JobSpec, RejectReason, parse_job_bytes};

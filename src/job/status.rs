@@ -87,9 +87,21 @@ pub struct JobStatus {
     /// Items that failed for good.
     #[serde(default)]
     pub failed: u64,
-    /// Bytes downloaded by this job in total.
+    /// Bytes downloaded by this job in total, files in flight included.
     #[serde(default)]
     pub bytes: u64,
+    /// The bytes the job will have downloaded when it is done, once every
+    /// remaining file's size is known (announced by the API or by the
+    /// server of a file in flight); null while unknown.
+    #[serde(default)]
+    pub bytes_total: Option<u64>,
+    /// The current transfer rate in bytes per second, smoothed over the
+    /// last few seconds; 0 when nothing moves.
+    #[serde(default)]
+    pub rate: u64,
+    /// Seconds until `bytes_total` at `rate`; null while either is unknown.
+    #[serde(default)]
+    pub eta_secs: Option<u64>,
     /// Unix time of the last update, in seconds.
     #[serde(default)]
     pub updated: u64,
@@ -150,6 +162,9 @@ impl JobStatus {
             skipped: 0,
             failed: 0,
             bytes: 0,
+            bytes_total: None,
+            rate: 0,
+            eta_secs: None,
             updated: unix_now(),
             phases: std::collections::BTreeMap::new(),
             cost: None,

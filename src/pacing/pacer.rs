@@ -227,8 +227,10 @@ fn run(
                     });
                 }
             };
+            let sent = Instant::now();
             let outcome = execute(agent, &req, body, policy);
             let ended = Instant::now();
+            log_exchange(account, &req, &outcome, ended - sent);
             next_allowed = ended + policy.interval;
             stats.calls.fetch_add(1, Ordering::Relaxed);
             let once = !call.req.is_idempotent();
@@ -381,6 +383,29 @@ impl Outgoing {
             Some(Body::Bytes(b)) => Outgoing::Bytes(b.clone()),
             Some(b) => Outgoing::Stream(b.reader()?, b.len()),
         })
+    }
+}
+
+/// `RUST_LOG=debug`: every API request and its answer, one line each
+/// (the URL with its secret-looking values masked).
+fn log_exchange(account: &str, req: &ApiRequest, outcome: &Result<ApiResponse, ureq::Error>, took: Duration) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let url = crate::http::display_url(&req.url);
+    let ms = took.as_millis();
+    match outcome {
+        Ok(r) => log::debug!(
+            "{account}: {} {url}: HTTP {}, {} in {ms} ms",
+            req.method.as_str(),
+            r.status,
+            crate::job::units::human_bytes(r.body.len() as u64)
+        ),
+        Err(e) => log::debug!(
+            "{account}: {} {url}: {} after {ms} ms",
+            req.method.as_str(),
+            crate::http::describe(e)
+        ),
     }
 }
 

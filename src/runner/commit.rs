@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::archive::{Archive, ArchiveEntry};
-use crate::checkpoint::{CheckpointStore, Record};
+use crate::checkpoint::{CheckpointStore, FileEntry, FileState, FilesLog, Record, Work};
 use crate::durable::fsync_dir;
 use crate::runner::run::Runner;
 
@@ -26,6 +26,9 @@ const COMMIT_BYTES: usize = 256 * 1024;
 pub(super) struct Commits {
     /// The checkpoint (this thread is its only writer).
     pub(super) store: CheckpointStore,
+    /// The per-item report (`files.jsonl`), made durable before the
+    /// journal at each commit.
+    pub(super) files: FilesLog,
     /// Folders with newly completed files, to fsync before journaling.
     pub(super) dirs_to_sync: BTreeSet<PathBuf>,
     /// Folders whose own entry in their parent was fsynced already.
@@ -48,9 +51,10 @@ impl Commits {
     }
 
     /// Commits through `store`, telling `archive` what is done.
-    pub(super) fn new(store: CheckpointStore, archive: Option<Arc<Archive>>) -> Commits {
+    pub(super) fn new(store: CheckpointStore, files: FilesLog, archive: Option<Arc<Archive>>) -> Commits {
         Commits {
             store,
+            files,
             dirs_to_sync: BTreeSet::new(),
             dirs_known: HashSet::new(),
             last_commit: Instant::now(),
@@ -64,6 +68,7 @@ impl Commits {
 impl Runner {
     /// Queues a record and applies it.
     pub(super) fn record(&mut self, rec: Record) {
+        self.report_file(&rec);
         self.commits.store.append(&rec);
         self.progress.apply(rec);
         self.status_file.dirty = true;
@@ -110,6 +115,8 @@ impl Runner {
         self.commits.last_commit = Instant::now();
         // Keys of items done so far become durable with this commit.
         let due = std::mem::take(&mut self.commits.archive_pending);
+        // The report first: it is never behind the journal it mirrors.
+        self.commits.files.flush().map_err(|e| format!("cannot write the file report: {e}"))?;
         self.commits.store.commit(&self.progress).map_err(|e| e.to_string())?;
         self.commits.archive_due.extend(due);
         if let (Some(a), false) = (&self.commits.archive, self.commits.archive_due.is_empty()) {
@@ -121,5 +128,49 @@ impl Runner {
             }
         }
         Ok(())
+    }
+}
+
+impl Runner {
+    /// Queues the report line of an item's outcome (saved, skipped,
+    /// failed) or of a reset; logs each saved file (debug: a
+    /// 100,000-file job must not write 100,000 lines to journald by default).
+    fn report_file(&mut self, rec: &Record) {
+        let (i, state, reason, permanent) = match rec {
+            Record::Done { i, .. } => (*i, FileState::Saved, None, false),
+            Record::Skipped { i, r } => (*i, FileState::Skipped, Some(r.clone()), false),
+            Record::Failed { i, r, p } => (*i, FileState::Failed, Some(r.clone()), *p),
+            Record::Reset => {
+                self.commits.files.push_reset();
+                return;
+            }
+            Record::Spawned { i, items } => {
+                // A remote task is not a file: its outputs are items of
+                // their own, listed as they are saved.
+                let first = self.progress.found;
+                let reason = match items.len() as u64 {
+                    0 => "remote task done; it produced no file".to_string(),
+                    1 => format!("remote task done; its output is item {first}"),
+                    n => format!("remote task done; its outputs are items {first}-{}", first + n - 1),
+                };
+                (*i, FileState::Skipped, Some(reason), false)
+            }
+            _ => return,
+        };
+        let Some(item) = self.progress.items.get_any(&i) else { return };
+        if state == FileState::Saved && matches!(item.work, Work::Task(_)) {
+            return;
+        }
+        let dest = self.dest_of(&item.path);
+        let size = match (&dest, state) {
+            (Some(d), FileState::Saved) => std::fs::metadata(d).ok().map(|m| m.len()),
+            _ => None,
+        };
+        if let (Some(d), FileState::Saved) = (&dest, state) {
+            let size = size.map_or_else(|| "size unknown".to_string(), crate::job::units::human_bytes);
+            log::debug!("job {}: saved {}, {size}", self.tid, d.display());
+        }
+        let path = dest.map(|d| d.display().to_string());
+        self.commits.files.push(&FileEntry { i, state, path, size, reason, permanent });
     }
 }

@@ -12,8 +12,8 @@
 //! `run` (the life cycle), `schedule` (downloads and retry rounds),
 //! `commit` (group commit and archive), `listing` (the walk, with `lister`
 //! its thread and `output` the record files), `post` (post steps),
-//! `refresh` (fresh URLs for expired downloads) and `status` (the status
-//! file).
+//! `refresh` (fresh URLs for expired downloads), `status` (the status
+//! file) and `meter` (its bytes, total, rate and ETA).
 
 mod alert;
 mod commit;
@@ -21,6 +21,7 @@ mod handle;
 mod lister;
 mod listing;
 mod live;
+mod meter;
 mod output;
 mod post;
 mod refresh;

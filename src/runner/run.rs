@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, never, select};
 
-use crate::checkpoint::{CheckpointStore, Progress, Record};
+use crate::checkpoint::{CheckpointStore, FILES_LOG, FilesLog, Progress, Record};
 use crate::config::Config;
 use crate::job::{JobFlags, JobSpec, JobState, Tid};
 use crate::providers::Api;
@@ -129,8 +129,13 @@ pub(super) fn run(
         .spool
         .ensure_state_dir(tid)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))
-        .and_then(|_| CheckpointStore::open(&state_dir).map_err(|e| e.to_string()));
-    let (store, mut progress) = match opened {
+        .and_then(|_| CheckpointStore::open(&state_dir).map_err(|e| e.to_string()))
+        .and_then(|(store, progress)| {
+            let files = FilesLog::open(&state_dir)
+                .map_err(|e| format!("cannot open {}: {e}", state_dir.join(FILES_LOG).display()))?;
+            Ok((store, files, progress))
+        });
+    let (store, files, mut progress) = match opened {
         Ok(x) => x,
         Err(reason) => {
             log::error!("job {tid}: {reason}");
@@ -138,6 +143,7 @@ pub(super) fn run(
         }
     };
     progress.park_permanent();
+    let bytes_at_start = progress.bytes;
     beat.beat();
     let file_headers: Arc<[(String, String)]> = args.walk.file_headers().into();
     let forward_headers = args.walk.forward_headers();
@@ -160,13 +166,13 @@ pub(super) fn run(
         once: args.once,
         state_broken: false,
         sched: Schedule::new(args.queue, args.window, file_headers, forward_headers),
-        commits: Commits::new(store, args.archive),
+        commits: Commits::new(store, files, args.archive),
         listing: Listing::new(args.walk, api),
         post: Post::new(args.post),
         tasks: Tasks::new(args.steps, args.task_runners, budget),
         live: Live::new(args.recorders),
         refresh: Refresh::new(refreshes),
-        status_file: StatusFile::new(),
+        status_file: StatusFile::new(bytes_at_start),
         alerts: args.alerts,
     };
     r.sched.timeout = r.round_timeout();

@@ -98,6 +98,7 @@ impl Runner {
     /// Handles a worker's report.
     pub(super) fn on_download(&mut self, ev: DownloadEvent) {
         self.sched.inflight.remove(&ev.item);
+        self.flags.end_transfer(ev.item);
         let i = ev.item;
         match ev.outcome {
             Outcome::Done { bytes, already } => {

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::job::{CostStatus, JobState, JobStatus, unix_now};
+use crate::runner::meter::{Meter, eta};
 use crate::runner::run::{Mode, Runner};
 use crate::spool::write_status;
 
@@ -23,12 +24,14 @@ pub(super) struct StatusFile {
     pub(super) written: Instant,
     /// The status changed since it was last written.
     pub(super) dirty: bool,
+    /// Bytes, rate and ETA.
+    pub(super) meter: Meter,
 }
 
 impl StatusFile {
-    /// A status to write at once.
-    pub(super) fn new() -> StatusFile {
-        StatusFile { written: Instant::now(), dirty: true }
+    /// A status to write at once, for a run that starts with `bytes` done.
+    pub(super) fn new(bytes: u64) -> StatusFile {
+        StatusFile { written: Instant::now(), dirty: true, meter: Meter::new(bytes) }
     }
 
     /// Returns true if and only if the status is due: changed and not
@@ -76,6 +79,14 @@ impl Runner {
         } else {
             ("download", p.done.len() + p.skipped.len() as u64 + p.permanent.len() as u64, p.found)
         };
+        let bytes = self.bytes_done();
+        let (bytes_total, rate, eta_secs) = if state.is_terminal() {
+            ((state == JobState::Done).then_some(bytes), 0, None)
+        } else {
+            let left = self.bytes_remaining();
+            let rate = if state == JobState::Running { self.status_file.meter.rate() } else { 0 };
+            (left.map(|l| bytes + l), rate, eta(left, rate))
+        };
         JobStatus {
             tid: self.tid,
             name: self.spec.name.clone(),
@@ -93,7 +104,10 @@ impl Runner {
             done: p.files_done(),
             skipped: p.skipped.len() as u64,
             failed: p.failed.len() as u64,
-            bytes: p.bytes.max(self.flags.bytes()),
+            bytes,
+            bytes_total,
+            rate,
+            eta_secs,
             updated: unix_now(),
             phases: if state.is_terminal() { Default::default() } else { self.tasks.phase_counts() },
             cost: (p.cost_estimate > 0 || self.tasks.budget.is_some()).then_some(CostStatus {
@@ -128,7 +142,10 @@ impl Runner {
             .or_else(|| self.listing.waiting.as_ref().map(|w| format!("waiting: {w}")))
             .or_else(|| self.tasks.parked_reason().map(|w| format!("waiting: {w}")))
             .or_else(|| self.listing.retrying.as_ref().map(|r| format!("retrying: {r}")));
-        let s = self.status(self.live_state(), error);
+        let state = self.live_state();
+        let bytes = self.bytes_done();
+        self.status_file.meter.sample(bytes, state == JobState::Running);
+        let s = self.status(state, error);
         if let Err(e) = write_status(&self.spool, &s) {
             self.state_failed(&format!("status {}: {e}", self.spool.state_dir(self.tid).display()));
         }
