@@ -43,12 +43,15 @@ fn seed(room_id: &str, quality: &str) -> u64 {
 pub fn segment_bytes(room_id: &str, quality: &str, seq: u64) -> Vec<u8> {
     let mut x = seed(room_id, quality) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::with_capacity(188 * 22);
-    for _ in 0..22 {
-        out.push(0x47);
-        while !out.len().is_multiple_of(188) {
+    while out.len() < 188 * 22 {
+        // Each packet: the sync byte, then 187 payload bytes.
+        let byte = if out.len().is_multiple_of(188) {
+            0x47
+        } else {
             x = mix64(x.wrapping_add(1));
-            out.push(x as u8);
-        }
+            x as u8
+        };
+        out.push(byte);
     }
     out
 }
