@@ -543,3 +543,75 @@ fn fixtures_scale_with_the_options() {
     assert_eq!(f.works(&f.sec_uid(1)).len(), 3);
     assert!(f.sec_uid(2).is_empty());
 }
+
+/// Sends `target` exactly as recorded (no URL parsing, so F2's raw `{}`
+/// goes out as F2 sent it); answers (status, body).
+fn send_raw(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(body.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("head");
+    let status = String::from_utf8_lossy(&out[9..12]).parse().expect("status");
+    (status, out[split + 4..].to_vec())
+}
+
+#[test]
+fn f2s_recorded_requests_are_all_accepted() {
+    // Recorded by bench/oracles/douyin_f2.py: F2 0.0.1.7's DouyinCrawler
+    // against examples/fake_douyin (default fixture), A-Bogus and X-Bogus.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/douyin/f2_0.0.1.7_requests.json");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    let requests = fixture["requests"].as_array().expect("requests");
+    assert_eq!(requests.len(), 24);
+    let f = FakeDouyin::start();
+    let port = f.server().port();
+    for r in requests {
+        let target = r["target"].as_str().expect("target");
+        let headers: Vec<(String, String)> = r["headers"]
+            .as_object()
+            .expect("headers")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+            .collect();
+        // A-Bogus carries the low 32 bits of its times: judge by then.
+        f.signature_clock(r["at_ms"].as_u64());
+        let (method, body) = (r["method"].as_str().expect("method"), r["body"].as_str().unwrap_or(""));
+        let (status, got) = send_raw(port, method, target, &headers, body);
+        assert_eq!(status, 200, "{target}");
+        let j: Value = serde_json::from_slice(&got)
+            .unwrap_or_else(|_| panic!("empty for {target}: {:?}", f.rejections()));
+        assert_eq!(j["status_code"], 0, "{target}: {j}");
+        // One byte changed in what was signed: the empty body.
+        let tampered = target.replacen("?", "?x", 1);
+        let (status, got) = send_raw(port, method, &tampered, &headers, body);
+        assert_eq!((status, got.len()), (200, 0), "{tampered}");
+        // The signature changed in one character: the empty body too.
+        let at = target.rfind("a_bogus=").or_else(|| target.rfind("X-Bogus=")).expect("signed") + 8;
+        let c = if &target[at..at + 1] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{c}{}", &target[..at], &target[at + 1..]);
+        let (status, got) = send_raw(port, method, &tampered, &headers, body);
+        assert_eq!((status, got.len()), (200, 0), "{tampered}");
+    }
+    assert_eq!(f.rejections().len(), 48);
+    assert_eq!(f.bad_signatures(), 24);
+    // F2 puts the feed's `{}` in raw, signed raw: the fake takes both forms.
+    assert!(
+        requests.iter().any(|r| r["target"].as_str().is_some_and(|t| t.contains("aweme_pc_rec_raw_data={}")))
+    );
+}

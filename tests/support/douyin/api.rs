@@ -105,7 +105,7 @@ pub fn check_query<'q>(
 /// Verifies the signature that ends `query` over `signed` and `ua`.
 pub fn check_signature(query: &str, signed: &str, ua: &str, s: &State) -> Result<(), Rejection> {
     let tail = &query[signed.len()..];
-    let now = now_ms();
+    let now = s.clock_ms.unwrap_or_else(now_ms);
     let skew = s.max_skew.as_millis() as u64;
     if let Some(v) = tail.strip_prefix("&a_bogus=") {
         let v = percent_decode(v);

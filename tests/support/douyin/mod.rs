@@ -334,6 +334,13 @@ impl FakeDouyin {
     pub fn max_skew(&self, d: Duration) {
         self.st().max_skew = d;
     }
+    /// The clock (ms since the epoch) signatures are judged by; `None`
+    /// (the default) is the wall clock. Replays of recorded requests set
+    /// it to the recording time: A-Bogus carries only the low 32 bits of
+    /// its times, so a value is only recoverable within about 24 days.
+    pub fn signature_clock(&self, ms: Option<u64>) {
+        self.st().clock_ms = ms;
+    }
     /// The browser the common block must describe (default F2's).
     pub fn client_profile(&self, p: ClientProfile) {
         self.st().profile = p;

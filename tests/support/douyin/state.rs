@@ -180,6 +180,8 @@ pub struct State {
     pub check_query: bool,
     /// Allowed clock skew of signatures.
     pub max_skew: Duration,
+    /// The clock (ms) signatures are judged by (`None`: the wall clock).
+    pub clock_ms: Option<u64>,
     /// The login cookie has expired.
     pub cookie_expired: bool,
     /// The JSON a cookie-bound call answers without a valid login.
@@ -295,6 +297,7 @@ impl State {
             check_signatures: true,
             check_query: true,
             max_skew: Duration::from_secs(600),
+            clock_ms: None,
             cookie_expired: false,
             cookie_failure: r#"{"status_code":8,"status_msg":"用户未登录","log_pb":{"impr_id":"fake"}}"#
                 .into(),
