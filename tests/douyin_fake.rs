@@ -102,8 +102,12 @@ fn a_signed_detail_is_accepted_and_shaped_as_f2_reads_it() {
     );
     assert_eq!(get_ua(&url, UA, None).json()["aweme_detail"]["aweme_id"], id.as_str());
     assert_eq!(f.requests("detail"), 2);
+    f.signature_kind(Some(SignatureParam::ABogus));
+    assert!(get_ua(&url, UA, None).body.is_empty(), "X-Bogus refused when only A-Bogus is wanted");
+    f.signature_kind(None);
     // The log has the raw query and no cookie.
     let log = f.request_log();
+    assert_eq!(log.len(), 3);
     assert!(log[0].query.starts_with("device_platform=webapp&aid=6383&"), "{:?}", log[0]);
     assert!(log[0].query.contains("&msToken=MMMM"), "unescaped: {:?}", log[0]);
 }
@@ -614,4 +618,32 @@ fn f2s_recorded_requests_are_all_accepted() {
     assert!(
         requests.iter().any(|r| r["target"].as_str().is_some_and(|t| t.contains("aweme_pc_rec_raw_data={}")))
     );
+}
+
+#[test]
+fn hostile_parameters_never_make_the_fake_fail() {
+    let f = FakeDouyin::start_with(Options { users: 2, works_per_user: 0, ..Options::default() });
+    f.check_signatures(false);
+    f.check_query(false);
+    let web = f.web_url();
+    for target in [
+        "/aweme/v1/web/tab/feed/?count=-5&refresh_index=9223372036854775807",
+        "/aweme/v1/web/aweme/post/?max_cursor=-9223372036854775808&count=99999&sec_user_id=%ZZ",
+        "/aweme/v1/web/mix/aweme/?cursor=9223372036854775807&count=0&mix_id=",
+        "/aweme/v1/web/aweme/detail/?aweme_id=../../etc/passwd",
+        "/aweme/v1/web/nosuch/?a=b",
+    ] {
+        let got = done(agent().get(&format!("{web}{target}")).call());
+        assert!(got.status == 200 || got.status == 404, "{target}: {}", got.status);
+    }
+    let base = f.base_url();
+    for target in [
+        "/nosuch/x",
+        "/cdn/v1/1/video.mp4?x-expires=99999999999999999999",
+        "/stream/1/FULL_HD1/x.ts",
+        "/short/i",
+    ] {
+        let got = done(agent().get(&format!("{base}{target}")).header("Range", "bytes=9-1").call());
+        assert!(got.status == 403 || got.status == 404, "{target}: {}", got.status);
+    }
 }

@@ -15,7 +15,7 @@ use std::thread;
 
 use serde_json::{Value, json};
 use spoolfetch::providers::douyin::sign::{XBogusInputs, decode_x_bogus, now_ms, verify_a_bogus, x_bogus};
-use spoolfetch::providers::douyin::{ClientProfile, Query};
+use spoolfetch::providers::douyin::{ClientProfile, Query, SignatureParam};
 
 use super::cdn::{self, Asset};
 use super::state::{Kind, Rejection, SESSION_ID, State};
@@ -107,6 +107,10 @@ pub fn check_signature(query: &str, signed: &str, ua: &str, s: &State) -> Result
     let tail = &query[signed.len()..];
     let now = s.clock_ms.unwrap_or_else(now_ms);
     let skew = s.max_skew.as_millis() as u64;
+    let kind = if tail.starts_with("&a_bogus=") { SignatureParam::ABogus } else { SignatureParam::XBogus };
+    if s.signature_kind.is_some_and(|k| k != kind) {
+        return Err(Rejection::BadSignature(format!("{} where the fake wants the other", kind.name())));
+    }
     if let Some(v) = tail.strip_prefix("&a_bogus=") {
         let v = percent_decode(v);
         return match verify_a_bogus(&v, signed, "", ua, now) {
@@ -266,9 +270,11 @@ pub fn handle(state: &Mutex<State>, req: &crate::support::http::Request, path: &
         "profile" => profile(&s, &param("sec_user_id")),
         _ => {
             // The home feed: `count` works starting at refresh_index, for ever.
-            let n = s.works.len().max(1);
-            let from = int("refresh_index").max(0) as usize * count;
-            let list: Vec<Value> = (0..count).map(|i| aweme(&s, (from + i) % n)).collect();
+            // (Wrapping: the index is the client's, and may be anything.)
+            let n = s.works.len();
+            let from = (int("refresh_index").max(0) as usize).wrapping_mul(count);
+            let list: Vec<Value> =
+                (0..count).filter(|_| n > 0).map(|i| aweme(&s, from.wrapping_add(i) % n.max(1))).collect();
             json!({"status_code": 0, "aweme_list": list, "has_more": 1})
         }
     };

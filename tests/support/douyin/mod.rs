@@ -45,7 +45,8 @@
 //!   the signature, the login cookie; a failed query or signature check
 //!   answers 200 with an empty body;
 //! - A-Bogus is verified with method `""` (what F2 signs, POST included);
-//!   either `a_bogus` or `X-Bogus` is accepted, times within `max_skew`
+//!   either `a_bogus` or `X-Bogus` is accepted (`signature_kind` narrows
+//!   it), times within `max_skew`
 //!   (10 minutes) of the fake's clock; the live endpoints are signed too;
 //! - a deleted user's profile answers `status_code` 0 with `user: null`
 //!   and their lists are empty with `has_more` 0; a mix that does not
@@ -71,7 +72,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use spoolfetch::providers::douyin::ClientProfile;
+use spoolfetch::providers::douyin::{ClientProfile, SignatureParam};
 
 use crate::support::http::{Handler, Request, Response, Server, lock};
 
@@ -329,6 +330,11 @@ impl FakeDouyin {
     /// Verify the common block and the fields' order (default on).
     pub fn check_query(&self, on: bool) {
         self.st().check_query = on;
+    }
+    /// Accept only this signature (`None`, the default: A-Bogus or
+    /// X-Bogus); the other is rejected like a bad one.
+    pub fn signature_kind(&self, kind: Option<SignatureParam>) {
+        self.st().signature_kind = kind;
     }
     /// Allowed skew between a signature's time and the fake's clock.
     pub fn max_skew(&self, d: Duration) {

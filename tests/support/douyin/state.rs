@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use spoolfetch::providers::douyin::ClientProfile;
+use spoolfetch::providers::douyin::{ClientProfile, SignatureParam};
 
 /// Prefix of every fixture `sec_uid` (the shape real ones have).
 pub const SEC_UID_PREFIX: &str = "MS4wLjABAAAA";
@@ -178,6 +178,8 @@ pub struct State {
     pub check_signatures: bool,
     /// Verify the common block and the fields' order.
     pub check_query: bool,
+    /// The one signature accepted (`None`: either).
+    pub signature_kind: Option<SignatureParam>,
     /// Allowed clock skew of signatures.
     pub max_skew: Duration,
     /// The clock (ms) signatures are judged by (`None`: the wall clock).
@@ -296,6 +298,7 @@ impl State {
             profile: ClientProfile::default(),
             check_signatures: true,
             check_query: true,
+            signature_kind: None,
             max_skew: Duration::from_secs(600),
             clock_ms: None,
             cookie_expired: false,
