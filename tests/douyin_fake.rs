@@ -280,6 +280,11 @@ fn cookie_bound_lists_need_the_login_and_private_likes_are_empty() {
     let j =
         api(&f, "collects/video/list/", Query::collects_video(common(), 0, 50, &id), Some(&cookie)).json();
     assert_eq!(ids(&j["aweme_list"]), f.collects()[0].2);
+    let j = api(&f, "music/listcollection/", Query::cursor_page(common(), 0, 2), Some(&cookie)).json();
+    assert_eq!(
+        (j["mc_list"].as_array().map(Vec::len), j["has_more"].as_i64(), j["cursor"].as_i64()),
+        (Some(2), Some(1), Some(2))
+    );
     // The collection is a POST with the fields as a JSON body too.
     let (mut cursor, mut all) = (0i64, Vec::new());
     loop {
@@ -378,6 +383,9 @@ fn cdn_faults_hit_one_url() {
     f.cdn_fault_times(&url, Fault::ResetAfter(1000), 1);
     let r = agent().get(&url).call().expect("head arrives");
     assert!(r.into_body().read_to_vec().is_err(), "cut mid-body");
+    // What a resuming client does next: the rest, by Range.
+    let rest = done(agent().get(&url).header("Range", "bytes=1000-").call());
+    assert_eq!((rest.status, [&want[..1000], &rest.body[..]].concat()), (206, want.clone()));
     f.cdn_fault_times(&url, Fault::Drip(200_000), 1);
     let t = Instant::now();
     assert_eq!(done(agent().get(&url).call()).body, want);
@@ -386,7 +394,7 @@ fn cdn_faults_hit_one_url() {
     assert_eq!(done(agent().get(&url).call()).status, 503);
     f.clear_faults();
     assert_eq!(done(agent().get(&url).call()).body, want);
-    assert_eq!(f.url_hits(&url), 6);
+    assert_eq!(f.url_hits(&url), 7);
 }
 
 #[test]
@@ -514,7 +522,13 @@ fn the_token_endpoints_set_their_cookies() {
     assert!(done(agent().post(&f.ms_token_url()).send(body)).header("set-cookie").is_none());
     let got = done(agent().post(&f.ttwid_url()).send(spoolfetch::providers::douyin::sign::TTWID_BODY));
     assert!(got.header("set-cookie").is_some_and(|c| c.starts_with("ttwid=1%7C")));
-    assert_eq!((f.requests("ms_token"), f.requests("ttwid")), (2, 1));
+    let got = done(
+        agent()
+            .post(&format!("{}?aid=6383&sdk_version=5.1.18_zip&device_platform=web", f.webid_url()))
+            .send(r#"{"app_id":6383,"referer":"","url":"","user_agent":"","user_unique_id":""}"#),
+    );
+    assert!(got.json()["web_id"].as_str().is_some_and(|w| w.len() == 19));
+    assert_eq!((f.requests("ms_token"), f.requests("ttwid"), f.requests("webid")), (2, 1, 1));
 }
 
 #[test]

@@ -266,7 +266,23 @@ pub fn handle(state: &Mutex<State>, req: &crate::support::http::Request, path: &
             Some((_, _, ws)) => offset_page(&s, &ws.clone(), int("cursor"), count),
             None => json!({"status_code": 0, "aweme_list": null, "has_more": 0, "cursor": 0}),
         },
-        "music_collection" => json!({"status_code": 0, "mc_list": [], "has_more": 0, "cursor": 0}),
+        "music_collection" => {
+            // The login user's saved music: that of user 0's first works.
+            let all: Vec<Value> = s.users[0]
+                .works
+                .iter()
+                .take(3)
+                .map(|&w| {
+                    let id = 6_900_000_000_000_000_000u64 + w as u64;
+                    json!({"id": id, "id_str": id.to_string(), "title": format!("音乐 {w}"),
+                           "author": s.users[0].nickname, "duration": 15, "lyric_url": "",
+                           "play_url": {"url_list": [cdn::url(&s, "v1", &s.works[w].id, Asset::Music, false)]}})
+                })
+                .collect();
+            let from = (int("cursor").max(0) as usize).min(all.len());
+            let to = (from + count).min(all.len());
+            json!({"status_code": 0, "mc_list": all[from..to], "has_more": i32::from(to < all.len()), "cursor": to})
+        }
         "profile" => profile(&s, &param("sec_user_id")),
         _ => {
             // The home feed: `count` works starting at refresh_index, for ever.

@@ -8,7 +8,7 @@
 //! host, with the real paths: `www.douyin.com` (web API and pages),
 //! `v.douyin.com` (short links), `www.iesdouyin.com` (share pages),
 //! `live.douyin.com`, `webcast.amemv.com`, `mssdk.bytedance.com`,
-//! `ttwid.bytedance.com`. Any other `Host` (`127.0.0.1:PORT`) is routed by
+//! `ttwid.bytedance.com`, `mcs.zijieapi.com`. Any other `Host` (`127.0.0.1:PORT`) is routed by
 //! the first path segment, which stands for the host; these are the base
 //! URLs a provider is configured with:
 //!
@@ -21,6 +21,7 @@
 //! | `webcast_url` | `{base}/webcast` | `/webcast/room/reflow/info/`, `/reflow/<room_id>` pages |
 //! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST) |
 //! | `ttwid_url` | `{base}/ttwid/ttwid/union/register/` | ttwid (POST) |
+//! | `webid_url` | `{base}/mcs/webid` | webid (POST; not sent by F2 0.0.1.7's models) |
 //! | `cdn_url` | `{base}/cdn` | media, signed and expiring (`cdn.rs`) |
 //! | `stream_url` | `{base}/stream` | live HLS and FLV (`live.rs`) |
 //!
@@ -36,7 +37,7 @@
 //! Endpoint names (for [`FakeDouyin::requests`]): `detail`, `post`,
 //! `favorite`, `mix`, `listcollection`, `collects`, `collects_video`,
 //! `music_collection`, `profile`, `feed`, `live_enter`, `reflow_info`,
-//! `ms_token`, `ttwid`, `short`, `page`, `cdn`, `playwm`, `hls`, `segment`,
+//! `ms_token`, `ttwid`, `webid`, `short`, `page`, `cdn`, `playwm`, `hls`, `segment`,
 //! `flv`, `unknown`.
 //!
 //! Choices where the sources are silent (documented once, here):
@@ -92,7 +93,8 @@ pub struct FakeDouyin {
 }
 
 /// The areas (stand-ins for hosts) a loopback path may start with.
-const AREAS: [&str; 9] = ["web", "short", "ies", "live", "webcast", "mssdk", "ttwid", "cdn", "stream"];
+const AREAS: [&str; 10] =
+    ["web", "short", "ies", "live", "webcast", "mssdk", "ttwid", "mcs", "cdn", "stream"];
 
 /// The area of a request and its path within it.
 fn area_of(req: &Request) -> Option<(&'static str, String)> {
@@ -107,6 +109,7 @@ fn area_of(req: &Request) -> Option<(&'static str, String)> {
         "webcast.amemv.com" => Some("webcast"),
         "mssdk.bytedance.com" => Some("mssdk"),
         "ttwid.bytedance.com" => Some("ttwid"),
+        "mcs.zijieapi.com" => Some("mcs"),
         _ => None,
     };
     if let Some(a) = by_host {
@@ -130,7 +133,7 @@ fn route(state: &Mutex<State>, req: &Request) -> Response {
         "live" if path.starts_with("/webcast/") => live::enter(state, req, &path),
         "webcast" if path.starts_with("/webcast/") => live::reflow(state, req, &path),
         "live" | "webcast" => share::handle(state, req, area, &path),
-        "mssdk" | "ttwid" => share::token(state, req, area, &path),
+        "mssdk" | "ttwid" | "mcs" => share::token(state, req, area, &path),
         "cdn" => cdn::handle(state, req, &path),
         _ => live::stream(state, req, &path),
     }
@@ -213,6 +216,10 @@ impl FakeDouyin {
     /// Stands for `https://ttwid.bytedance.com/ttwid/union/register/`.
     pub fn ttwid_url(&self) -> String {
         format!("{}/ttwid/ttwid/union/register/", self.base_url())
+    }
+    /// Stands for `https://mcs.zijieapi.com/webid`.
+    pub fn webid_url(&self) -> String {
+        format!("{}/mcs/webid", self.base_url())
     }
     /// Where media URLs point.
     pub fn cdn_url(&self) -> String {

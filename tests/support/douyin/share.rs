@@ -8,7 +8,8 @@
 //! `{web}/collection/<mix_id>`, `{webcast}/reflow/<room_id>?…`. Final pages
 //! (and `{web}/video|user|collection/…`, `{live}/<web_rid>`) answer 200
 //! HTML. The tokens: `POST {mssdk}/web/report` sets a 128-character
-//! `msToken` cookie; `POST {ttwid}/ttwid/union/register/` sets `ttwid`.
+//! `msToken` cookie; `POST {ttwid}/ttwid/union/register/` sets `ttwid`;
+//! `POST {mcs}/webid?…` answers `{"e":0,"web_id":"…"}`.
 
 use std::sync::Mutex;
 
@@ -123,7 +124,11 @@ pub fn handle(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Re
 /// `POST {mssdk}/web/report` and `POST {ttwid}/ttwid/union/register/`.
 pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Response {
     let mut s = lock(state);
-    let name = if area == "mssdk" { "ms_token" } else { "ttwid" };
+    let name = match area {
+        "mssdk" => "ms_token",
+        "mcs" => "webid",
+        _ => "ttwid",
+    };
     s.count(name, super::logged(req, area, path));
     if req.method != "POST" {
         return Response::text(405, "method not allowed\n");
@@ -155,6 +160,14 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
                 "Set-Cookie",
                 &format!("ttwid={ttwid}; Path=/; Domain=bytedance.com; Max-Age=31536000; HttpOnly"),
             )
+        }
+        ("mcs", "/webid") => {
+            if body.as_ref().and_then(|b| b.get("app_id")).is_none() {
+                return Response::text(400, "bad webid request\n");
+            }
+            s.seq += 1;
+            let web_id = 7_300_000_000_000_000_000u64 + s.seq;
+            Response::json(200, &format!(r#"{{"e":0,"web_id":"{web_id}"}}"#))
         }
         _ => Response::text(404, "not found\n"),
     }
