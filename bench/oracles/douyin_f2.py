@@ -20,19 +20,25 @@ Run:
     cargo run --example fake_douyin > /tmp/fake.out &   # keep its stdin open
     /tmp/f2venv/bin/python bench/oracles/douyin_f2.py BASE_URL OUT.json
 
-F2 reads msToken from the network when its model module is imported; it is
-patched to its fallback shape first (126 'M' and '=='), as the research
-notes say. Every fetch is made once with A-Bogus (F2's default) and once with
+F2 reads msToken from the network when its model module is imported
+(`f2/apps/douyin/model.py` calls `TokenManager.gen_real_msToken()` for a class
+default); it is patched to its fallback shape first (126 'M' and '=='). F2's
+logger writes `./logs/`, so the script runs in a temporary directory. Every fetch is made once with A-Bogus (F2's default) and once with
 X-Bogus. The fixture ids are those of the fake's default fixture (3 users x
 25 works), which are fixed by its code.
 """
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 import time
 
-import f2.apps.douyin.utils as dyutils
+OUT = os.path.abspath(sys.argv[2]) if len(sys.argv) == 3 else None
+os.chdir(tempfile.mkdtemp(prefix="douyin_f2_"))
+
+import f2.apps.douyin.utils as dyutils  # noqa: E402
 
 dyutils.TokenManager.gen_real_msToken = classmethod(lambda cls: "M" * 126 + "==")
 dyutils.TokenManager.gen_ttwid = classmethod(lambda cls: "1%7Cfake")
@@ -145,4 +151,4 @@ async def main(base, out):
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: douyin_f2.py BASE_URL OUT.json")
-    asyncio.run(main(sys.argv[1].rstrip("/"), sys.argv[2]))
+    asyncio.run(main(sys.argv[1].rstrip("/"), OUT))
