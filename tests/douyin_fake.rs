@@ -367,6 +367,11 @@ fn the_cdn_serves_head_range_and_falls_back_past_an_expired_first_url() {
     // HEAD, the two ranges, the bad signature and the expired one.
     assert_eq!(f.url_hits(&urls[0]), 5);
     assert!(f.media_bytes() >= 2 * want.len() as u64);
+    assert_eq!(d["aweme_detail"]["video"]["bit_rate"][0]["play_addr"]["data_size"], want.len());
+    f.media_latency(Duration::from_millis(120));
+    let t = Instant::now();
+    assert_eq!(done(agent().get(&urls[1]).call()).body, want);
+    assert!(t.elapsed() >= Duration::from_millis(120), "{:?}", t.elapsed());
 }
 
 #[test]

@@ -371,7 +371,7 @@ pub fn aweme(s: &State, w: usize) -> Value {
     let (video, images) = match work.kind {
         Kind::Video => {
             let playwm = format!("{}/web/aweme/v1/playwm/?video_id=v0200fg{id}&ratio=720p&line=0", s.base);
-            let size = cdn::asset_bytes(id, Asset::Video).len();
+            let size = cdn::asset_len(id, Asset::Video);
             (
                 json!({
                     // The decoy: watermarked, what a naive client saves.

@@ -78,21 +78,7 @@ impl Asset {
 /// same from every mirror. Sizes vary with the id (tens of KiB for a
 /// video); each starts with its format's magic so type sniffers agree.
 pub fn asset_bytes(aweme_id: &str, asset: Asset) -> Vec<u8> {
-    let seed = Sha256::new()
-        .chain_update(b"spoolfetch-fake-douyin\0")
-        .chain_update(aweme_id.as_bytes())
-        .chain_update([0])
-        .chain_update(asset.name().as_bytes())
-        .finalize();
-    let mut x = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]]);
-    let (magic, base, spread): (&[u8], usize, usize) = match asset {
-        Asset::Video | Asset::Watermarked => (b"\x00\x00\x00\x18ftypmp42", 48 * 1024, 16 * 1024),
-        Asset::LiveClip(_) => (b"\x00\x00\x00\x18ftypmp42", 20 * 1024, 8 * 1024),
-        Asset::Image(_) | Asset::AnimatedCover => (b"RIFF\x00\x00\x00\x00WEBPVP8 ", 6 * 1024, 4 * 1024),
-        Asset::Music => (b"ID3\x04\x00\x00", 12 * 1024, 4 * 1024),
-        Asset::Cover | Asset::Avatar => (b"\xff\xd8\xff\xe0\x00\x10JFIF", 3 * 1024, 1024),
-    };
-    let len = base + (x as usize % spread);
+    let (mut x, len, magic) = asset_shape(aweme_id, asset);
     let mut out = Vec::with_capacity(len + 8);
     out.extend_from_slice(magic);
     while out.len() < len {
@@ -105,6 +91,31 @@ pub fn asset_bytes(aweme_id: &str, asset: Asset) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// The length of [`asset_bytes`], without making them (list answers
+/// carry `data_size`).
+pub fn asset_len(aweme_id: &str, asset: Asset) -> usize {
+    asset_shape(aweme_id, asset).1
+}
+
+/// (seed, length, magic) of an asset.
+fn asset_shape(aweme_id: &str, asset: Asset) -> (u64, usize, &'static [u8]) {
+    let seed = Sha256::new()
+        .chain_update(b"spoolfetch-fake-douyin\0")
+        .chain_update(aweme_id.as_bytes())
+        .chain_update([0])
+        .chain_update(asset.name().as_bytes())
+        .finalize();
+    let x = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]]);
+    let (magic, base, spread): (&[u8], usize, usize) = match asset {
+        Asset::Video | Asset::Watermarked => (b"\x00\x00\x00\x18ftypmp42", 48 * 1024, 16 * 1024),
+        Asset::LiveClip(_) => (b"\x00\x00\x00\x18ftypmp42", 20 * 1024, 8 * 1024),
+        Asset::Image(_) | Asset::AnimatedCover => (b"RIFF\x00\x00\x00\x00WEBPVP8 ", 6 * 1024, 4 * 1024),
+        Asset::Music => (b"ID3\x04\x00\x00", 12 * 1024, 4 * 1024),
+        Asset::Cover | Asset::Avatar => (b"\xff\xd8\xff\xe0\x00\x10JFIF", 3 * 1024, 1024),
+    };
+    (x, base + (x as usize % spread), magic)
 }
 
 fn unix_now() -> u64 {

@@ -78,7 +78,7 @@ use spoolfetch::providers::douyin::{ClientProfile, SignatureParam};
 use crate::support::http::{Handler, Request, Response, Server, lock};
 
 #[allow(unused_imports)]
-pub use cdn::{Asset, asset_bytes};
+pub use cdn::{Asset, asset_bytes, asset_len};
 #[allow(unused_imports)]
 pub use live::{flv_bytes, segment_bytes};
 #[allow(unused_imports)]
