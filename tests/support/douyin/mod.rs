@@ -8,9 +8,9 @@
 //! host, with the real paths: `www.douyin.com` (web API and pages),
 //! `v.douyin.com` (short links), `www.iesdouyin.com` (share pages),
 //! `live.douyin.com`, `webcast.amemv.com`, `mssdk.bytedance.com`,
-//! `ttwid.bytedance.com`, `mcs.zijieapi.com`. Any other `Host` (`127.0.0.1:PORT`) is routed by
-//! the first path segment, which stands for the host; these are the base
-//! URLs a provider is configured with:
+//! `ttwid.bytedance.com`, `mcs.zijieapi.com`. Any other `Host`
+//! (`127.0.0.1:PORT`) is routed by the first path segment, which stands
+//! for the host; these are the base URLs a provider is configured with:
 //!
 //! | base | value | serves |
 //! |---|---|---|
@@ -21,13 +21,14 @@
 //! | `webcast_url` | `{base}/webcast` | `/webcast/room/reflow/info/`, `/reflow/<room_id>` pages |
 //! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST) |
 //! | `ttwid_url` | `{base}/ttwid/ttwid/union/register/` | ttwid (POST) |
-//! | `webid_url` | `{base}/mcs/webid` | webid (POST; not sent by F2 0.0.1.7's models) |
+//! | `webid_url` | `{base}/mcs/webid` | webid (POST; F2 0.0.1.7's models do not send it) |
 //! | `cdn_url` | `{base}/cdn` | media, signed and expiring (`cdn.rs`) |
 //! | `stream_url` | `{base}/stream` | live HLS and FLV (`live.rs`) |
 //!
 //! Every URL the fake hands out (media, streams, redirect targets) is on
 //! `{base}` with a prefix, whatever `Host` the request had: it is the only
-//! thing a loopback client can follow.
+//! thing a loopback client can follow. (So `/cdn` and `/stream` are only
+//! served under a non-Douyin `Host`.)
 //!
 //! Files: `state.rs` (fixture, knobs, counters), `api.rs` (the checks
 //! every API call passes and the JSON answers), `cdn.rs` (media, Range,
@@ -37,29 +38,48 @@
 //! Endpoint names (for [`FakeDouyin::requests`]): `detail`, `post`,
 //! `favorite`, `mix`, `listcollection`, `collects`, `collects_video`,
 //! `music_collection`, `profile`, `feed`, `live_enter`, `reflow_info`,
-//! `ms_token`, `ttwid`, `webid`, `short`, `page`, `cdn`, `playwm`, `hls`, `segment`,
-//! `flv`, `unknown`.
+//! `ms_token`, `ttwid`, `webid`, `short`, `page`, `cdn`, `playwm`, `hls`,
+//! `segment`, `flv`, `unknown`.
+//!
+//! The fixture (`state.rs`): user `i` is `MS4wLjABAAAAfake-user-000i`
+//! with a CJK nickname; work `k` of user `u` has id `73…` (19 digits,
+//! `7300000000000000000 + u·10^6 + k`), `create_time` 1700000000 −
+//! u·10^7 − k·3600; `k % 5 == 3` is an image post (3 images; odd `k` gives
+//! image 1 a live-photo clip), `k % 7 == 5` prohibited, `k % 9 == 7`
+//! deleted, `k % 4 == 2` has music with status 0; descriptions carry `/`,
+//! `\`, `:`, `*`, `?`, quotes, `<>`, `|`, a newline, `..`, CJK and an
+//! emoji. User 0's first 12 videos are the mix; the login user's likes
+//! are user 1's works and their collection user 0's; user 1's like list is
+//! private; two collects folders; two live rooms (web_rid `100000001`
+//! live, `100000002` ended).
 //!
 //! Choices where the sources are silent (documented once, here):
 //! - API checks run in this order: latency, gateway 403, 429, storms, the
 //!   query (common block values and order, then the endpoint's fields),
-//!   the signature, the login cookie; a failed query or signature check
-//!   answers 200 with an empty body;
+//!   the signature, the POST body, the login cookie; a failed query,
+//!   signature or body check answers 200 with an empty body;
 //! - A-Bogus is verified with method `""` (what F2 signs, POST included);
 //!   either `a_bogus` or `X-Bogus` is accepted (`signature_kind` narrows
-//!   it), times within `max_skew`
-//!   (10 minutes) of the fake's clock; the live endpoints are signed too;
-//! - a deleted user's profile answers `status_code` 0 with `user: null`
-//!   and their lists are empty with `has_more` 0; a mix that does not
-//!   exist answers `aweme_list: null`, `has_more` 0; a deleted work's
-//!   detail is `aweme_detail: null` with a `filter_detail`; a live room
-//!   that does not exist answers `data.data: []`;
+//!   it), times within `max_skew` (10 minutes) of the fake's clock; the
+//!   live endpoints are signed and checked too; the signature's value may
+//!   be percent-encoded, the rest of the query is compared raw;
+//! - every public like list shows the login user's likes (one list is
+//!   enough to page); a deleted user's profile answers `status_code` 0
+//!   with `user: null` and their lists are empty with `has_more` 0; a mix
+//!   that does not exist answers `aweme_list: null`, `has_more` 0; a
+//!   deleted work's detail is `aweme_detail: null` with a `filter_detail`
+//!   (it still appears in lists, flagged `is_delete`); a live room that
+//!   does not exist answers `data.data: []` (`data.room: null` by room id);
+//!   an ended room has no `stream_url`;
 //! - time cursors (post, favorite, listcollection) serve items strictly
 //!   older than the cursor; an empty page with `has_more` 1 answers with
-//!   `cursor - 1` so the next call gets the real page; mix, collects and
-//!   collects video cursors are offsets;
+//!   `cursor - 1` so the next call gets the real page; mix, collects,
+//!   collects video and music cursors are offsets;
 //! - the cookie check looks for `sessionid=`[`SESSION_ID`] among the
-//!   cookie's pairs and nothing else;
+//!   cookie's pairs and nothing else; the failure is HTTP 200 with JSON;
+//! - short links take two redirects (`share.rs`); the CDN's URL signature
+//!   is the fake's own (`cdn.rs`); HLS segment URIs are relative; the FLV
+//!   body is delimited by closing the connection;
 //! - 429 and the gateway 403 have small text bodies.
 #![allow(dead_code)]
 
