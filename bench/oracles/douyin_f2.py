@@ -24,7 +24,9 @@ F2 reads msToken from the network when its model module is imported
 (`f2/apps/douyin/model.py` calls `TokenManager.gen_real_msToken()` for a class
 default); it is patched to its fallback shape first (126 'M' and '=='). F2's
 logger writes `./logs/`, so the script runs in a temporary directory. Every fetch is made once with A-Bogus (F2's default) and once with
-X-Bogus. The fixture ids are those of the fake's default fixture (3 users x
+X-Bogus. Then F2's filters (`f2/apps/douyin/filter.py`, what its downloader
+reads) are run over the fake's answers, and the fields a download needs are
+checked present (printed as `<Filter>: ok`). The fixture ids are those of the fake's default fixture (3 users x
 25 works), which are fixed by its code.
 """
 
@@ -141,11 +143,47 @@ async def main(base, out):
             except Exception as e:  # F2 raises on the empty body; keep going
                 print("F2 raised:", type(e).__name__, e, file=sys.stderr)
         await crawler.aclient.aclose()
+    await check_filters()
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"f2": "0.0.1.7", "user_agent": UA, "requests": records}, f, indent=1, ensure_ascii=False)
         f.write("\n")
     bad = [r for r in records if r.get("empty")]
     print(f"recorded {len(records)} requests, {len(bad)} answered empty")
+
+
+async def check_filters():
+    """F2's filters (the JSONPath projections its downloader reads) over the
+    fake's answers: prints the fields a download needs, which must not be
+    None."""
+    from f2.apps.douyin import filter as flt
+
+    crawler = DouyinCrawler(
+        {"headers": {"User-Agent": UA, "Referer": "https://www.douyin.com/"}, "cookie": COOKIE,
+         "timeout": 5, "max_retries": 1}
+    )
+    checks = [
+        (flt.UserPostFilter, crawler.fetch_user_post(model.UserPost(max_cursor=0, count=10, sec_user_id=SEC_UID)),
+         ["video_play_addr", "images", "images_video", "music_play_url", "cover", "aweme_type", "has_more", "max_cursor"]),
+        (flt.PostDetailFilter, crawler.fetch_post_detail(model.PostDetail(aweme_id="7300000000000000003")),
+         ["images", "images_video", "music_play_url", "cover", "aweme_type", "nickname"]),
+        (flt.PostDetailFilter, crawler.fetch_post_detail(model.PostDetail(aweme_id=AWEME)),
+         ["video_play_addr", "animated_cover", "music_play_url", "cover", "nickname", "create_time"]),
+        (flt.UserProfileFilter, crawler.fetch_user_profile(model.UserProfile(sec_user_id=SEC_UID)),
+         ["nickname", "sec_user_id", "aweme_count"]),
+        (flt.UserMixFilter, crawler.fetch_user_mix(model.UserMix(cursor=0, count=5, mix_id=MIX)),
+         ["video_play_addr", "has_more", "max_cursor"]),
+        (flt.UserCollectsFilter, crawler.fetch_user_collects(model.UserCollects(cursor=0, count=10)),
+         ["collects_id", "collects_name", "has_more"]),
+        (flt.UserLiveFilter, crawler.fetch_live(model.UserLive(web_rid=WEB_RID, room_id_str="")),
+         ["live_status", "m3u8_pull_url", "flv_pull_url", "room_id", "nickname"]),
+        (flt.UserLive2Filter, crawler.fetch_live_room_id(model.UserLive2(room_id=ROOM_ID)),
+         ["live_status", "flv_pull_url", "room_id", "web_rid"]),
+    ]
+    for filt, call, fields in checks:
+        got = filt(await call)._to_dict()
+        missing = [k for k in fields if got.get(k) is None]
+        print(f"{filt.__name__}: {'ok' if not missing else 'MISSING ' + ', '.join(missing)}")
+    await crawler.aclient.aclose()
 
 
 if __name__ == "__main__":
