@@ -453,6 +453,18 @@ fn requests_are_routed_by_host_header_too() {
         agent().get(&format!("{}/cdn/v1/x/video.mp4", f.base_url())).header("Host", "www.douyin.com").call(),
     );
     assert_eq!(got.status, 404, "Douyin hosts have no /cdn");
+    let body = r#"{"magic":538969122,"version":1,"dataType":8,"strData":"x","tspFromClient":1}"#;
+    let got = done(
+        agent()
+            .post(&format!("{}/web/report", f.base_url()))
+            .header("Host", "mssdk.bytedance.com")
+            .send(body),
+    );
+    assert!(got.header("set-cookie").is_some_and(|c| c.starts_with("msToken=")));
+    let (web_rid, _) = f.live_room();
+    let got =
+        done(agent().get(&format!("{}/{web_rid}", f.base_url())).header("Host", "live.douyin.com").call());
+    assert_eq!(got.status, 200);
 }
 
 #[test]
@@ -484,6 +496,8 @@ fn live_rooms_and_a_sliding_playlist_that_ends_with_404() {
     }
     assert_eq!(sequences, [0, 1, 2, 3]);
     assert_eq!(done(agent().get(&hls).call()).status, 404);
+    f.restart_live();
+    assert!(done(agent().get(&hls).call()).text().contains("#EXT-X-MEDIA-SEQUENCE:0"));
     // FLV: a body that ends after N bytes.
     f.flv_length(10_000);
     let flv = room["stream_url"]["flv_pull_url"]["HD1"].as_str().expect("flv");
@@ -511,7 +525,7 @@ fn live_rooms_and_a_sliding_playlist_that_ends_with_404() {
     let got =
         get_ua(&format!("{}/webcast/room/web/enter/?{}", f.live_url(), q.encode().expect("q")), UA, None);
     assert!(got.body.is_empty());
-    assert_eq!(f.requests("hls"), 5);
+    assert_eq!(f.requests("hls"), 6);
 }
 
 #[test]

@@ -441,6 +441,11 @@ impl FakeDouyin {
     pub fn hls_refreshes(&self, n: usize) {
         self.st().hls_refreshes = n;
     }
+    /// The live streams start again: playlist fetch counts go back to 0
+    /// (they count every client's fetches of a room's quality).
+    pub fn restart_live(&self) {
+        self.st().hls_fetches.clear();
+    }
     /// Segments in the playlist window (default 3).
     pub fn hls_window(&self, n: usize) {
         self.st().hls_window = n.max(1);
