@@ -15,7 +15,7 @@ use std::thread;
 
 use serde_json::{Value, json};
 use spoolfetch::providers::douyin::sign::{XBogusInputs, decode_x_bogus, now_ms, verify_a_bogus, x_bogus};
-use spoolfetch::providers::douyin::{ClientProfile, Query, SignatureParam};
+use spoolfetch::providers::douyin::{Query, SignatureParam};
 
 use super::cdn::{self, Asset};
 use super::state::{Kind, Rejection, SESSION_ID, State};
@@ -429,9 +429,4 @@ pub fn aweme(s: &State, w: usize) -> Value {
         "statistics": {"digg_count": 10 + w, "comment_count": 2, "share_count": 1, "collect_count": 3, "admire_count": 0},
         "text_extra": [{"hashtag_id": "1", "hashtag_name": "fake"}]
     })
-}
-
-/// The common block for the profile the fake checks against.
-pub fn common_block(profile: &ClientProfile) -> Query {
-    Query::common(profile, "")
 }
