@@ -24,6 +24,7 @@ mod daemon_refresh;
 mod daemon_spool;
 mod daemon_tasks;
 mod douyin;
+mod douyin_fake;
 mod download;
 mod download_candidates;
 mod hostile_e2e;

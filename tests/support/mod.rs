@@ -1,4 +1,5 @@
 pub mod client;
+pub mod douyin;
 pub mod fileserver;
 pub mod http;
 pub mod live;
