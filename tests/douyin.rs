@@ -133,3 +133,59 @@ fn a_block_is_waited_out_with_the_cursor_kept_never_taken_for_the_end() {
     assert!(status.success(), "{log}");
     assert_eq!(env.status(1).map(|s| s.done), Some(3));
 }
+
+/// Every file under `dir`, relative, `/`-separated.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_users_works_against_the_fake_douyin_are_saved_whole_and_skipped_when_unavailable() {
+    use crate::support::douyin::{Asset, FakeDouyin, Kind as WorkKind, asset_bytes};
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    let sec = fake.sec_uid(0);
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": sec}));
+    let (_, log) = env.run_once(Duration::from_secs(180));
+    assert_eq!(fake.bad_signatures(), 0, "{log}");
+    let files = tree(&env.job_dir("u"));
+    let mut videos = 0;
+    for id in fake.works(&sec) {
+        let w = fake.work(&id).expect("a fixture work");
+        let mine: Vec<&String> = files.iter().filter(|f| f.contains(&format!("_{id}_"))).collect();
+        if w.prohibited || w.deleted {
+            assert!(mine.is_empty(), "{id} is not saved: {mine:?}");
+            continue;
+        }
+        match w.kind {
+            WorkKind::Video => {
+                let v = mine
+                    .iter()
+                    .find(|f| f.ends_with("_video.mp4"))
+                    .unwrap_or_else(|| panic!("{id}: {files:?}\n{log}"));
+                assert_file(&env.job_dir("u").join(v), &asset_bytes(&id, Asset::Video));
+                videos += 1;
+            }
+            WorkKind::Images => {
+                assert!(mine.iter().filter(|f| f.contains("_image_")).count() >= 1, "{id}: {mine:?}")
+            }
+        }
+    }
+    assert!(videos > 0, "{files:?}");
+    let st = env.status(1).expect("status");
+    assert_eq!(st.failed, 0, "{st:?}\n{log}");
+}

@@ -3,8 +3,8 @@
 mod args;
 mod control;
 mod demo;
-mod health;
 mod files;
+mod health;
 mod logging;
 mod picwish;
 mod pixiv;
