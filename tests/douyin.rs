@@ -189,3 +189,43 @@ fn a_users_works_against_the_fake_douyin_are_saved_whole_and_skipped_when_unavai
     let st = env.status(1).expect("status");
     assert_eq!(st.failed, 0, "{st:?}\n{log}");
 }
+
+#[test]
+fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_until_then() {
+    use crate::support::douyin::FakeDouyin;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    let store = |cookie: &str| {
+        let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
+        cmd.args(["douyin", "cookie", "-", "--spool"])
+            .arg(&env.spool)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        child.stdin.take().expect("stdin").write_all(format!("{cookie}\n").as_bytes()).expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let bad = store("sessionid=wrong");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused the cookie"));
+    let file = env.dir.path().join("state/douyin-cookie.json");
+    assert!(!file.exists());
+    // Without a login the likes wait for one.
+    env.drop_job("l", &json!({"type": "douyin.like", "sec_user_id": fake.sec_uid(0)}));
+    let (_, log) = env.run_once(Duration::from_secs(60));
+    let st = env.status(1).expect("status");
+    assert!(st.error.as_deref().is_some_and(|e| e.contains("spoolfetch douyin cookie")), "{st:?}\n{log}");
+    let ok = store(&fake.login_cookie());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let mode =
+        std::fs::metadata(&file).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(!log.contains(crate::support::douyin::SESSION_ID), "the cookie never reaches the log");
+    assert!(env.status(1).is_some_and(|s| s.done > 0), "{log}");
+}

@@ -64,6 +64,8 @@ pub enum Command {
     Pixiv(PixivArgs),
     /// PicWish web login (for `interface: "web"` jobs).
     Picwish(PicwishArgs),
+    /// Douyin login: check a browser cookie with Douyin and store it.
+    Douyin(DouyinArgs),
     /// Exit 0 if this instance's daemon runs on the spool (it holds the
     /// instance lock), 1 if not: a container's or a monitor's health check.
     Health(HealthArgs),
@@ -82,6 +84,33 @@ pub struct HealthArgs {
     /// Configuration file (default: $SPOOLFETCH_CONFIG, else <spool>/spoolfetch.json).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `douyin`.
+#[derive(Debug, Args)]
+pub struct DouyinArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DouyinCommand,
+    /// Spool (its spoolfetch.json says where `state_dir` is).
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Configuration file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// `douyin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DouyinCommand {
+    /// Check a browser cookie of www.douyin.com with Douyin and store it in
+    /// state_dir (mode 0600); jobs waiting for a login go on by themselves.
+    Cookie {
+        /// The cookie (`-` or nothing: read it from a prompt without echo,
+        /// or from stdin).
+        #[arg(value_name = "COOKIE")]
+        cookie: Option<String>,
+    },
 }
 
 /// `picwish`.

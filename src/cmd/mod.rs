@@ -3,6 +3,7 @@
 mod args;
 mod control;
 mod demo;
+mod douyin;
 mod files;
 mod health;
 mod logging;
@@ -61,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Config(a) => settings::config(&a),
         Command::Pixiv(a) => pixiv::pixiv(&a),
         Command::Picwish(a) => picwish::picwish(&a),
+        Command::Douyin(a) => douyin::douyin(&a),
         Command::Health(a) => health::health(&a),
     };
     match result {

@@ -51,7 +51,25 @@ pub fn cookie_file(state_dir: &std::path::Path) -> PathBuf {
     state_dir.join("douyin-cookie.json")
 }
 
-/// Reads the section; the stored cookie wins over none.
+impl Settings {
+    /// The cookie to send now: the one `spoolfetch douyin cookie` stored
+    /// last (read at every call, so a job waiting for a login goes on as
+    /// soon as there is a new one), else the configured one.
+    pub fn current_cookie(&self) -> Option<String> {
+        stored_cookie(&self.state_dir).or_else(|| self.cookie.clone())
+    }
+}
+
+/// The stored cookie, if any.
+fn stored_cookie(state_dir: &std::path::Path) -> Option<String> {
+    std::fs::read(cookie_file(state_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["cookie"].as_str().map(str::to_string))
+        .filter(|c| !c.trim().is_empty())
+}
+
+/// Reads the section; the stored cookie wins over the configured one.
 pub fn settings(config: &Config) -> Settings {
     let v = config.values(SECTION);
     let sign = match v.str("signer").as_deref() {
@@ -59,10 +77,7 @@ pub fn settings(config: &Config) -> Settings {
         Some("x_bogus") => SignWith::XBogus,
         Some(cmd) => SignWith::External(Arc::new(ExternalSigner::new(PathBuf::from(cmd), Vec::new()))),
     };
-    let stored = std::fs::read(cookie_file(&config.state_dir))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["cookie"].as_str().map(str::to_string));
+    let stored = stored_cookie(&config.state_dir);
     Settings {
         cookie: stored.or_else(|| v.str("cookie")).filter(|c| !c.trim().is_empty()),
         user_agent: v.str("user_agent").unwrap_or_else(|| DEFAULT_UA.into()),
