@@ -229,3 +229,60 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
     assert!(!log.contains(crate::support::douyin::SESSION_ID), "the cookie never reaches the log");
     assert!(env.status(1).is_some_and(|s| s.done > 0), "{log}");
 }
+
+fn full_config(env: &Env, fake: &crate::support::douyin::FakeDouyin, cookie: bool) {
+    let mut d =
+        json!({"web_url": fake.web_url(), "live_url": fake.live_url(), "webcast_url": fake.webcast_url()});
+    if cookie {
+        d["cookie"] = json!(fake.login_cookie());
+    }
+    env.config_defaults(json!({"douyin": d}));
+}
+
+#[test]
+fn the_collection_the_favourites_folders_and_the_feed_are_listed_with_the_login() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, true);
+    env.drop_job("c", &json!({"type": "douyin.collection"}));
+    env.drop_job("f", &json!({"type": "douyin.collects", "name": "f"}));
+    env.drop_job("h", &json!({"type": "douyin.feed", "max_items": 5, "name": "h"}));
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    assert_eq!(fake.bad_signatures(), 0, "{log}");
+    let count = |job: &str, ids: &[String]| {
+        ids.iter().filter(|id| tree(&env.job_dir(job)).iter().any(|f| f.contains(id.as_str()))).count()
+    };
+    let collection = fake.collection();
+    assert!(count("c", &collection) > 0, "{log}");
+    let in_folders: Vec<String> = fake.collects().into_iter().flat_map(|(_, _, ids)| ids).collect();
+    assert!(count("f", &in_folders) > 0, "{log}");
+    let feed = env.statuses().into_iter().find(|s| s.name == "h").expect("feed status");
+    assert!(feed.found >= 1 && feed.found <= 5 * 6, "{feed:?}");
+}
+
+#[test]
+fn a_live_room_is_recorded_until_it_ends_and_an_ended_room_is_skipped_with_the_reason() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    fake.hls_refreshes(3);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (rid, _) = fake.live_room();
+    let (ended, _) = fake.ended_room();
+    env.drop_job("live", &json!({"type": "douyin.live", "web_rid": rid}));
+    env.drop_job(
+        "gone",
+        &json!({"type": "douyin.live", "url": format!("https://live.douyin.com/{ended}"), "name": "gone"}),
+    );
+    let (_, log) = env.run_once(Duration::from_secs(120));
+    let live = env.statuses().into_iter().find(|s| s.name == "live").expect("status");
+    assert_eq!(live.state.as_str(), "done", "{live:?}\n{log}");
+    let files = tree(&env.job_dir("live"));
+    let ts = files.iter().find(|f| f.ends_with("_live.ts")).unwrap_or_else(|| panic!("{files:?}\n{log}"));
+    assert!(std::fs::metadata(env.job_dir("live").join(ts)).map(|m| m.len()).unwrap_or(0) > 0);
+    let gone = env.statuses().into_iter().find(|s| s.name == "gone").expect("status");
+    assert_eq!((gone.skipped, gone.failed), (1, 0), "{gone:?}\n{log}");
+    assert!(log.contains("has ended") || gone.error.is_none(), "{log}");
+}

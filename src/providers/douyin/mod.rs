@@ -14,9 +14,10 @@
 //! What a work is made of and the files it gives (`model`), and their
 //! names (`naming`, F2's template fields), the configuration section
 //! (`settings`), the job types (`provider`: one work, a user's posts and
-//! likes, a mix, a profile) and their listings (`walk`: F2's pagination,
-//! a block never taken for the end). Collections, favourites folders, the
-//! home feed and live rooms are not here yet.
+//! likes, a mix, the account's collection and favourites folders, the home
+//! feed, a profile, a live room) and their listings (`walk`: F2's
+//! pagination, a block never taken for the end; a live room becomes a
+//! stream the kernel's recorder records).
 
 mod client;
 mod ids;
@@ -35,4 +36,4 @@ pub use naming::{DEFAULT_TEMPLATE, FIELDS, Fields, china_time};
 pub use provider::Douyin;
 pub use query::{ClientProfile, Query, QueryError, SignatureParam, Value, signed_url};
 pub use settings::{DEFAULT_UA, SECTION, Settings, cookie_file, settings};
-pub use walk::{DouyinWalk, Kind};
+pub use walk::{DouyinWalk, Kind, LiveOptions};

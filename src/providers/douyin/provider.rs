@@ -3,7 +3,7 @@
 use super::model::With;
 use super::naming::{DEFAULT_TEMPLATE, FIELDS};
 use super::settings::{SECTION, settings};
-use super::walk::{DouyinWalk, Kind};
+use super::walk::{DouyinWalk, Kind, LiveOptions};
 use crate::config::SectionSpec;
 use crate::job::{JobSpec, RejectReason};
 use crate::naming::Template;
@@ -79,6 +79,49 @@ static TYPES: &[JobTypeInfo] = &[
         shared: SHARED,
     },
     JobTypeInfo {
+        name: "douyin.collection",
+        summary: "the logged-in account's collection (needs the login cookie)",
+        params: &[],
+        shared: SHARED,
+    },
+    JobTypeInfo {
+        name: "douyin.collects",
+        summary: "the logged-in account's favourites folders, or one of them",
+        params: &[ParamInfo::new("collects_id", ParamKind::String, "one folder (default: every folder)")],
+        shared: SHARED,
+    },
+    JobTypeInfo {
+        name: "douyin.feed",
+        summary: "the home feed (needs max_items)",
+        params: &[],
+        shared: SHARED,
+    },
+    JobTypeInfo {
+        name: "douyin.live",
+        summary: "record a live room while it is live",
+        params: &[
+            URL,
+            ParamInfo::new("web_rid", ParamKind::String, "the room's web id (live.douyin.com/<web_rid>)"),
+            ParamInfo::new("room_id", ParamKind::String, "an app room id (19 digits)"),
+            ParamInfo::new(
+                "quality",
+                ParamKind::Choice(&["FULL_HD1", "HD1", "SD1", "SD2"]),
+                "the stream's quality",
+            )
+            .default("FULL_HD1")
+            .expect("FULL_HD1, HD1, SD1 or SD2"),
+            ParamInfo::new("protocol", ParamKind::Choice(&["hls", "flv"]), "how the stream is read")
+                .default("hls")
+                .expect("\"hls\" or \"flv\""),
+            ParamInfo::new(
+                "max_duration_s",
+                ParamKind::Integer { min: 1, max: 604_800 },
+                "stop recording after this many seconds",
+            ),
+        ],
+        shared: &[],
+    },
+    JobTypeInfo {
         name: "douyin.profile",
         summary: "a user's profile, as JSON (downloads nothing)",
         params: &[URL, ParamInfo::new("sec_user_id", ParamKind::String, "the user's sec_user_id")],
@@ -122,16 +165,42 @@ impl Provider for Douyin {
             .ok_or_else(|| reject(format!("unknown job type {:?}", job.job_type)))?;
         let p = validate(info, &job.params)?;
         let (kind, id_key) = match info.name {
-            "douyin.one" => (Kind::One, "aweme_id"),
-            "douyin.like" => (Kind::Like, "sec_user_id"),
-            "douyin.mix" => (Kind::Mix, "mix_id"),
-            "douyin.profile" => (Kind::Profile, "sec_user_id"),
-            _ => (Kind::Post, "sec_user_id"),
+            "douyin.one" => (Kind::One, Some("aweme_id")),
+            "douyin.like" => (Kind::Like, Some("sec_user_id")),
+            "douyin.mix" => (Kind::Mix, Some("mix_id")),
+            "douyin.profile" => (Kind::Profile, Some("sec_user_id")),
+            "douyin.collection" => (Kind::Collection, None),
+            "douyin.collects" => (Kind::Collects, None),
+            "douyin.feed" => (Kind::Feed, None),
+            "douyin.live" => (Kind::Live, None),
+            _ => (Kind::Post, Some("sec_user_id")),
         };
-        let target = match (p.str("url"), p.str(id_key)) {
-            (Some(u), None) | (None, Some(u)) if !u.trim().is_empty() => u,
-            (Some(_), Some(_)) => return Err(reject(format!("give url or {id_key}, not both"))),
-            _ => return Err(reject(format!("{} needs url (a link or share text) or {id_key}", info.name))),
+        let target = match (kind, id_key) {
+            (Kind::Live, _) => {
+                let given: Vec<String> =
+                    ["url", "web_rid", "room_id"].iter().filter_map(|k| p.str(k)).collect();
+                match given.as_slice() {
+                    [one] if !one.trim().is_empty() => one.clone(),
+                    [] => return Err(reject("douyin.live needs url, web_rid or room_id".into())),
+                    _ => return Err(reject("give one of url, web_rid and room_id".into())),
+                }
+            }
+            (_, Some(id_key)) => match (p.str("url"), p.str(id_key)) {
+                (Some(u), None) | (None, Some(u)) if !u.trim().is_empty() => u,
+                (Some(_), Some(_)) => return Err(reject(format!("give url or {id_key}, not both"))),
+                _ => {
+                    return Err(reject(format!("{} needs url (a link or share text) or {id_key}", info.name)));
+                }
+            },
+            _ => String::new(),
+        };
+        if kind == Kind::Feed && job.max_items.is_none() {
+            return Err(reject("douyin.feed needs max_items: the home feed has no end".into()));
+        }
+        let live = LiveOptions {
+            quality: p.str("quality").unwrap_or_else(|| "FULL_HD1".into()),
+            flv: p.str("protocol").as_deref() == Some("flv"),
+            max_secs: p.u64("max_duration_s"),
         };
         let with = match p.strs("with") {
             Some(names) => With::parse(names).map_err(reject)?,
@@ -162,6 +231,8 @@ impl Provider for Douyin {
             to: date("date_to", true)?,
             stop_after_seen: p.bool("stop_after_seen").unwrap_or(false),
             archive: p.bool("archive").unwrap_or(true),
+            collects_id: p.str("collects_id").filter(|c| !c.trim().is_empty()),
+            live,
             ms_token,
         }))
     }

@@ -28,6 +28,9 @@ pub const SECTION: SectionSpec = SectionSpec {
         )
         .default("a_bogus"),
         KeySpec::new("web_url", KeyKind::Origin, "the web API's origin").default("https://www.douyin.com"),
+        KeySpec::new("live_url", KeyKind::Origin, "the live web API's origin").default("https://live.douyin.com"),
+        KeySpec::new("webcast_url", KeyKind::Origin, "the app live API's origin (room ids from app share links)")
+            .default("https://webcast.amemv.com"),
     ],
 };
 
@@ -42,6 +45,10 @@ pub struct Settings {
     pub sign: SignWith,
     /// The web API's origin.
     pub web_url: String,
+    /// The live web API's origin.
+    pub live_url: String,
+    /// The app live API's origin.
+    pub webcast_url: String,
     /// Where the stored cookie lives.
     pub state_dir: PathBuf,
 }
@@ -83,6 +90,8 @@ pub fn settings(config: &Config) -> Settings {
         user_agent: v.str("user_agent").unwrap_or_else(|| DEFAULT_UA.into()),
         sign,
         web_url: v.origin("web_url").unwrap_or_else(|| "https://www.douyin.com".into()),
+        live_url: v.origin("live_url").unwrap_or_else(|| "https://live.douyin.com".into()),
+        webcast_url: v.origin("webcast_url").unwrap_or_else(|| "https://webcast.amemv.com".into()),
         state_dir: config.state_dir.clone(),
     }
 }

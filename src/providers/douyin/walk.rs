@@ -37,6 +37,25 @@ pub enum Kind {
     Mix,
     /// A user's profile, as JSON.
     Profile,
+    /// The logged-in user's collection.
+    Collection,
+    /// The logged-in user's favourites folders (one, or all).
+    Collects,
+    /// The home feed.
+    Feed,
+    /// A live room, recorded.
+    Live,
+}
+
+/// How a live room is recorded.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// `FULL_HD1`, `HD1`, `SD1`, `SD2`.
+    pub quality: String,
+    /// HLS (default) or FLV.
+    pub flv: bool,
+    /// Stop after this many seconds.
+    pub max_secs: Option<u64>,
 }
 
 /// Works per page (F2's default).
@@ -65,6 +84,10 @@ pub struct DouyinWalk {
     pub stop_after_seen: bool,
     /// Archive keys on files.
     pub archive: bool,
+    /// `collects_id` of `douyin.collects` (none: every folder).
+    pub collects_id: Option<String>,
+    /// `douyin.live`'s options.
+    pub live: LiveOptions,
     /// msToken for this job's queries (generated: the token endpoint is
     /// optional, and F2 falls back the same way).
     pub ms_token: String,
@@ -109,9 +132,14 @@ impl DouyinWalk {
         }
     }
 
-    /// A signed GET (or POST) of `path` with `query`, read as a page.
+    /// A signed GET of `path` on the web API, read as a page.
     fn get(&self, path: &str, query: &Query, api: &Api) -> Result<Value, WalkError> {
-        let req = self.caller().request(&format!("{}{path}", self.settings.web_url), query, false)?;
+        self.call(&format!("{}{path}", self.settings.web_url), query, false, api)
+    }
+
+    /// A signed GET (or POST) of `url`, read as a page.
+    fn call(&self, url: &str, query: &Query, post: bool, api: &Api) -> Result<Value, WalkError> {
+        let req = self.caller().request(url, query, post)?;
         match api.call(req) {
             Ok(resp) => page(&resp),
             // The pacer backed off and tried again already (a block reads
@@ -153,6 +181,135 @@ impl DouyinWalk {
             items.extend(files);
         }
         (items, all_seen)
+    }
+}
+
+impl DouyinWalk {
+    /// `douyin.collects`: the folders (the one asked for, or all), then
+    /// each folder's works, page by page.
+    fn collects(&self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {
+        let ids: Vec<String> = match cursor.and_then(|c| c["ids"].as_array()) {
+            Some(ids) => ids.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            None => match &self.collects_id {
+                Some(id) => vec![id.clone()],
+                None => {
+                    let mut ids = Vec::new();
+                    let mut at = 0;
+                    // Folders come in pages too; a few hundred at most.
+                    for _ in 0..50 {
+                        let v = self.get(
+                            "/aweme/v1/web/collects/list/",
+                            &Query::cursor_page(self.common(), at, PAGE),
+                            api,
+                        )?;
+                        for f in v["collects_list"].as_array().into_iter().flatten() {
+                            let id = match &f["collects_id"] {
+                                Value::String(s) => s.clone(),
+                                Value::Number(n) => n.to_string(),
+                                _ => continue,
+                            };
+                            ids.push(id);
+                        }
+                        match v["cursor"].as_i64() {
+                            Some(c) if has_more(&v) => at = c,
+                            _ => break,
+                        }
+                    }
+                    ids
+                }
+            },
+        };
+        let f = cursor.and_then(|c| c["f"].as_u64()).unwrap_or(0) as usize;
+        let Some(folder) = ids.get(f) else { return Ok(Page::default()) };
+        let at = cursor.and_then(|c| c["c"].as_i64()).unwrap_or(0);
+        let v = self.get(
+            "/aweme/v1/web/collects/video/list/",
+            &Query::collects_video(self.common(), at, PAGE, folder),
+            api,
+        )?;
+        let list = v["aweme_list"].as_array().cloned().unwrap_or_default();
+        let (items, _) = self.works(&list, api);
+        let next = match v["cursor"].as_i64() {
+            Some(c) if has_more(&v) => Some(json!({"ids": ids, "f": f, "c": c})),
+            _ if f + 1 < ids.len() => Some(json!({"ids": ids, "f": f + 1, "c": 0})),
+            _ => None,
+        };
+        Ok(Page { items, next, ..Page::default() })
+    }
+
+    /// `douyin.live`: the room, and its stream to record while it is live.
+    fn live(&self, api: &Api) -> Result<Page, WalkError> {
+        let profile = ClientProfile::default();
+        let (room, key) = match self.resolve(Wanted::Live, api)? {
+            DouyinId::WebRid(rid) => {
+                let url = format!("{}/webcast/room/web/enter/", self.settings.live_url);
+                let v = self.call(&url, &Query::live_enter(Query::live(&profile), &rid), false, api)?;
+                (v["data"]["data"][0].clone(), rid)
+            }
+            DouyinId::RoomId(id) => {
+                let fp = super::sign::verify_fp(super::sign::now_ms(), &mut fastrand::Rng::new());
+                let url = format!("{}/webcast/room/reflow/info/", self.settings.webcast_url);
+                // F2 sends this one without a cookie.
+                let caller = Caller { cookie: None, ..self.caller() };
+                let req = caller.request(&url, &Query::reflow_info(&fp, &id), false)?;
+                let v = page(&api.call(req)?)?;
+                (v["data"]["room"].clone(), id)
+            }
+            other => return Err(WalkError::Invalid(format!("not a live room: {other:?}"))),
+        };
+        if room.is_null() {
+            return Err(WalkError::Invalid(format!("live room {key} not found")));
+        }
+        let status = room["status"].as_i64().unwrap_or(0);
+        if status != 2 {
+            let what = match status {
+                4 => "has ended",
+                1 => "is preparing",
+                _ => "is not live",
+            };
+            return Ok(Page {
+                items: vec![Item::skip(
+                    format!("live:{key}"),
+                    format!("live room {key} {what} (status {status})"),
+                )],
+                ..Page::default()
+            });
+        }
+        let streams = &room["stream_url"];
+        let map = if self.live.flv { &streams["flv_pull_url"] } else { &streams["hls_pull_url_map"] };
+        let url = map[&self.live.quality]
+            .as_str()
+            .or_else(|| map.as_object().and_then(|m| m.values().find_map(Value::as_str)))
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"));
+        let Some(url) = url else {
+            return Err(WalkError::Invalid(format!(
+                "live room {key} offers no {} stream",
+                if self.live.flv { "FLV" } else { "HLS" }
+            )));
+        };
+        let title = room["title"].as_str().unwrap_or("");
+        let ext = if self.live.flv { "flv" } else { "ts" };
+        let started = crate::job::unix_now();
+        let name = format!(
+            "{}_{}_{}_live.{ext}",
+            crate::naming::sanitize_component(&key, "room"),
+            super::naming::china_time(i64::try_from(started).unwrap_or(0)),
+            crate::naming::sanitize_component(title, "live")
+        );
+        let stream = crate::checkpoint::Stream {
+            url: url.to_string(),
+            protocol: if self.live.flv {
+                crate::checkpoint::StreamProtocol::Flv
+            } else {
+                crate::checkpoint::StreamProtocol::Hls
+            },
+            max_secs: self.live.max_secs,
+            max_bytes: None,
+        };
+        Ok(Page {
+            items: vec![Item::stream(format!("live:{key}:{started}"), name, stream)],
+            ..Page::default()
+        })
     }
 }
 
@@ -221,6 +378,28 @@ impl Walk for DouyinWalk {
                     ..Page::default()
                 })
             }
+            Kind::Collection | Kind::Feed => {
+                let at = cursor.and_then(|c| c["c"].as_i64()).unwrap_or(0);
+                let (v, next_at) = if self.kind == Kind::Feed {
+                    let v =
+                        self.get("/aweme/v1/web/tab/feed/", &Query::post_feed(self.common(), 10, at), api)?;
+                    (v, Some(at + 1))
+                } else {
+                    let url = format!("{}/aweme/v1/web/aweme/listcollection/", self.settings.web_url);
+                    let v = self.call(&url, &Query::cursor_page(self.common(), at, PAGE), true, api)?;
+                    let next = v["cursor"].as_i64();
+                    (v, next)
+                };
+                let list = v["aweme_list"].as_array().cloned().unwrap_or_default();
+                let (items, all_seen) = self.works(&list, api);
+                // The feed has no end of its own: `max_items` (required)
+                // ends it, or a page with nothing.
+                let more = if self.kind == Kind::Feed { !list.is_empty() } else { has_more(&v) };
+                let more = more && next_at.is_some() && !(self.stop_after_seen && all_seen);
+                Ok(Page { items, next: more.then(|| json!({"c": next_at})), ..Page::default() })
+            }
+            Kind::Collects => self.collects(cursor, api),
+            Kind::Live => self.live(api),
             Kind::Post | Kind::Like | Kind::Mix => {
                 let (id, at) = match cursor {
                     Some(c) => {
