@@ -286,3 +286,44 @@ fn a_live_room_is_recorded_until_it_ends_and_an_ended_room_is_skipped_with_the_r
     assert_eq!((gone.skipped, gone.failed), (1, 0), "{gone:?}\n{log}");
     assert!(log.contains("has ended") || gone.error.is_none(), "{log}");
 }
+
+#[test]
+fn short_links_expired_first_urls_and_missing_things_end_clearly() {
+    use crate::support::douyin::{DELETED_USER, FakeDouyin, MISSING_MIX};
+    let fake = FakeDouyin::start();
+    fake.expire_primary_urls(true);
+    let env = Env::new();
+    full_config(&env, &fake, true);
+    // A mix through its short link, pasted inside share text; every
+    // video's first URL has expired, the second serves it.
+    let share = format!("复制打开抖音，看看【合集】 {} 一起看", fake.short_link_mix());
+    env.drop_job("mix", &json!({"type": "douyin.mix", "url": share}));
+    env.drop_job("nouser", &json!({"type": "douyin.post", "sec_user_id": DELETED_USER, "name": "nouser"}));
+    env.drop_job("nomix", &json!({"type": "douyin.mix", "mix_id": MISSING_MIX, "name": "nomix"}));
+    env.drop_job(
+        "private",
+        &json!({"type": "douyin.like", "sec_user_id": fake.sec_uid(1), "name": "private"}),
+    );
+    let (_, log) = env.run_once(Duration::from_secs(180));
+    let by =
+        |n: &str| env.statuses().into_iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}\n{log}"));
+    let mix = by("mix");
+    assert_eq!((mix.state.as_str(), mix.failed), ("done", 0), "{mix:?}\n{log}");
+    let files = tree(&env.job_dir("mix"));
+    for id in fake.mix_works(&fake.mix_id()) {
+        if let Some(v) = files.iter().find(|f| f.contains(&format!("_{id}_")) && f.ends_with("_video.mp4")) {
+            use crate::support::douyin::{Asset, asset_bytes};
+            assert_file(&env.job_dir("mix").join(v), &asset_bytes(&id, Asset::Video));
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("_video.mp4")), "{files:?}");
+    // A user or mix that does not exist fails its job with the reason; a
+    // private like list is an empty one.
+    for (n, says) in [("nouser", "not found"), ("nomix", "not found")] {
+        let s = by(n);
+        assert_eq!(s.state.as_str(), "failed", "{s:?}");
+        assert!(s.error.as_deref().is_some_and(|e| e.contains(says)), "{s:?}");
+    }
+    let p = by("private");
+    assert_eq!((p.state.as_str(), p.done), ("done", 0), "{p:?}");
+}

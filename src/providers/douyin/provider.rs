@@ -189,7 +189,10 @@ impl Provider for Douyin {
                 (Some(u), None) | (None, Some(u)) if !u.trim().is_empty() => u,
                 (Some(_), Some(_)) => return Err(reject(format!("give url or {id_key}, not both"))),
                 _ => {
-                    return Err(reject(format!("{} needs url (a link or share text) or {id_key}", info.name)));
+                    return Err(reject(format!(
+                        "{} needs url (a link or share text) or {id_key}",
+                        info.name
+                    )));
                 }
             },
             _ => String::new(),

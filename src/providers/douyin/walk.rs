@@ -107,9 +107,10 @@ impl DouyinWalk {
     /// origin's (a proxy or a test server).
     fn hosts(&self) -> Hosts {
         let mut h = Hosts::default();
-        if let Some(host) = self.settings.web_url.split("://").nth(1) {
-            h.web.push(host.trim_end_matches('/').to_string());
-            h.short.push(host.trim_end_matches('/').to_string());
+        if let Some(rest) = self.settings.web_url.split("://").nth(1) {
+            let host = rest.split('/').next().unwrap_or(rest).to_string();
+            h.web.push(host.clone());
+            h.short.push(host);
         }
         h
     }
@@ -120,7 +121,10 @@ impl DouyinWalk {
         match resolve(&self.target, wanted, &hosts).map_err(|e| WalkError::Invalid(e.to_string()))? {
             Resolved::Id(id) => Ok(id),
             Resolved::NeedsRedirect(url) => {
-                let resp = api.call(ApiRequest::get(&url).header("User-Agent", &self.settings.user_agent))?;
+                // Share pages are HTML: their own lane, read as plain HTTP.
+                let req =
+                    ApiRequest::get(&url).header("User-Agent", &self.settings.user_agent).on_lane("share");
+                let resp = api.call(req)?;
                 let last = if resp.url.is_empty() { url } else { resp.url.clone() };
                 id_in_url(&last, wanted, &hosts).map_err(|e| {
                     WalkError::Invalid(format!(
@@ -185,6 +189,26 @@ impl DouyinWalk {
 }
 
 impl DouyinWalk {
+    /// A first page with nothing on it: a user or mix that does not exist
+    /// ends the job with the reason, not as an empty success.
+    fn check_exists(&self, id: &str, first: &Value, api: &Api) -> Result<(), WalkError> {
+        if self.kind == Kind::Mix {
+            if first["aweme_list"].is_null() {
+                return Err(WalkError::Invalid(format!("mix {id} not found")));
+            }
+            return Ok(());
+        }
+        let v =
+            self.get("/aweme/v1/web/user/profile/other/", &Query::user_profile(self.common(), id), api)?;
+        if v["user"].is_null() {
+            return Err(WalkError::Invalid(format!("user {id} not found (deleted, or a wrong id)")));
+        }
+        if self.kind == Kind::Like {
+            log::info!("douyin: user {id}'s like list is empty or private");
+        }
+        Ok(())
+    }
+
     /// `douyin.collects`: the folders (the one asked for, or all), then
     /// each folder's works, page by page.
     fn collects(&self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {
@@ -330,14 +354,25 @@ impl Walk for DouyinWalk {
             },
         );
         // No documented budget: a polite gap, as F2 keeps between pages.
-        Some(AccountSpec::new(
+        let mut a = AccountSpec::new(
             format!("douyin:{who}"),
             classify,
             PacingSpec {
                 interval: Some(Duration::from_millis(1500)),
                 ..PacingSpec::polite(Duration::from_secs(30))
             },
-        ))
+        );
+        // Share pages (short links) are HTML, read as plain HTTP on a lane
+        // of their own.
+        a.lanes.push(crate::providers::LaneSpec {
+            name: "share",
+            classify: crate::pacing::default_classify,
+            pacing: PacingSpec {
+                interval: Some(Duration::from_millis(500)),
+                ..PacingSpec::polite(Duration::from_secs(5))
+            },
+        });
+        Some(a)
     }
 
     fn next_page(&mut self, cursor: Option<&Value>, api: &Api) -> Result<Page, WalkError> {
@@ -432,6 +467,9 @@ impl Walk for DouyinWalk {
                     _ => ("/aweme/v1/web/mix/aweme/", Query::user_mix(self.common(), at, PAGE, &id)),
                 };
                 let v = self.get(path, &q, api)?;
+                if cursor.is_none() && !has_more(&v) && v["aweme_list"].as_array().is_none_or(Vec::is_empty) {
+                    self.check_exists(&id, &v, api)?;
+                }
                 let list = v["aweme_list"].as_array().cloned().unwrap_or_default();
                 let (items, all_seen) = self.works(&list, api);
                 let next_at =
