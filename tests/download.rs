@@ -62,6 +62,7 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         min_speed: 1024,
         min_speed_time: Duration::from_secs(30),
         flags: Arc::new(JobFlags::default()),
+        limits: Vec::new().into(),
         reply,
     }
 }
@@ -704,6 +705,16 @@ fn inline_task_writes_text() {
     assert_file(&dest, "title: ü\nline 2\n".as_bytes());
     assert_no_part(&dest);
     assert_eq!(fs.log().len(), 0);
+}
+
+#[test]
+fn a_saved_file_takes_the_servers_last_modified_time() {
+    let body = data(10_000, 3);
+    let (fs, _dir, dest) = setup(&body);
+    assert_eq!(fetch(&agent(), &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: 10_000, already: false });
+    let want = httpdate::parse_http_date(&fs.last_modified("/f").expect("date")).expect("parse");
+    let got = fs::metadata(&dest).and_then(|m| m.modified()).expect("mtime");
+    assert_eq!(got, want, "2020-01-01, as the server says");
 }
 
 #[test]

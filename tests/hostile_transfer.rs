@@ -34,6 +34,7 @@ fn task(url: &str, dest: &Path) -> DownloadTask {
         min_speed: 1024,
         min_speed_time: Duration::from_secs(30),
         flags: Arc::new(JobFlags::default()),
+        limits: Vec::new().into(),
         reply: unbounded().0,
     }
 }

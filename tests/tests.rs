@@ -5,6 +5,7 @@
 mod support;
 mod util;
 
+mod bandwidth;
 mod cli;
 mod cli_jobs;
 mod cli_ops;

@@ -134,6 +134,7 @@ impl Config {
                 ),
             ),
             ("min_speed_bytes", json!(self.min_speed)),
+            ("rate_limit", json!(self.rate_limit)),
             ("min_speed_secs", secs(self.min_speed_time)),
         ]
     }

@@ -105,6 +105,9 @@ pub struct Config {
     pub input_roots: Vec<PathBuf>,
     /// Where notifications go (`notify`): none by default.
     pub notify: Vec<crate::alerts::Target>,
+    /// All downloads together read at most this many bytes per second
+    /// (`rate_limit`); 0: no limit.
+    pub rate_limit: u64,
     /// A transfer slower than this many bytes per second over
     /// `min_speed_time` is cut and retried later (curl's `--speed-limit`).
     /// 0 turns the check off.
@@ -167,6 +170,7 @@ pub(super) const KEYS: &[&str] = &[
     "notify",
     "live_concurrency",
     "min_speed_bytes",
+    "rate_limit",
     "min_speed_secs",
 ];
 
@@ -181,6 +185,7 @@ const ENV: &[(&str, &str)] = &[
     ("timeout_increment", "SPOOLFETCH_INCREMENT"),
     ("proxy_mode", "SPOOLFETCH_PROXY_MODE"),
     ("proxy", "SPOOLFETCH_PROXY"),
+    ("rate_limit", "SPOOLFETCH_RATE_LIMIT"),
     ("ca_file", "SSL_CERT_FILE"),
 ];
 
@@ -214,6 +219,7 @@ impl Config {
             save_roots: Vec::new(),
             input_roots: Vec::new(),
             notify: Vec::new(),
+            rate_limit: 0,
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),
             sections: BTreeMap::new(),
@@ -486,6 +492,9 @@ fn apply(cfg: &mut Config, key: &str, v: &Value, origin: &str) -> Result<(), Con
         "save_roots" => cfg.save_roots = folders(key, v, origin, false)?,
         "input_roots" => cfg.input_roots = folders(key, v, origin, true)?,
         "notify" => cfg.notify = crate::alerts::parse_targets(v, "notify").map_err(|e| err(origin, e))?,
+        "rate_limit" => {
+            cfg.rate_limit = int_in(v, 0, 1 << 40).ok_or_else(|| bad("bytes per second (0: no limit)"))?
+        }
         "min_speed_bytes" => {
             cfg.min_speed = int_in(v, 0, 1 << 40).ok_or_else(|| bad("bytes per second (0 turns it off)"))?
         }

@@ -182,6 +182,7 @@ impl Supervisor {
             recorders: self.recorders.as_ref().map(|(r, _)| r.clone()),
             once: self.once,
             alerts: self.notifier.as_ref().map(|n| n.alerts.clone()),
+            rate_limit: self.rate_limit.clone(),
         };
         match runner::spawn(args) {
             Ok(h) => {

@@ -145,6 +145,8 @@ pub(super) struct Supervisor {
     /// The notifier (none without `notify` targets, or when its thread
     /// cannot start).
     pub(super) notifier: Option<crate::alerts::Notifier>,
+    /// The daemon-wide bandwidth limit, shared by every job's downloads.
+    pub(super) rate_limit: Option<Arc<crate::download::Throttle>>,
 }
 
 /// The notifier, with an agent of its own (the daemon's is cut at
@@ -238,6 +240,8 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         once: opts.once,
         endings: Vec::new(),
         notifier: start_notifier(&config),
+        rate_limit: (config.rate_limit > 0)
+            .then(|| Arc::new(crate::download::Throttle::new(config.rate_limit))),
     };
     let mut notifier = Notifier::new();
 

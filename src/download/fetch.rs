@@ -80,6 +80,9 @@ pub struct Finish {
     received: u64,
     /// The file's length when it was verified.
     len: u64,
+    /// The modification time to give it (the server's `Last-Modified`,
+    /// as gallery-dl does), if the answer had one.
+    mtime: Option<std::time::SystemTime>,
 }
 
 impl Finish {
@@ -87,7 +90,12 @@ impl Finish {
     /// then rename, then removal of the meta file. The folder's fsync is the
     /// runner's job (it batches them before journaling `Done`).
     pub fn complete(self) -> Outcome {
-        let Finish { part, part_path, dest, meta_path, received, len } = self;
+        let Finish { part, part_path, dest, meta_path, received, len, mtime } = self;
+        if let Some(t) = mtime {
+            // Cosmetic: a crash may leave the download's own time, which
+            // is why it needs no sync of its own.
+            let _ = part.set_modified(t);
+        }
         // fdatasync covers the data and the file size (what reading it back
         // needs); timestamps are not worth a second journal write per file.
         // The name changes only after this succeeded, so a crash can never
@@ -441,6 +449,9 @@ fn copy_body(
         };
         resume.part.write_all(&buf[..n]).map_err(|e| local("write", &resume.part_path, &e))?;
         resume.offset += n as u64;
+        if !task.limits.is_empty() {
+            super::throttle::pace(&task.limits, n, &|| task.flags.halted());
+        }
         if let Some(reason) = speed.too_slow(received + n as u64) {
             checkpoint_part(&resume.part, &resume.meta_path, meta, resume.offset, keep_meta);
             return Ok(Outcome::Retry { reason, after: None }.into());
@@ -480,7 +491,12 @@ fn copy_body(
     // looking for one beside every fresh small file is a wasted unlink.
     let meta_to_remove = (keep_meta || !resume.fresh).then_some(resume.meta_path.as_path());
     let part = resume.part.try_clone().map_err(|e| local("open", &resume.part_path, &e))?;
-    Ok(Step::Attempt(finalize(task, part, &resume.part_path, meta_to_remove, received)?))
+    let mtime = meta.last_modified.as_deref().and_then(|v| httpdate::parse_http_date(v).ok());
+    let mut attempt = finalize(task, part, &resume.part_path, meta_to_remove, received)?;
+    if let Attempt::Verified(f) = &mut attempt {
+        f.mtime = mtime;
+    }
+    Ok(Step::Attempt(attempt))
 }
 
 /// Verifies a complete `.part` file; what remains is its fsync and rename.
@@ -528,6 +544,7 @@ fn finalize(
         meta_path: meta_path.map(Path::to_path_buf),
         received,
         len,
+        mtime: None,
     }))
 }
 
@@ -549,6 +566,7 @@ mod tests {
             meta_path: None,
             received: 5,
             len,
+            mtime: None,
         };
         // Verified at 5 bytes, but another writer cut it to 3 since.
         std::fs::write(&part_path, b"123").expect("truncate");

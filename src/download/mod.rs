@@ -21,6 +21,7 @@ mod pool;
 mod request;
 mod speed;
 mod task;
+mod throttle;
 
 pub use candidates::fetch_staged;
 pub use fetch::{Attempt, Finish, fetch};
@@ -30,3 +31,4 @@ pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};
 pub use request::MAX_REDIRECTS;
 pub(crate) use request::resolve as resolve_url;
 pub use task::{DownloadEvent, DownloadTask, Outcome};
+pub use throttle::{Throttle, pace};

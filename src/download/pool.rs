@@ -431,6 +431,7 @@ mod tests {
             min_speed: 1024,
             min_speed_time: Duration::from_secs(30),
             flags: Arc::new(JobFlags::default()),
+            limits: Vec::new().into(),
             reply: reply.clone(),
         }
     }

@@ -51,6 +51,9 @@ pub struct DownloadTask {
     pub min_speed_time: Duration,
     /// The job's stop flag and byte counter.
     pub flags: Arc<JobFlags>,
+    /// The bandwidth limits the transfer keeps to (the daemon's, the
+    /// job's); shared by every task they govern.
+    pub limits: Arc<[Arc<super::throttle::Throttle>]>,
     /// Where the outcome goes (the job's runner).
     pub reply: Sender<DownloadEvent>,
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::naming::sanitize_component;
 
 /// Keys every job type accepts, handled here rather than by providers.
-pub const COMMON_KEYS: &[&str] = &["type", "name", "save_path", "max_items", "notify"];
+pub const COMMON_KEYS: &[&str] = &["type", "name", "save_path", "max_items", "notify", "rate_limit"];
 
 /// A job file that passed the common checks. Type-specific keys are in
 /// `params` and are checked by the provider that owns the type.
@@ -25,6 +25,9 @@ pub struct JobSpec {
     /// The job's own notification targets (`notify`): `None` uses the
     /// configuration's, `Some(vec![])` (`"notify": false`) silences them.
     pub notify: Option<Vec<crate::alerts::Target>>,
+    /// This job's downloads read at most this many bytes per second
+    /// together (`rate_limit`), besides the daemon's limit.
+    pub rate_limit: Option<u64>,
     /// The type's own keys.
     pub params: Map<String, Value>,
 }
@@ -148,7 +151,19 @@ pub fn parse_job_bytes(
         Some(Value::Bool(false)) => Some(Vec::new()),
         Some(v) => Some(crate::alerts::parse_targets(&v, "notify").map_err(|e| reject(format!("key {e}")))?),
     };
-    Ok(JobSpec { job_type, name, save_path, max_items, notify, params: obj })
+    let rate_limit = match obj.remove("rate_limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                return Err(reject(format!(
+                    "key `rate_limit` must be a positive number of bytes per second, not {}",
+                    show(&v)
+                )));
+            }
+        },
+    };
+    Ok(JobSpec { job_type, name, save_path, max_items, notify, rate_limit, params: obj })
 }
 
 /// Refuses `..` in a job's save path: a job file must not be able to

@@ -416,7 +416,10 @@ mod tests {
     fn unknown_keys_are_named_with_the_known_ones() {
         let e = reject(json!({"urls": ["u"], "colour": 1}));
         assert!(e.starts_with("unknown key `colour` for test.type; it takes: urls, size, mode"), "{e}");
-        assert!(e.ends_with("; every job also takes: type, name, save_path, max_items, notify"), "{e}");
+        assert!(
+            e.ends_with("; every job also takes: type, name, save_path, max_items, notify, rate_limit"),
+            "{e}"
+        );
         let e = reject(json!({"mod": "a"}));
         assert!(e.starts_with("unknown key `mod` for test.type (did you mean `mode`?); it takes: "), "{e}");
         let e = reject(json!({"max_item": 3}));

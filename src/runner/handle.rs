@@ -93,6 +93,8 @@ pub struct RunnerArgs {
     pub once: bool,
     /// The notifier, if the daemon runs one.
     pub alerts: Option<crate::alerts::Alerts>,
+    /// The daemon's bandwidth limit (`rate_limit`), shared by every job.
+    pub rate_limit: Option<Arc<crate::download::Throttle>>,
 }
 
 /// Handle to a runner thread.

@@ -149,6 +149,7 @@ pub(super) fn run(
     let forward_headers = args.walk.forward_headers();
     let refreshes = args.walk.refreshes();
     let budget = args.walk.budget();
+    let args_limit = args.rate_limit.clone();
     let api =
         Api::new(args.lanes.clone(), Arc::clone(&flags), args.archive.clone(), Arc::clone(&args.sessions));
     let mut r = Runner {
@@ -176,6 +177,9 @@ pub(super) fn run(
         alerts: args.alerts,
     };
     r.sched.timeout = r.round_timeout();
+    // The daemon's limit and the job's own: a transfer keeps to both.
+    let job_limit = r.spec.rate_limit.map(|n| Arc::new(crate::download::Throttle::new(n)));
+    r.sched.limits = args_limit.into_iter().chain(job_limit).collect::<Vec<_>>().into();
     r.main(rx, beat)
 }
 

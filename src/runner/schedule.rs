@@ -46,6 +46,8 @@ pub(super) struct Schedule {
     pub(super) attempts: HashMap<u64, u32>,
     /// Current per-request timeout (grows per round with `timeout_increment`).
     pub(super) timeout: Duration,
+    /// The bandwidth limits every download of the job keeps to.
+    pub(super) limits: Arc<[Arc<crate::download::Throttle>]>,
 }
 
 impl Schedule {
@@ -70,6 +72,7 @@ impl Schedule {
             inflight: HashSet::new(),
             attempts: HashMap::new(),
             timeout: Duration::ZERO,
+            limits: Vec::new().into(),
         }
     }
 
@@ -271,6 +274,7 @@ impl Runner {
                 min_speed: self.config.min_speed,
                 min_speed_time: self.config.min_speed_time,
                 flags: Arc::clone(&self.flags),
+                limits: Arc::clone(&self.sched.limits),
                 reply: self.sched.events_tx.clone(),
             };
             match self.sched.queue.try_send(task) {

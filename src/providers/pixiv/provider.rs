@@ -280,6 +280,7 @@ mod tests {
             save_path: "/tmp".into(),
             max_items: None,
             notify: None,
+            rate_limit: None,
             params: m,
         };
         let cfg = crate::config::Config::default_for(&|_| None);
