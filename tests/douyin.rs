@@ -327,3 +327,39 @@ fn short_links_expired_first_urls_and_missing_things_end_clearly() {
     let p = by("private");
     assert_eq!((p.state.as_str(), p.done), ("done", 0), "{p:?}");
 }
+
+#[test]
+fn kill_9_mid_listing_and_mid_video_loses_nothing_and_saves_nothing_twice() {
+    use crate::support::douyin::{Asset, FakeDouyin, Kind as WorkKind, Options, asset_bytes};
+    let fake = FakeDouyin::start_with(Options {
+        users: 2,
+        works_per_user: 60,
+        api_latency: Duration::from_millis(30),
+        media_latency: Duration::from_millis(200),
+    });
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let sec = fake.sec_uid(0);
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": sec}));
+    let mut d = env.daemon(&[]);
+    // Some files saved, the listing not finished (60 works, 20 a page,
+    // 1.5 s apart).
+    let some = crate::util::wait_until(Duration::from_secs(60), || {
+        env.status(1).is_some_and(|s| s.done >= 3 && s.found < 60)
+    });
+    assert!(some, "{:?}\n{}", env.status(1), d.log());
+    d.kill9();
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let files = tree(&env.job_dir("u"));
+    assert!(!files.iter().any(|f| f.contains(".part")), "{files:?}");
+    for id in fake.works(&sec) {
+        let w = fake.work(&id).expect("work");
+        if w.prohibited || w.deleted || !matches!(w.kind, WorkKind::Video) {
+            continue;
+        }
+        let v = files.iter().find(|f| f.contains(&format!("_{id}_")) && f.ends_with("_video.mp4"));
+        let v = v.unwrap_or_else(|| panic!("{id} missing\n{log}"));
+        assert_file(&env.job_dir("u").join(v), &asset_bytes(&id, Asset::Video));
+    }
+}
