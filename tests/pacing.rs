@@ -31,6 +31,7 @@ fn policy() -> AccountPolicy {
         timeout: Duration::from_secs(2),
         max_body: 1 << 20,
         bucket: None,
+        jitter: Duration::ZERO,
     }
 }
 

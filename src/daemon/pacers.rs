@@ -30,6 +30,7 @@ pub(super) fn policy(spec: &PacingSpec, config: &Config, interval: Option<Durati
         timeout: config.timeout,
         max_body: MAX_BODY,
         bucket: spec.bucket,
+        jitter: spec.jitter,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct AccountPolicy {
     pub timeout: Duration,
     /// Largest body accepted.
     pub max_body: u64,
+    /// A random extra gap of up to this much after each call, so that a
+    /// site that looks for machine-regular timing does not see one.
+    pub jitter: Duration,
     /// A request budget (requests per second, burst) on top of `interval`.
     pub bucket: Option<(f64, f64)>,
 }
@@ -231,7 +234,7 @@ fn run(
             let outcome = execute(agent, &req, body, policy);
             let ended = Instant::now();
             log_exchange(account, &req, &outcome, ended - sent);
-            next_allowed = ended + policy.interval;
+            next_allowed = ended + policy.interval + jitter(policy.jitter);
             stats.calls.fetch_add(1, Ordering::Relaxed);
             let once = !call.req.is_idempotent();
             match outcome {
@@ -341,6 +344,15 @@ fn wait_until(
     }
 }
 
+/// A random gap from zero to `max`.
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        Duration::ZERO
+    } else {
+        Duration::from_micros(fastrand::u64(0..=max.as_micros() as u64))
+    }
+}
+
 /// Makes one HTTP exchange without pacing (for one-off calls such as the
 /// CLI's token check) and reads the whole body, up to `max_body` bytes.
 pub fn send_once(
@@ -351,6 +363,7 @@ pub fn send_once(
 ) -> Result<ApiResponse, ureq::Error> {
     let policy = AccountPolicy {
         interval: Duration::ZERO,
+        jitter: Duration::ZERO,
         retries: 0,
         rate_limit_base: Duration::ZERO,
         backoff_max: Duration::ZERO,
@@ -457,6 +470,16 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_bound_and_varies() {
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+        let max = Duration::from_millis(1000);
+        let draws: Vec<Duration> = (0..200).map(|_| jitter(max)).collect();
+        assert!(draws.iter().all(|d| *d <= max));
+        let mean = draws.iter().sum::<Duration>() / 200;
+        assert!(mean > Duration::from_millis(300) && mean < Duration::from_millis(700), "{mean:?}");
+    }
 
     #[test]
     fn the_bucket_starts_empty_and_refills_to_its_burst() {

@@ -82,6 +82,8 @@ pub struct PacingSpec {
     /// `backoff_max`: a limit counted per second needs no pause of
     /// minutes after a burst of 429s.
     pub backoff_max: Option<Duration>,
+    /// A random extra gap of up to this much after each call.
+    pub jitter: Duration,
 }
 
 impl PacingSpec {
@@ -95,6 +97,7 @@ impl PacingSpec {
             rate_limit_base,
             max_rate_limited: 20,
             backoff_max: None,
+            jitter: Duration::ZERO,
         }
     }
 
@@ -108,6 +111,7 @@ impl PacingSpec {
             rate_limit_base,
             max_rate_limited: 20,
             backoff_max: None,
+            jitter: Duration::ZERO,
         }
     }
 

@@ -357,8 +357,12 @@ impl Walk for DouyinWalk {
         let mut a = AccountSpec::new(
             format!("douyin:{who}"),
             classify,
+            // 1.5 s apart, as F2's users run it, plus up to a second at
+            // random: machine-regular timing is what gets an account
+            // flagged.
             PacingSpec {
                 interval: Some(Duration::from_millis(1500)),
+                jitter: Duration::from_millis(1000),
                 ..PacingSpec::polite(Duration::from_secs(30))
             },
         );
