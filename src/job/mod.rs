@@ -4,7 +4,10 @@
 //! attributes of a crawler kernel: TID, TaskName, TypeName, StageName, Running, Now,
 //! Total, SavePath, plus state and error). The invariant: a `JobSpec`
 //! exists only for a job file that passed every check, and every
-//! rejection carries one line a person can act on.
+//! rejection carries one line a person can act on. A job's recurrence
+//! (`every`, `cron`, `jitter`) is checked with the common keys into a
+//! [`Recurrence`], whose slots depend only on the rule, the TID and the
+//! time.
 
 mod cron;
 mod flags;
