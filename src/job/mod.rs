@@ -22,6 +22,6 @@ pub use cron::{Cron, CronError};
 pub use flags::{JobFlags, Transfer};
 pub use guard::catch_panic;
 pub use headers::{check_header, check_headers};
-pub use recur::{RecurError, Recurrence, Rule, parse_duration, take_recurrence};
+pub use recur::{Due, RecurError, Recurrence, Rule, parse_duration, take_recurrence};
 pub use spec::{COMMON_KEYS, JobSpec, RECUR_KEYS, RejectReason, parse_job, parse_job_bytes};
 pub use status::{CostStatus, JobState, JobStatus, Tid, unix_now};

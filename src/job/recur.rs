@@ -199,6 +199,38 @@ impl Recurrence {
     }
 }
 
+/// When a recurring job's next run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Now: a slot after the last started run has come (one run however
+    /// many slots passed).
+    Now,
+    /// At this slot (Unix seconds).
+    At(u64),
+    /// Never: the rule has no slot left (cannot happen for a checked
+    /// rule within the search window; the caller ends the series).
+    Never,
+}
+
+impl Recurrence {
+    /// Whether job `tid` runs now, given the mark of its last started run
+    /// (`None` before the first run, which starts at once).
+    ///
+    /// The mark is the clock when that run started, persisted before the
+    /// run starts; the next run is the first slot after it. A daemon that
+    /// was down for many slots therefore runs once, and a clock that
+    /// jumps back to before the mark starts nothing until it passes the
+    /// next slot after the mark again.
+    pub fn due(&self, tid: Tid, last_started: Option<u64>, now: u64) -> Due {
+        let Some(mark) = last_started else { return Due::Now };
+        match self.next_after(tid, mark) {
+            Some(slot) if slot <= now => Due::Now,
+            Some(slot) => Due::At(slot),
+            None => Due::Never,
+        }
+    }
+}
+
 /// A well-mixed number from a TID (SplitMix64's finalizer).
 fn spread(tid: Tid) -> u64 {
     let mut z = tid.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -293,6 +325,23 @@ mod tests {
                 assert_eq!(d.next_after(tid, slot - 1), Some(slot));
             }
         }
+    }
+
+    #[test]
+    fn a_run_is_due_once_and_never_twice() {
+        let r = Recurrence { rule: Rule::Every(3600), jitter: Some(0) };
+        // The first run starts at once.
+        assert_eq!(r.due(1, None, 10), Due::Now);
+        // Started at 10: the next slot is 3600.
+        assert_eq!(r.due(1, Some(10), 3599), Due::At(3600));
+        assert_eq!(r.due(1, Some(10), 3600), Due::Now);
+        // Down for a day: one run now, then the next slot after it.
+        assert_eq!(r.due(1, Some(10), 90_000), Due::Now);
+        assert_eq!(r.due(1, Some(90_000), 90_001), Due::At(90_000 / 3600 * 3600 + 3600));
+        // The clock jumps back an hour after a start at 7200: nothing is
+        // due until the slot after the mark comes again.
+        assert_eq!(r.due(1, Some(7200), 7200 - 3600), Due::At(10_800));
+        assert_eq!(r.due(1, Some(7200), 7201), Due::At(10_800));
     }
 
     #[test]
