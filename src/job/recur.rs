@@ -26,6 +26,9 @@ use super::status::Tid;
 /// Longest default spread of a job's slots.
 const MAX_DEFAULT_JITTER: u64 = 600;
 
+/// Longest `jitter` with `cron` (the slot search steps back this far).
+const MAX_CRON_JITTER: u64 = 86_400;
+
 /// What makes a job recur.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
@@ -152,6 +155,11 @@ pub fn take_recurrence(obj: &mut Map<String, Value>) -> Result<Option<Recurrence
                 && secs >= period
             {
                 return Err(RecurError(format!("key `jitter`: {s:?} is not shorter than the period")));
+            }
+            if matches!(rule, Rule::Cron(_)) && secs > MAX_CRON_JITTER {
+                return Err(RecurError(format!(
+                    "key `jitter`: {s:?} is longer than a day, the most with `cron`"
+                )));
             }
             Some(secs)
         }
@@ -294,6 +302,7 @@ mod tests {
             (json!({"jitter": "1m"}), "needs `every` or `cron`"),
             (json!({"every": "1m", "jitter": "1m"}), "not shorter than the period"),
             (json!({"every": "1h", "jitter": "x"}), "key `jitter`"),
+            (json!({"cron": "* * * * *", "jitter": "2d"}), "longer than a day"),
         ] {
             let e = take(v.clone()).expect_err(&v.to_string());
             assert!(e.0.contains(want), "{v}: {e}");
@@ -362,6 +371,15 @@ mod tests {
             let slot = d.next_after(tid, t).expect("slot");
             assert!(slot >= day + 6 * 3600 && slot <= day + 6 * 3600 + 600, "{tid}: {slot}");
             assert!(d.next_after(tid, slot).expect("next") > slot);
+        }
+        // The longest jitter on the densest expression still finds a slot.
+        let w = Recurrence {
+            rule: Rule::Cron(Box::new(Cron::parse("* * * * *").expect("cron"))),
+            jitter: Some(86_400),
+        };
+        for tid in 1..5 {
+            let slot = w.next_after(tid, t).expect("slot");
+            assert!(slot > t && slot <= t + 86_400 + 60, "{tid}: {slot}");
         }
     }
 }
