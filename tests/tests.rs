@@ -20,6 +20,7 @@ mod daemon_leftovers;
 mod daemon_listing;
 mod daemon_live;
 mod daemon_ops;
+mod daemon_recur;
 mod daemon_redirects;
 mod daemon_refresh;
 mod daemon_spool;

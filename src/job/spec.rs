@@ -5,10 +5,15 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::recur::Recurrence;
 use crate::naming::sanitize_component;
 
 /// Keys every job type accepts, handled here rather than by providers.
 pub const COMMON_KEYS: &[&str] = &["type", "name", "save_path", "max_items", "notify", "rate_limit"];
+
+/// The keys that make a job recur, also accepted by every job type
+/// (`every`, `cron`, `jitter`: see [`super::recur`]).
+pub const RECUR_KEYS: &[&str] = &["every", "cron", "jitter"];
 
 /// A job file that passed the common checks. Type-specific keys are in
 /// `params` and are checked by the provider that owns the type.
@@ -55,12 +60,9 @@ fn reject(msg: impl Into<String>) -> RejectReason {
     RejectReason(msg.into())
 }
 
-/// Parses the bytes of a job file.
-///
-/// `stem` is the file's name without `.json` (the default TaskName);
-/// `default_save_path` is the configured `save_path`; a `save_path` the
-/// job names must resolve inside one of `save_roots`; `known_type` tells
-/// whether a type name belongs to a registered provider.
+/// Parses the bytes of a job file that runs once, as the daemon and
+/// `submit` do: a job with a valid `every` or `cron` is refused with the
+/// reason until the daemon schedules recurring jobs (see [`parse_job`]).
 pub fn parse_job_bytes(
     bytes: &[u8],
     stem: &str,
@@ -68,6 +70,29 @@ pub fn parse_job_bytes(
     save_roots: &[PathBuf],
     known_type: &dyn Fn(&str) -> bool,
 ) -> Result<JobSpec, RejectReason> {
+    match parse_job(bytes, stem, default_save_path, save_roots, known_type)? {
+        (spec, None) => Ok(spec),
+        (_, Some(_)) => Err(reject(
+            "keys `every` and `cron` are valid but this daemon does not schedule recurring jobs yet; \
+             remove the key to run the job once",
+        )),
+    }
+}
+
+/// Parses the bytes of a job file and its recurrence (`every`, `cron`,
+/// `jitter`), checked with the common keys.
+///
+/// `stem` is the file's name without `.json` (the default TaskName);
+/// `default_save_path` is the configured `save_path`; a `save_path` the
+/// job names must resolve inside one of `save_roots`; `known_type` tells
+/// whether a type name belongs to a registered provider.
+pub fn parse_job(
+    bytes: &[u8],
+    stem: &str,
+    default_save_path: &Path,
+    save_roots: &[PathBuf],
+    known_type: &dyn Fn(&str) -> bool,
+) -> Result<(JobSpec, Option<Recurrence>), RejectReason> {
     if bytes.is_empty() {
         return Err(reject("the job file is empty"));
     }
@@ -163,7 +188,8 @@ pub fn parse_job_bytes(
             }
         },
     };
-    Ok(JobSpec { job_type, name, save_path, max_items, notify, rate_limit, params: obj })
+    let recurrence = super::recur::take_recurrence(&mut obj).map_err(|e| reject(e.0))?;
+    Ok((JobSpec { job_type, name, save_path, max_items, notify, rate_limit, params: obj }, recurrence))
 }
 
 /// Refuses `..` in a job's save path: a job file must not be able to

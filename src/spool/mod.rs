@@ -3,7 +3,8 @@
 //!
 //! Owns the folder layout, the watcher thread that finds complete job
 //! files, claiming (one atomic rename), TID allocation, the control
-//! requests of `pause`/`resume`/`cancel`/`retry`, status files, whether an
+//! requests of `pause`/`resume`/`cancel`/`retry`, status files, a
+//! recurring job's run history (`history`), whether an
 //! instance's daemon is alive (its lock), and the
 //! final moves to `done/` and `failed/`. Invariants: a job file is only
 //! ever moved, never deleted; exactly one rename decides which daemon owns
@@ -13,6 +14,7 @@
 mod claim;
 mod control;
 mod ending;
+mod history;
 mod layout;
 mod liveness;
 mod scan;
@@ -22,6 +24,7 @@ mod watch;
 pub use claim::{Claimed, TidAllocator, claim, finish, recover_own, reject, tid_claimed};
 pub use control::{Action, ControlRequest, read_requests, remove_request, write_request};
 pub use ending::Ending;
+pub use history::{HISTORY_FILE, RunRecord, append_run, last_run, read_runs};
 pub use layout::{CONFIG_FILE_NAME, Spool};
 pub use liveness::{Liveness, instance_liveness, instances};
 pub use scan::{Candidate, Scanner};
