@@ -129,13 +129,13 @@ pub fn prune(a: &PruneArgs) -> Result<ExitCode> {
         ),
     };
     println!(
-        "{verb} {} that ended more than {} ago ({} done, {} failed, {} cancelled); kept {} that ended since{leftovers}",
+        "{verb} {} that ended more than {} ago ({} done, {} failed, {} cancelled); {} kept{leftovers}",
         count(removed.len() as u64, "job"),
         show_age(a.older_than),
         by(JobState::Done),
         by(JobState::Failed),
         by(JobState::Cancelled),
-        count(kept as u64, "ended job"),
+        count(kept as u64, "newer ended job"),
     );
     Ok(ExitCode::SUCCESS)
 }
