@@ -6,7 +6,8 @@
 //! or any `work/<instance>/` (queued, running or paused jobs are there),
 //! its status, when it has one, says `done`, `failed` or `cancelled`, and
 //! it ended before the cutoff: its final status's time, or without a
-//! status the later of the job file's mtime and ctime (the move into
+//! status (or a status without its time) the later of the mtime and ctime
+//! of the job file (or of the status file; the move into
 //! `done/` or `failed/` sets the ctime). A state folder whose status ended
 //! before the cutoff and whose job file is nowhere (removed by hand, or by
 //! a prune that was interrupted) goes too. Removed: the job file, its
@@ -114,7 +115,7 @@ pub fn prune(a: &PruneArgs) -> Result<ExitCode> {
             );
             removed.push(job);
         } else if remove(&spool, &job).with_context(|| format!("cannot prune job {}", job.tid))? {
-            log::info!("pruned job {}: {}", job.tid, what(&spool, &job));
+            log::debug!("pruned job {}: {}", job.tid, what(&spool, &job));
             removed.push(job);
         }
     }
@@ -162,6 +163,12 @@ fn choose(spool: &Spool, cutoff: u64) -> Result<(Vec<Ended>, usize)> {
         let paths = files.remove(&tid).unwrap_or_default();
         let (state, end) = match statuses.get(&tid) {
             Some(s) if !s.state.is_terminal() => continue,
+            // A status of an older version may lack its time: the status
+            // file's own then says when it was last written.
+            Some(s) if s.updated == 0 => {
+                let file = spool.state_dir(tid).join("status.json");
+                (s.state, fs::symlink_metadata(file).map(changed).unwrap_or(0))
+            }
             Some(s) => (s.state, s.updated),
             None => {
                 let Some(first) = paths.first() else { continue };
