@@ -203,6 +203,9 @@ fn prune_removes_old_ended_jobs_and_nothing_else() {
     job(&env, 9, "orphan", JobState::Done, 50 * DAY, None);
     std::fs::remove_file(spool.done_dir().join(Spool::claimed_name(9, "orphan.json"))).expect("rm");
     std::fs::create_dir_all(spool.state_root().join(".pruned-10")).expect("trash");
+    // A status without its time (an older version's) is dated by its file:
+    // written just now, it is kept.
+    job(&env, 11, "undated", JobState::Done, unix_now(), None);
     std::fs::create_dir_all(env.job_dir("pictures")).expect("downloads");
     std::fs::write(env.job_dir("pictures").join("a.jpg"), b"jpg").expect("download");
     let listing = |env: &Env| (env.files_in("done"), env.files_in("failed"), env.files_in("state"));
@@ -224,13 +227,16 @@ fn prune_removes_old_ended_jobs_and_nothing_else() {
     assert_eq!(summary.lines().count(), 1, "{summary}");
     assert!(
         summary.starts_with(
-            "removed 4 jobs that ended more than 30d ago (2 done, 1 failed, 1 cancelled); 1 newer ended job kept; removed 1 state folder left by an interrupted prune"
+            "removed 4 jobs that ended more than 30d ago (2 done, 1 failed, 1 cancelled); 2 newer ended jobs kept; removed 1 state folder left by an interrupted prune"
         ),
         "{summary}"
     );
-    assert_eq!(env.files_in("done"), [Spool::claimed_name(5, "recent.json")]);
+    assert_eq!(
+        env.files_in("done"),
+        [Spool::claimed_name(11, "undated.json"), Spool::claimed_name(5, "recent.json")]
+    );
     assert!(env.files_in("failed").is_empty(), "{:?}", env.files_in("failed"));
-    assert_eq!(env.files_in("state"), ["3", "4", "5", "7", "8"]);
+    assert_eq!(env.files_in("state"), ["11", "3", "4", "5", "7", "8"]);
     assert_eq!(
         env.files_in("work/a").len(),
         3,
