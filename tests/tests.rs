@@ -11,6 +11,7 @@ mod cli_jobs;
 mod cli_ops;
 mod cli_progress;
 mod cli_status;
+mod cli_table;
 mod cli_wait;
 mod container;
 mod daemon_crash;

@@ -42,6 +42,9 @@ pub enum Command {
     Cancel(TidArgs),
     /// Requeue a failed or cancelled job, keeping its checkpoint.
     Retry(RetryArgs),
+    /// Remove what the spool keeps of jobs that ended long ago (their
+    /// files in done/ and failed/, their state folders); never downloads.
+    Prune(PruneArgs),
     /// Wait until a job ends; exit 0 if it is done, 1 if it failed or was
     /// cancelled, 3 if it is still going at --timeout.
     Wait(WaitArgs),
@@ -313,6 +316,48 @@ pub struct StatusArgs {
     /// table with progress bars on a terminal, plain lines otherwise).
     #[arg(long, short = 'w', conflicts_with = "json")]
     pub watch: bool,
+    /// Only jobs in these states (repeat it or separate by commas:
+    /// `--state failed,cancelled`); `waiting` is a job not ended whose
+    /// reason says it waits (`waiting: …`, for a login or a block).
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',', conflicts_with_all = ["active", "watch", "files"])]
+    pub states: Vec<StateFilter>,
+    /// Only jobs that have not ended: queued, running, paused, waiting.
+    #[arg(long, conflicts_with_all = ["watch", "files"])]
+    pub active: bool,
+    /// Spool.
+    #[command(flatten)]
+    pub spool: SpoolArg,
+}
+
+/// A state `status --state` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    /// Claimed or not yet, waiting for a slot or a daemon.
+    Queued,
+    /// Listing or downloading.
+    Running,
+    /// Paused by `spoolfetch pause`.
+    Paused,
+    /// Not ended, and waiting (for a login, a block to pass).
+    Waiting,
+    /// Ended with every item done or skipped.
+    Done,
+    /// Ended failed (or rejected).
+    Failed,
+    /// Ended by `spoolfetch cancel`.
+    Cancelled,
+}
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove jobs that ended longer ago than this: a number and a unit,
+    /// s, m, h or d (`30d`, `12h`, `0s` for every ended job).
+    #[arg(long, value_name = "AGE", value_parser = super::prune::parse_age)]
+    pub older_than: std::time::Duration,
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Spool.
     #[command(flatten)]
     pub spool: SpoolArg,

@@ -10,12 +10,14 @@ mod logging;
 mod picwish;
 mod pixiv;
 mod progress;
+mod prune;
 mod run;
 mod secret;
 mod settings;
 mod spool;
 mod status;
 mod submit;
+mod table;
 mod types;
 mod wait;
 
@@ -53,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Resume(a) => control::control(&a, control::Verb::Resume),
         Command::Cancel(a) => control::control(&a, control::Verb::Cancel),
         Command::Retry(a) => control::retry(&a),
+        Command::Prune(a) => prune::prune(&a),
         Command::Wait(a) => wait::wait(&a),
         Command::Completions(a) => wait::completions(&a),
         Command::Man => wait::man(),

@@ -1,5 +1,6 @@
-//! `spoolfetch status`: the table, `--json`, and the way to `--files`
-//! (`files`) and `--watch` (`progress`).
+//! `spoolfetch status`: what each job's row says, the filters
+//! (`--state`, `--active`), `--json`, and the way to `--files` (`files`)
+//! and `--watch` (`progress`); how the table is laid out is `table`'s.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -11,7 +12,8 @@ use spoolfetch::naming::escape_display;
 use spoolfetch::spool::{Liveness, Spool, instance_liveness, instances, list_statuses};
 
 use super::Exit;
-use super::args::StatusArgs;
+use super::args::{StateFilter, StatusArgs};
+use super::table::{Layout, Row, Tone};
 
 /// Prints the jobs of a spool.
 pub fn status(a: &StatusArgs) -> Result<ExitCode> {
@@ -34,7 +36,7 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
     let daemons = Daemons::probe(&spool, &all);
     if a.json {
         let mut out = Vec::with_capacity(all.len());
-        for s in &all {
+        for s in all.iter().filter(|s| wanted(a, s)) {
             let mut v = serde_json::to_value(s)?;
             if let serde_json::Value::Object(m) = &mut v {
                 let (alive, stale) = daemons.of(s);
@@ -52,31 +54,44 @@ pub fn status(a: &StatusArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  SAVE PATH  [ERROR]",
-        "TID", "NAME", "TYPE", "STAGE", "STATE", "NOW/TOTAL"
-    );
-    for s in &all {
-        print_line(s, &daemons);
+    let layout = Layout::for_stdout();
+    let mut out = String::new();
+    out.push_str(&layout.header());
+    out.push('\n');
+    for s in all.iter().filter(|s| wanted(a, s)) {
+        for line in layout.lines(&row(s, &daemons)) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     let mut queued = all.iter().filter(|s| s.state == JobState::Queued).count();
     if a.tid.is_none() {
         let pending = unclaimed(&spool);
         queued += pending.len();
-        for name in pending {
+        // Unclaimed files are queued: `--active` (which takes no
+        // `--state`) and `--state queued` show them.
+        let shown = a.states.is_empty() || a.states.contains(&StateFilter::Queued);
+        for name in pending.iter().filter(|_| shown) {
             // Not a job yet (no TID): shown as what it becomes once
             // claimed, a queued job at the claim stage.
-            println!(
-                "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  -",
-                "-",
-                cut(&name, 20),
-                "",
-                "claim",
-                "queued",
-                ""
-            );
+            let r = Row {
+                tid: "-".into(),
+                name: name.clone(),
+                job_type: String::new(),
+                stage: "claim".into(),
+                state: "queued".into(),
+                counts: String::new(),
+                path: "-".into(),
+                details: Vec::new(),
+                tone: Tone::Plain,
+            };
+            for line in layout.lines(&r) {
+                out.push_str(&line);
+                out.push('\n');
+            }
         }
     }
+    print!("{out}");
     if queued > 0 && daemons.none_alive() {
         // On stderr: stdout stays one line per job for grep and awk.
         eprintln!(
@@ -135,37 +150,81 @@ impl Daemons {
     }
 }
 
-/// One table line per job: the error, if any, ends the line, so that
-/// `grep` and `awk` see a job as one line.
-fn print_line(s: &JobStatus, daemons: &Daemons) {
-    let progress = super::progress::counts(s);
+/// Whether job `s` passes the filters of `--state` and `--active` (none:
+/// every job). `waiting` is a job not ended whose reason says it waits.
+fn wanted(a: &StatusArgs, s: &JobStatus) -> bool {
+    if a.active {
+        return !s.state.is_terminal();
+    }
+    if a.states.is_empty() {
+        return true;
+    }
+    a.states.iter().any(|f| match f {
+        StateFilter::Queued => s.state == JobState::Queued,
+        StateFilter::Running => s.state == JobState::Running,
+        StateFilter::Paused => s.state == JobState::Paused,
+        StateFilter::Waiting => is_waiting(s),
+        StateFilter::Done => s.state == JobState::Done,
+        StateFilter::Failed => s.state == JobState::Failed,
+        StateFilter::Cancelled => s.state == JobState::Cancelled,
+    })
+}
+
+/// A job not ended that waits (for a login, a block to pass).
+fn is_waiting(s: &JobStatus) -> bool {
+    !s.state.is_terminal() && s.error.as_deref().is_some_and(|e| e.starts_with("waiting:"))
+}
+
+/// One job as the table shows it; its error, if any, is the last of its
+/// details, so that piped, `grep` and `awk` see a job as one line.
+fn row(s: &JobStatus, daemons: &Daemons) -> Row {
     let (alive, stale) = daemons.of(s);
     // Nothing moves while a job's daemon is gone: no rate, no time left.
     let moving = JobStatus { rate: if stale { 0 } else { s.rate }, ..s.clone() };
-    let figures = match super::progress::figures(&moving) {
-        f if f.is_empty() => String::new(),
-        f => format!("  {f}"),
-    };
-    let error = s.error.as_deref().map(|e| format!("  error: {}", escape_display(e))).unwrap_or_default();
+    let mut details = Vec::new();
+    let figures = super::progress::figures(&moving);
+    if !figures.is_empty() {
+        details.push(figures);
+    }
     let cost = credits(s);
-    let state = if stale { "stale" } else { s.state.as_str() };
+    if !cost.is_empty() {
+        details.push(cost);
+    }
+    if let Some(e) = s.error.as_deref() {
+        details.push(format!("error: {}", escape_display(e)));
+    }
     // A job its daemon still holds (claimed, paused) continues only when
     // that instance runs again.
-    let gone = if alive == Liveness::Stopped && (stale || s.state == JobState::Paused) {
-        format!("  daemon {} not running", escape_display(&format!("{:?}", s.instance)))
+    if alive == Liveness::Stopped && (stale || s.state == JobState::Paused) {
+        details.push(format!("daemon {} not running", escape_display(&format!("{:?}", s.instance))));
+    }
+    let tone = if s.state == JobState::Failed {
+        Tone::Failed
+    } else if is_waiting(s) {
+        Tone::Waiting
     } else {
-        String::new()
+        Tone::Plain
     };
-    println!(
-        "{:>5}  {:<20} {:<16} {:<9} {:<9} {:>15}  {}{figures}{cost}{error}{gone}",
-        s.tid,
-        cut(&s.name, 20),
-        cut(&s.job_type, 16),
-        escape_display(&s.stage.to_string()),
-        state,
-        progress,
-        escape_display(&s.save_path.to_string())
-    );
+    Row {
+        tid: s.tid.to_string(),
+        name: s.name.clone(),
+        job_type: s.job_type.clone(),
+        stage: escape_display(&s.stage),
+        state: if stale { "stale" } else { s.state.as_str() }.to_string(),
+        counts: super::progress::counts(s),
+        path: escape_display(&absolute(&s.save_path)),
+        details,
+        tone,
+    }
+}
+
+/// A save path made absolute against the working folder (where a daemon
+/// started here resolves a relative `save_path` too); empty stays empty.
+fn absolute(p: &str) -> String {
+    if p.is_empty() {
+        return String::new();
+    }
+    std::path::absolute(p).map_or_else(|_| p.to_string(), |a| a.display().to_string())
 }
 
 /// What a job's remote tasks cost, when they cost: committed of the
@@ -177,7 +236,7 @@ fn credits(s: &JobStatus) -> String {
         0 => String::new(),
         n => format!(", {n} possibly charged twice"),
     };
-    format!("  credits: {} of {} estimated{cap}{twice}", c.committed, c.estimate)
+    format!("credits: {} of {} estimated{cap}{twice}", c.committed, c.estimate)
 }
 
 /// Job files in the spool root that no daemon has claimed yet.
