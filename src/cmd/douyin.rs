@@ -1,12 +1,10 @@
 //! `spoolfetch douyin cookie`: the Douyin login, a browser cookie checked
 //! with Douyin before it is stored.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use spoolfetch::config::Overrides;
 use spoolfetch::http::{NetOptions, build_agent};
 use spoolfetch::pacing::send_once;
 use spoolfetch::providers::douyin::{
@@ -14,17 +12,11 @@ use spoolfetch::providers::douyin::{
 };
 
 use super::args::{DouyinArgs, DouyinCommand};
-use super::pixiv::{SYSTEM_CONFIG, config_file};
-use super::run::load_config;
 use super::{EXIT_USAGE, Exit};
 
 /// Runs a `douyin` subcommand.
 pub fn douyin(a: &DouyinArgs) -> Result<ExitCode> {
-    let spool = super::spool::path(&a.spool, a.config.as_deref())?;
-    let env = |k: &str| std::env::var(k).ok();
-    let file = config_file(a.config.as_deref(), &spool, &env, Path::new(SYSTEM_CONFIG));
-    let overrides = Overrides { config_file: file, ..Overrides::default() };
-    let config = load_config(&spool, &overrides)?;
+    let config = super::pixiv::daemon_config(&a.spool, a.config.as_deref())?;
     let s = settings(&config);
     let DouyinCommand::Cookie { cookie } = &a.command;
     let cookie = match cookie.as_deref() {

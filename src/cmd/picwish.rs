@@ -1,26 +1,19 @@
 //! `spoolfetch picwish login`: the web flow's account token.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use spoolfetch::config::Overrides;
 use spoolfetch::http::{NetOptions, build_agent};
 use spoolfetch::providers::picwish::{login, settings};
 
 use super::args::{PicwishArgs, PicwishCommand};
-use super::pixiv::{Direct, SYSTEM_CONFIG, config_file};
-use super::run::load_config;
+use super::pixiv::Direct;
 use super::{EXIT_USAGE, Exit};
 
 /// Runs a `picwish` subcommand.
 pub fn picwish(a: &PicwishArgs) -> Result<ExitCode> {
     // The configuration the daemon uses, found as `pixiv login` finds it.
-    let spool = super::spool::path(&a.spool, a.config.as_deref())?;
-    let env = |k: &str| std::env::var(k).ok();
-    let file = config_file(a.config.as_deref(), &spool, &env, Path::new(SYSTEM_CONFIG));
-    let overrides = Overrides { config_file: file, ..Overrides::default() };
-    let config = load_config(&spool, &overrides)?;
+    let config = super::pixiv::daemon_config(&a.spool, a.config.as_deref())?;
     let s = settings(&config);
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| Exit(EXIT_USAGE, e.to_string()))?;

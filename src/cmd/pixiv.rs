@@ -55,13 +55,23 @@ pub(super) fn config_file(
     (!loader_finds_one && system.is_file()).then(|| system.to_path_buf())
 }
 
+/// The configuration a daemon of this spool uses, found the same way for
+/// every login command (`pixiv`, `picwish`, `douyin`): `--config`, the
+/// loader's own places, else the systemd unit's file.
+pub(super) fn daemon_config(
+    spool: &super::args::SpoolArg,
+    given: Option<&Path>,
+) -> Result<spoolfetch::config::Config> {
+    let spool = super::spool::path(spool, given)?;
+    let env = |k: &str| std::env::var(k).ok();
+    let file = config_file(given, &spool, &env, Path::new(SYSTEM_CONFIG));
+    let overrides = Overrides { config_file: file, ..Overrides::default() };
+    load_config(&spool, &overrides)
+}
+
 /// Runs a `pixiv` subcommand.
 pub fn pixiv(a: &PixivArgs) -> Result<ExitCode> {
-    let spool = super::spool::path(&a.spool, a.config.as_deref())?;
-    let env = |k: &str| std::env::var(k).ok();
-    let file = config_file(a.config.as_deref(), &spool, &env, Path::new(SYSTEM_CONFIG));
-    let overrides = Overrides { config_file: file, ..Overrides::default() };
-    let config = load_config(&spool, &overrides)?;
+    let config = daemon_config(&a.spool, a.config.as_deref())?;
     let s = settings(&config);
     let agent =
         build_agent(&NetOptions::from_config(&config)).map_err(|e| Exit(EXIT_USAGE, e.to_string()))?;

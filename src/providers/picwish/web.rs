@@ -1,4 +1,4 @@
-//! `picwish.web`: one input through the web flow (seed 004): the
+//! `picwish.web`: one input through the web flow (docs/picwish.md): the
 //! gateway, an upload to PicWish's Alibaba OSS bucket, the task, and the
 //! watermark-free result.
 //!
