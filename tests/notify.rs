@@ -206,3 +206,30 @@ fn a_job_that_waits_is_told_once_per_reason_across_runs() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("waiting ") && text.contains("credits"), "{text}");
 }
+
+#[test]
+fn a_failed_run_of_a_recurring_job_sends_recurring_failed_and_the_series_goes_on() {
+    let hook = Hook::start(0, false);
+    let fs = FileServer::start();
+    let (ok, missing) = files(&fs);
+    let env = Env::new();
+    env.config_defaults(json!({
+        "notify": [{"events": ["done", "failed", "recurring_failed"], "webhook": hook.url()}]
+    }));
+    env.drop_job("good", &json!({"type": "http.files", "urls": [ok], "every": "1h"}));
+    env.drop_job("bad", &json!({"type": "http.files", "urls": [missing], "every": "1h"}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "a failed run fails `run --once`: {log}");
+    assert!(wait_until(Duration::from_secs(10), || hook.got().len() >= 2), "{:?}\n{log}", hook.got());
+    let got = hook.got();
+    let by = |name: &str| got.iter().find(|v| v["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(by("good")["event"], "done", "{got:?}");
+    assert_eq!(by("bad")["event"], "recurring_failed", "{got:?}");
+    assert!(
+        by("bad")["schedule"]["last_run"]["error"].as_str().is_some_and(|e| e.contains("404")),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+    // Both series go on: neither file was filed as ended.
+    assert!(env.files_in("done").is_empty() && env.files_in("failed").is_empty(), "{log}");
+}

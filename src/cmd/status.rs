@@ -193,6 +193,9 @@ fn row(s: &JobStatus, daemons: &Daemons) -> Row {
     if let Some(e) = s.error.as_deref() {
         details.push(format!("error: {}", escape_display(e)));
     }
+    if let Some(sched) = &s.schedule {
+        details.push(schedule_text(sched));
+    }
     // A job its daemon still holds (claimed, paused) continues only when
     // that instance runs again.
     if alive == Liveness::Stopped && (stale || s.state == JobState::Paused) {
@@ -210,12 +213,39 @@ fn row(s: &JobStatus, daemons: &Daemons) -> Row {
         name: s.name.clone(),
         job_type: s.job_type.clone(),
         stage: escape_display(&s.stage),
-        state: if stale { "stale" } else { s.state.as_str() }.to_string(),
+        state: if stale {
+            "stale"
+        } else if s.state == JobState::Queued && s.stage == "scheduled" {
+            "scheduled"
+        } else {
+            s.state.as_str()
+        }
+        .to_string(),
         counts: super::progress::counts(s),
         path: escape_display(&absolute(&s.save_path)),
         details,
         tone,
     }
+}
+
+/// A recurring job's series: its rule, its last run, its next one.
+fn schedule_text(sched: &spoolfetch::job::ScheduleStatus) -> String {
+    use spoolfetch::job::utc_text;
+    let mut out = escape_display(&sched.rule);
+    if let Some(last) = &sched.last_run {
+        out.push_str(&format!("; run {} {} at {}", last.run, last.state.as_str(), utc_text(last.ended)));
+        if let Some(e) = &last.error {
+            out.push_str(&format!(" ({})", escape_display(e)));
+        }
+    }
+    match sched.next_run {
+        Some(t) => out.push_str(&format!("; next run {}", utc_text(t))),
+        None if sched.run > sched.last_run.as_ref().map_or(0, |l| l.run) => {
+            out.push_str(&format!("; run {} under way", sched.run));
+        }
+        None => {}
+    }
+    out
 }
 
 /// A save path made absolute against the working folder (where a daemon

@@ -47,13 +47,22 @@ pub fn wait(a: &WaitArgs) -> Result<ExitCode> {
     }
 }
 
-/// Waits for job `tid` to end; its end decides the exit status.
+/// Waits for job `tid` to end, or for a recurring job's run under way
+/// (or next run) to end; that end decides the exit status.
 pub fn until_ended(spool: &Spool, tid: Tid, deadline: Option<Instant>) -> Result<ExitCode> {
+    let ended_run =
+        |s: &JobStatus| s.schedule.as_ref().and_then(|x| x.last_run.as_ref()).map_or(0, |r| r.run);
+    let before = read_status(spool, tid)?.map_or(0, |s| ended_run(&s));
     loop {
-        if let Some(s) = read_status(spool, tid)?
-            && s.state.is_terminal()
-        {
-            return Ok(report(&s));
+        if let Some(s) = read_status(spool, tid)? {
+            if s.state.is_terminal() {
+                return Ok(report(&s));
+            }
+            if let Some(run) = s.schedule.as_ref().and_then(|x| x.last_run.as_ref())
+                && run.run > before
+            {
+                return Ok(report_run(&s, run));
+            }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let state = read_status(spool, tid)?.map_or("unknown", |s| s.state.as_str());
@@ -73,6 +82,27 @@ fn report(s: &JobStatus) -> ExitCode {
         _ => {
             let why = s.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
             println!("job {} {}{why}", s.tid, s.state.as_str());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints how a recurring job's run ended and gives its exit status.
+fn report_run(s: &JobStatus, run: &spoolfetch::job::RunRecord) -> ExitCode {
+    let next = s
+        .schedule
+        .as_ref()
+        .and_then(|x| x.next_run)
+        .map(|t| format!("; next run {}", spoolfetch::job::utc_text(t)))
+        .unwrap_or_default();
+    match run.state {
+        JobState::Done => {
+            println!("job {} run {} done: {} saved, {} skipped{next}", s.tid, run.run, s.done, s.skipped);
+            ExitCode::SUCCESS
+        }
+        other => {
+            let why = run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            println!("job {} run {} {}{why}{next}", s.tid, run.run, other.as_str());
             ExitCode::from(1)
         }
     }

@@ -45,6 +45,8 @@ impl Supervisor {
                 if let Some(w) = self.waiting.get(pos) {
                     self.write_queued(&w.claimed, &w.intake, w.paused);
                 }
+            } else if self.control_scheduled(req.tid, req.action) {
+                // A recurring job between runs.
             } else {
                 // Not ours. A request for a job that has ended can never be
                 // applied by anyone; drop it.

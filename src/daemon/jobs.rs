@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::daemon::intake::{Intake, reject_job};
+use crate::daemon::recurring::Next;
 use crate::daemon::supervisor::Supervisor;
 use crate::job::JobState;
 use crate::providers::Lanes;
@@ -24,11 +25,15 @@ pub(super) struct Waiting {
     pub(super) intake: Intake,
     /// Start paused.
     pub(super) paused: bool,
+    /// For a recurring job, the run it begins or resumes.
+    pub(super) run: Option<crate::runner::RunInfo>,
 }
 
 impl Supervisor {
     /// Returns true if and only if nothing is running or waiting (paused
     /// jobs aside).
+    /// Scheduled recurring jobs wait for a slot of time, not for work:
+    /// `run --once` leaves them for a later run.
     pub(super) fn idle(&self) -> bool {
         self.waiting.is_empty() && self.running.len() == self.paused.len()
     }
@@ -107,8 +112,17 @@ impl Supervisor {
                         .ok()
                         .flatten()
                         .is_some_and(|s| s.state == JobState::Paused);
+                let run = match intake.spec.recurrence.clone() {
+                    None => None,
+                    Some(rec) => match self.next_run(&claimed, &intake, &rec, paused) {
+                        Ok(Next::Run(info)) => Some(info),
+                        Ok(Next::Later) => return,
+                        Ok(Next::Over) => return self.end_series(&claimed, &intake),
+                        Err(why) => return self.fail_series(&claimed, &intake, &why),
+                    },
+                };
                 self.write_queued(&claimed, &intake, paused);
-                self.waiting.push_back(Waiting { claimed, intake, paused });
+                self.waiting.push_back(Waiting { claimed, intake, paused, run });
                 self.start_waiting();
             }
             Err(rejected) => {
@@ -183,6 +197,7 @@ impl Supervisor {
             once: self.once,
             alerts: self.notifier.as_ref().map(|n| n.alerts.clone()),
             rate_limit: self.rate_limit.clone(),
+            run: w.run,
         };
         match runner::spawn(args) {
             Ok(h) => {
@@ -206,6 +221,13 @@ impl Supervisor {
         }
         self.endings.extend(rep.unsettled);
         self.paused.remove(&rep.tid);
+        if let Some(claimed) = rep.rerun {
+            // The run is in the history; the next one is scheduled now,
+            // or at the next start when the daemon is stopping.
+            if !self.shutdown.load(std::sync::atomic::Ordering::Acquire) {
+                self.admit(claimed, false);
+            }
+        }
         match rep.state {
             JobState::Done => self.summary.done += 1,
             JobState::Failed => self.summary.failed += 1,

@@ -1,7 +1,7 @@
 //! The daemon: the supervisor thread and what it starts.
 //!
 //! Owns the job table (which jobs this instance runs, which wait, which
-//! are paused), the per-account pacers, the download pool, the watcher,
+//! are paused, which are scheduled to run again), the per-account pacers, the download pool, the watcher,
 //! signal handling and systemd notification. Invariants: only the
 //! supervisor claims and starts jobs; on SIGTERM it stops claiming, lets
 //! runners checkpoint and exits 0; a worker panic stops everything cleanly
@@ -11,7 +11,7 @@
 //!
 //! Modules: `supervisor` (the loop and the stop), `jobs` (the job table:
 //! claim, admit, start, end), `control` (pause/resume/cancel requests and
-//! ends written late), `pacers` (one pacing thread per API account),
+//! ends written late), `recurring` (recurring jobs between runs), `pacers` (one pacing thread per API account),
 //! `startup` (lock, state folder, archive, leftover sweep, vanished-spool
 //! check), `intake` (reading and planning a job file), `signals` and
 //! `systemd`.
@@ -20,6 +20,7 @@ mod control;
 mod intake;
 mod jobs;
 mod pacers;
+mod recurring;
 mod signals;
 mod startup;
 mod supervisor;

@@ -118,6 +118,8 @@ pub(super) struct Supervisor {
     pub(super) paused: HashSet<Tid>,
     /// Claimed jobs waiting for a slot.
     pub(super) waiting: VecDeque<Waiting>,
+    /// Recurring jobs waiting for their next run.
+    pub(super) scheduled: BTreeMap<Tid, crate::daemon::recurring::Scheduled>,
     /// Runner reports.
     pub(super) reports_tx: Sender<RunnerReport>,
     /// TID allocation.
@@ -228,6 +230,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         running: BTreeMap::new(),
         paused: HashSet::new(),
         waiting: VecDeque::new(),
+        scheduled: BTreeMap::new(),
         reports_tx,
         tids: TidAllocator::default(),
         retry_held: HashSet::new(),
@@ -357,8 +360,13 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
                 let healthy = last_scan.elapsed() < scan_period + Duration::from_secs(10) && stuck.is_none();
                 notifier.watchdog(healthy);
                 sup.settle_endings();
+                sup.start_due();
+                let scheduled = match sup.scheduled.len() {
+                    0 => String::new(),
+                    n => format!(", {n} scheduled"),
+                };
                 notifier.status(&format!(
-                    "{} running, {} paused, {} waiting",
+                    "{} running, {} paused, {} waiting{scheduled}",
                     sup.running.len() - sup.paused.len(),
                     sup.paused.len(),
                     sup.waiting.len()

@@ -33,6 +33,8 @@ pub struct Cron {
     /// are restricted, a day matching either one matches (as in cron).
     dom_any: bool,
     dow_any: bool,
+    /// The expression as written (fields joined by one space), for status.
+    text: String,
 }
 
 /// One field's name, range and accepted names.
@@ -75,8 +77,16 @@ impl Cron {
         if dows & (1 << 7) != 0 {
             dows = (dows | 1) & !(1 << 7);
         }
-        let cron =
-            Cron { minutes, hours, doms, months, dows, dom_any: fields[2] == "*", dow_any: fields[4] == "*" };
+        let cron = Cron {
+            minutes,
+            hours,
+            doms,
+            months,
+            dows,
+            dom_any: fields[2] == "*",
+            dow_any: fields[4] == "*",
+            text: fields.join(" "),
+        };
         if cron.dow_any && !cron.dom_any {
             // Only the day of the month restricts the day: some month in
             // the set must have one of those days (February has 29).
@@ -88,6 +98,11 @@ impl Cron {
             }
         }
         Ok(cron)
+    }
+
+    /// The expression as written, its fields joined by one space.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The first whole minute strictly after `after` (Unix seconds, UTC)
@@ -185,6 +200,13 @@ fn days_in_month(y: u64, m: u32) -> u32 {
     }
 }
 
+/// A Unix time as `2026-12-08 14:05:00 UTC`, for status and logs.
+pub fn utc_text(secs: u64) -> String {
+    let (y, mo, d) = civil_from_days(secs / 86_400);
+    let t = secs % 86_400;
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC", t / 3600, t % 3600 / 60, t % 60)
+}
+
 /// (year, month 1-12, day 1-31) of a day counted from 1970-01-01
 /// (Howard Hinnant's `civil_from_days`, for days after the epoch).
 fn civil_from_days(days: u64) -> (u64, u32, u32) {
@@ -214,6 +236,7 @@ mod tests {
     #[test]
     fn calendar() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(utc_text(86_400 + 3661), "1970-01-02 01:01:01 UTC");
         assert_eq!(civil_from_days(T / 86_400), (2026, 12, 8));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }

@@ -18,10 +18,10 @@ mod spec;
 mod status;
 pub mod units;
 
-pub use cron::{Cron, CronError};
+pub use cron::{Cron, CronError, utc_text};
 pub use flags::{JobFlags, Transfer};
 pub use guard::catch_panic;
 pub use headers::{check_header, check_headers};
-pub use recur::{Due, RecurError, Recurrence, Rule, parse_duration, take_recurrence};
-pub use spec::{COMMON_KEYS, JobSpec, RECUR_KEYS, RejectReason, parse_job, parse_job_bytes};
-pub use status::{CostStatus, JobState, JobStatus, Tid, unix_now};
+pub use recur::{Due, RecurError, Recurrence, Rule, RunRecord, parse_duration, take_recurrence};
+pub use spec::{COMMON_KEYS, JobSpec, RECUR_KEYS, RejectReason, parse_job_bytes};
+pub use status::{CostStatus, JobState, JobStatus, ScheduleStatus, Tid, unix_now};

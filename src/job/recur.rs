@@ -207,6 +207,52 @@ impl Recurrence {
     }
 }
 
+/// One ended run of a recurring job, as its history keeps it and its
+/// status shows the last one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    /// The run's number, from 1; it only grows.
+    pub run: u64,
+    /// When the run started (Unix seconds).
+    pub started: u64,
+    /// When it ended (Unix seconds).
+    pub ended: u64,
+    /// `done` or `failed`.
+    pub state: super::JobState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl fmt::Display for Recurrence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Rule::Every(secs) => write!(f, "every {}", show_secs(*secs))?,
+            Rule::Cron(c) => write!(f, "cron {} (UTC)", c.text())?,
+        }
+        if let Some(j) = self.jitter {
+            write!(f, ", jitter {}", show_secs(j))?;
+        }
+        Ok(())
+    }
+}
+
+/// A period in the units a user writes (`1d6h`, `90s` → `1m30s`).
+fn show_secs(secs: u64) -> String {
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut left = secs;
+    for (unit, n) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if left >= n {
+            out.push_str(&format!("{}{unit}", left / n));
+            left %= n;
+        }
+    }
+    out
+}
+
 /// When a recurring job's next run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -351,6 +397,15 @@ mod tests {
         // due until the slot after the mark comes again.
         assert_eq!(r.due(1, Some(7200), 7200 - 3600), Due::At(10_800));
         assert_eq!(r.due(1, Some(7200), 7201), Due::At(10_800));
+    }
+
+    #[test]
+    fn rules_read_as_written() {
+        let r = take(json!({"every": "90m", "jitter": "30s"})).expect("ok").expect("recurs");
+        assert_eq!(r.to_string(), "every 1h30m, jitter 30s");
+        let r = take(json!({"cron": "0  */6 * * *"})).expect("ok").expect("recurs");
+        assert_eq!(r.to_string(), "cron 0 */6 * * * (UTC)");
+        assert_eq!(show_secs(86_400 * 8 + 1), "1w1d1s");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct JobSpec {
     pub rate_limit: Option<u64>,
     /// The type's own keys.
     pub params: Map<String, Value>,
+    /// `every` or `cron` (with `jitter`): the job runs again when a run
+    /// ends, until it is cancelled.
+    pub recurrence: Option<Recurrence>,
 }
 
 impl JobSpec {
@@ -60,9 +63,13 @@ fn reject(msg: impl Into<String>) -> RejectReason {
     RejectReason(msg.into())
 }
 
-/// Parses the bytes of a job file that runs once, as the daemon and
-/// `submit` do: a job with a valid `every` or `cron` is refused with the
-/// reason until the daemon schedules recurring jobs (see [`parse_job`]).
+/// Parses the bytes of a job file as the daemon and `submit` do: the
+/// common keys, its recurrence (`every`, `cron`, `jitter`) among them.
+///
+/// `stem` is the file's name without `.json` (the default TaskName);
+/// `default_save_path` is the configured `save_path`; a `save_path` the
+/// job names must resolve inside one of `save_roots`; `known_type` tells
+/// whether a type name belongs to a registered provider.
 pub fn parse_job_bytes(
     bytes: &[u8],
     stem: &str,
@@ -70,29 +77,6 @@ pub fn parse_job_bytes(
     save_roots: &[PathBuf],
     known_type: &dyn Fn(&str) -> bool,
 ) -> Result<JobSpec, RejectReason> {
-    match parse_job(bytes, stem, default_save_path, save_roots, known_type)? {
-        (spec, None) => Ok(spec),
-        (_, Some(_)) => Err(reject(
-            "keys `every` and `cron` are valid but this daemon does not schedule recurring jobs yet; \
-             remove the key to run the job once",
-        )),
-    }
-}
-
-/// Parses the bytes of a job file and its recurrence (`every`, `cron`,
-/// `jitter`), checked with the common keys.
-///
-/// `stem` is the file's name without `.json` (the default TaskName);
-/// `default_save_path` is the configured `save_path`; a `save_path` the
-/// job names must resolve inside one of `save_roots`; `known_type` tells
-/// whether a type name belongs to a registered provider.
-pub fn parse_job(
-    bytes: &[u8],
-    stem: &str,
-    default_save_path: &Path,
-    save_roots: &[PathBuf],
-    known_type: &dyn Fn(&str) -> bool,
-) -> Result<(JobSpec, Option<Recurrence>), RejectReason> {
     if bytes.is_empty() {
         return Err(reject("the job file is empty"));
     }
@@ -189,7 +173,7 @@ pub fn parse_job(
         },
     };
     let recurrence = super::recur::take_recurrence(&mut obj).map_err(|e| reject(e.0))?;
-    Ok((JobSpec { job_type, name, save_path, max_items, notify, rate_limit, params: obj }, recurrence))
+    Ok(JobSpec { job_type, name, save_path, max_items, notify, rate_limit, params: obj, recurrence })
 }
 
 /// Refuses `..` in a job's save path: a job file must not be able to

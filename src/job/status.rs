@@ -115,6 +115,24 @@ pub struct JobStatus {
     /// carried out: each may have been charged twice.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub possible_extra_charges: u64,
+    /// A recurring job's schedule: its rule, its runs, the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleStatus>,
+}
+
+/// Where a recurring job's series stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleStatus {
+    /// The rule as a person reads it (`every 6h`, `cron 0 */6 * * * (UTC)`).
+    pub rule: String,
+    /// The number of the run under way, or of the last one begun.
+    pub run: u64,
+    /// When the next run starts (Unix seconds), between runs.
+    #[serde(default)]
+    pub next_run: Option<u64>,
+    /// The last run that ended.
+    #[serde(default)]
+    pub last_run: Option<super::RunRecord>,
 }
 
 /// The cost of a job's remote tasks, in the provider's unit (credits).
@@ -169,6 +187,7 @@ impl JobStatus {
             phases: std::collections::BTreeMap::new(),
             cost: None,
             possible_extra_charges: 0,
+            schedule: None,
         }
     }
 }

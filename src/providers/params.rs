@@ -237,8 +237,8 @@ pub fn validate<'a>(
 /// every job (`max_item` → `max_items`, `user` → `user_id`), then both lists.
 fn unknown_key(info: &JobTypeInfo, key: &str) -> RejectReason {
     let own: Vec<&str> = info.keys().map(|p| p.name).collect();
-    let common = crate::job::COMMON_KEYS;
-    let hint = crate::config::closest(key, own.iter().chain(common).copied())
+    let common: Vec<&str> = crate::job::COMMON_KEYS.iter().chain(crate::job::RECUR_KEYS).copied().collect();
+    let hint = crate::config::closest(key, own.iter().chain(&common).copied())
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default();
     let own = if own.is_empty() { "none".to_string() } else { own.join(", ") };
@@ -417,7 +417,7 @@ mod tests {
         let e = reject(json!({"urls": ["u"], "colour": 1}));
         assert!(e.starts_with("unknown key `colour` for test.type; it takes: urls, size, mode"), "{e}");
         assert!(
-            e.ends_with("; every job also takes: type, name, save_path, max_items, notify, rate_limit"),
+            e.ends_with("; every job also takes: type, name, save_path, max_items, notify, rate_limit, every, cron, jitter"),
             "{e}"
         );
         let e = reject(json!({"mod": "a"}));
@@ -425,6 +425,8 @@ mod tests {
         let e = reject(json!({"max_item": 3}));
         assert!(e.contains("(did you mean `max_items`?)"), "{e}");
         assert!(e.contains("tags, levels"), "shared keys are known too: {e}");
+        let e = reject(json!({"urls": ["u"], "evry": "1h"}));
+        assert!(e.contains("(did you mean `every`?)"), "{e}");
     }
 
     #[test]

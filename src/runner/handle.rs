@@ -52,6 +52,18 @@ pub struct RunnerReport {
     /// The job's end when the disk did not take it (its final status or
     /// the move of its file): the supervisor writes it later.
     pub unsettled: Option<Ending>,
+    /// A run of a recurring job ended and is in its history: the job
+    /// file stays claimed and the supervisor schedules the next run.
+    pub rerun: Option<Claimed>,
+}
+
+/// The run of a recurring job that a runner carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The run's number and start, on disk before the run began.
+    pub mark: crate::spool::RunMark,
+    /// What the status shows of the series while the run goes on.
+    pub status: crate::job::ScheduleStatus,
 }
 
 /// Everything a runner needs.
@@ -95,6 +107,8 @@ pub struct RunnerArgs {
     pub alerts: Option<crate::alerts::Alerts>,
     /// The daemon's bandwidth limit (`rate_limit`), shared by every job.
     pub rate_limit: Option<Arc<crate::download::Throttle>>,
+    /// For a recurring job, the run this is.
+    pub run: Option<RunInfo>,
 }
 
 /// Handle to a runner thread.
@@ -200,7 +214,7 @@ fn fail_after_panic(spool: &Spool, claimed: &Claimed, why: &str) -> RunnerReport
         .flatten()
         .unwrap_or_else(|| JobStatus::claimed(claimed.tid, claimed.stem(), "", "", "", &claimed.original));
     let unsettled = crate::spool::reject(spool, claimed, status, &reason);
-    RunnerReport { tid: claimed.tid, state: JobState::Failed, error: Some(reason), unsettled }
+    RunnerReport { tid: claimed.tid, state: JobState::Failed, error: Some(reason), unsettled, rerun: None }
 }
 
 /// Ends a job that could not even start (damaged checkpoint).
@@ -219,6 +233,7 @@ pub(super) fn fail_early(args: &RunnerArgs, reason: &str) -> RunnerReport {
         state: JobState::Failed,
         error: Some(reason.to_string()),
         unsettled,
+        rerun: None,
     }
 }
 
@@ -239,7 +254,7 @@ mod tests {
     fn a_runner_panic_fails_only_its_job() {
         assert_eq!(guarded(|| panic!("boom {}", 7)).expect_err("panicked"), "boom 7");
         assert_eq!(guarded(|| std::panic::panic_any(3u8)).expect_err("panicked"), "unknown panic");
-        let ok = RunnerReport { tid: 5, state: JobState::Done, error: None, unsettled: None };
+        let ok = RunnerReport { tid: 5, state: JobState::Done, error: None, unsettled: None, rerun: None };
         assert_eq!(guarded(|| ok).expect("no panic").state, JobState::Done);
 
         let dir = tempfile::tempdir().expect("tempdir");

@@ -30,4 +30,4 @@ mod schedule;
 mod status;
 mod tasks;
 
-pub use handle::{RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};
+pub use handle::{RunInfo, RunnerArgs, RunnerHandle, RunnerMsg, RunnerReport, spawn};

@@ -114,6 +114,8 @@ pub(super) struct Runner {
     pub(super) status_file: StatusFile,
     /// The notifier.
     pub(super) alerts: Option<crate::alerts::Alerts>,
+    /// For a recurring job, the run this is.
+    pub(super) run: Option<super::RunInfo>,
 }
 
 /// The thread body; returns the report.
@@ -175,6 +177,7 @@ pub(super) fn run(
         refresh: Refresh::new(refreshes),
         status_file: StatusFile::new(bytes_at_start),
         alerts: args.alerts,
+        run: args.run,
     };
     r.sched.timeout = r.round_timeout();
     // The daemon's limit and the job's own: a transfer keeps to both.
@@ -439,35 +442,86 @@ impl Runner {
             self.remove_empty_partials();
         }
         self.sweep_temporaries();
-        let status = self.status(state, reason.clone());
+        let mut status = self.status(state, reason.clone());
+        let mut state = state;
         let mut unsettled = None;
+        let mut rerun = None;
         if matches!(end, End::Stopped | End::Parked(_)) {
             // The job stays in work/ and resumes at the next start, which
             // writes its status again.
             if let Err(e) = write_status(&self.spool, &status) {
                 log::warn!("job {}: cannot write status: {e}", self.tid);
             }
+        } else if matches!(end, End::Done | End::Failed(_))
+            && let Some(run) = &self.run
+        {
+            // A run of a series: its outcome goes to the history and the
+            // job file stays claimed for the next run. A history that
+            // cannot be written leaves the run "in progress": the next
+            // start resumes it, finds it finished, and records it then.
+            let rec = crate::job::RunRecord {
+                run: run.mark.run,
+                started: run.mark.started,
+                ended: crate::job::unix_now(),
+                state,
+                error: reason.clone(),
+            };
+            match crate::spool::append_run(&self.spool.state_dir(self.tid), &rec) {
+                Ok(()) => {
+                    // The job goes on: its status never shows an end, and
+                    // says how this run ended (the supervisor adds when the
+                    // next one begins).
+                    status.state = JobState::Queued;
+                    status.stage = "scheduled".into();
+                    status.error = None;
+                    if let Some(sched) = &mut status.schedule {
+                        sched.last_run = Some(rec);
+                    }
+                    rerun = Some(self.claimed.clone());
+                }
+                Err(e) => {
+                    log::error!(
+                        "job {}: cannot record the end of run {} in its history: {e}; it is recorded at the \
+                         next start",
+                        self.tid,
+                        run.mark.run
+                    );
+                    let why = format!("cannot record the run's end: {e}");
+                    state = JobState::Queued;
+                    status.state = state;
+                    status.error = Some(why.clone());
+                    end = End::Parked(why);
+                }
+            }
+            if let Err(e) = write_status(&self.spool, &status) {
+                log::warn!("job {}: cannot write status: {e}", self.tid);
+            }
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
         }
+        let series = self.run.is_some();
         match &end {
+            // A run of a series that found nothing new is no news.
+            End::Done if series && status.done == 0 => {}
             End::Done => self.alert(crate::alerts::Event::Done, &status),
+            End::Failed(_) if series => self.alert(crate::alerts::Event::RecurringFailed, &status),
             End::Failed(_) => self.alert(crate::alerts::Event::Failed, &status),
             End::Cancelled => self.alert(crate::alerts::Event::Cancelled, &status),
             End::Parked(why) => self.alert_waiting(why.strip_prefix("waiting: ").unwrap_or(why)),
             End::Stopped => {}
         }
         let took = crate::job::units::human_duration(self.started.elapsed());
+        let this_run = self.run.as_ref().map(|r| format!(" run {}", r.mark.run)).unwrap_or_default();
         match &end {
             End::Done => log::info!(
-                "job {} ({}) done: {}, {} in {took}; checkpoint {}",
+                "job {} ({}){this_run} done: {}, {} in {took}; checkpoint {}",
                 self.tid,
                 self.spec.name,
                 crate::job::units::count(status.done, "file"),
                 crate::job::units::human_bytes(status.bytes),
                 crate::job::units::human_bytes(self.commits.store.bytes_written())
             ),
-            End::Failed(r) => log::warn!("job {} ({}) failed: {r}", self.tid, self.spec.name),
+            End::Failed(r) => log::warn!("job {} ({}){this_run} failed: {r}", self.tid, self.spec.name),
             End::Cancelled => log::info!("job {} ({}) cancelled", self.tid, self.spec.name),
             End::Stopped => {
                 log::info!("job {} ({}) stopped; it resumes at the next start", self.tid, self.spec.name)
@@ -478,7 +532,7 @@ impl Runner {
                 self.spec.name
             ),
         }
-        RunnerReport { tid: self.tid, state, error: reason, unsettled }
+        RunnerReport { tid: self.tid, state, error: reason, unsettled, rerun }
     }
 }
 

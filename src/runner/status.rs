@@ -116,6 +116,7 @@ impl Runner {
                 cap: self.tasks.budget,
             }),
             possible_extra_charges: p.resent,
+            schedule: self.run.as_ref().map(|r| r.status.clone()),
         }
     }
 

@@ -14,31 +14,13 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use crate::job::JobState;
+pub use crate::job::RunRecord;
 
 /// The history's file name in a job's state folder.
 pub const HISTORY_FILE: &str = "history.jsonl";
 
 /// How much of the file's end [`last_run`] reads.
 const TAIL_BYTES: u64 = 64 * 1024;
-
-/// One ended run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The run's number, from 1; it only grows.
-    pub run: u64,
-    /// When the run started (Unix seconds).
-    pub started: u64,
-    /// When it ended (Unix seconds).
-    pub ended: u64,
-    /// `done` or `failed`.
-    pub state: JobState,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// Appends one record to `state_dir/history.jsonl` and makes it durable.
 pub fn append_run(state_dir: &Path, rec: &RunRecord) -> io::Result<()> {
@@ -120,6 +102,7 @@ fn open(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::JobState;
     use std::io::Write;
 
     fn rec(run: u64, state: JobState, error: Option<&str>) -> RunRecord {

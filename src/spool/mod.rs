@@ -4,7 +4,7 @@
 //! Owns the folder layout, the watcher thread that finds complete job
 //! files, claiming (one atomic rename), TID allocation, the control
 //! requests of `pause`/`resume`/`cancel`/`retry`, status files, a
-//! recurring job's run history (`history`), whether an
+//! recurring job's run history (`history`) and current run (`runs`), whether an
 //! instance's daemon is alive (its lock), and the
 //! final moves to `done/` and `failed/`. Invariants: a job file is only
 //! ever moved, never deleted; exactly one rename decides which daemon owns
@@ -17,6 +17,7 @@ mod ending;
 mod history;
 mod layout;
 mod liveness;
+mod runs;
 mod scan;
 mod status_store;
 mod watch;
@@ -27,6 +28,7 @@ pub use ending::Ending;
 pub use history::{HISTORY_FILE, RunRecord, append_run, last_run, read_runs};
 pub use layout::{CONFIG_FILE_NAME, Spool};
 pub use liveness::{Liveness, instance_liveness, instances};
+pub use runs::{Phase, RUN_FILE, RunMark, begin_run, phase, read_mark, reset_progress};
 pub use scan::{Candidate, Scanner};
 pub use status_store::{is_out_of_space, list_statuses, read_status, write_status};
 pub use watch::{SpoolEvent, WatchTiming, Watcher, WatcherMsg, detect_network_fs};

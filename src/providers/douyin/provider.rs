@@ -232,7 +232,8 @@ impl Provider for Douyin {
             by_user: p.bool("by_user").unwrap_or(false),
             from: date("date_from", false)?,
             to: date("date_to", true)?,
-            stop_after_seen: p.bool("stop_after_seen").unwrap_or(false),
+            // A recurring job's runs look for what is new.
+            stop_after_seen: p.bool("stop_after_seen").unwrap_or(job.recurrence.is_some()),
             archive: p.bool("archive").unwrap_or(true),
             collects_id: p.str("collects_id").filter(|c| !c.trim().is_empty()),
             live,

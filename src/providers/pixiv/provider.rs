@@ -141,6 +141,11 @@ const RANKING_MODES: &[&str] = &[
     "day_r18_ai",
 ];
 
+/// `stop_after_seen` of a recurring job that does not set it: fewer than
+/// one page of 30 works, so a run with nothing new costs one or two
+/// listing calls.
+const RECURRING_STOP_AFTER_SEEN: u32 = 20;
+
 impl Provider for Pixiv {
     fn name(&self) -> &'static str {
         "pixiv"
@@ -168,7 +173,12 @@ impl Provider for Pixiv {
         let given = super::urls::ids_from_urls(&job.params)?;
         let params = validate(info, &given)?;
         let settings = Arc::new(settings(cx.config));
-        let options = options(&params, &settings.defaults)?;
+        let mut options = options(&params, &settings.defaults)?;
+        if job.recurrence.is_some() && !params.has("stop_after_seen") {
+            // Each run of a series looks for what is new: the listing
+            // ends where the archive's works begin.
+            options.stop_after_seen = Some(RECURRING_STOP_AFTER_SEEN);
+        }
         let source = source_for(&params)?;
         Ok(Box::new(PixivWalk { source, options, settings, seen_streak: 0 }))
     }
@@ -282,6 +292,7 @@ mod tests {
             notify: None,
             rate_limit: None,
             params: m,
+            recurrence: None,
         };
         let cfg = crate::config::Config::default_for(&|_| None);
         Pixiv.plan(&spec, &PlanContext { config: &cfg })
