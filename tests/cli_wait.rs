@@ -45,6 +45,24 @@ fn submit_wait_prints_the_tid_and_exits_with_the_jobs_end() {
     let out = env.cli(&["wait", "9"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no job 9"));
+    // A recurring job: `submit --wait` returns when its first run ends,
+    // with that run's status; the series goes on.
+    let out = env.cli(&[
+        "submit",
+        "http.files",
+        &format!("urls={}", server.url("/a.bin")),
+        "every=1h",
+        "--name",
+        "r",
+        "--wait",
+        "--timeout",
+        "60",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", d.log());
+    assert!(stdout.contains("job 3 run 1 done") && stdout.contains("next run"), "{stdout}");
+    let s = env.status(3).expect("status");
+    assert_eq!(s.stage, "scheduled", "{s:?}");
     d.term();
     let _ = d.wait(Duration::from_secs(20));
 }

@@ -142,13 +142,15 @@ fn pixiv_env(fake: &FakePixiv) -> Env {
 fn daemon_recur_a_recurring_user_job_fetches_only_new_works_across_runs_and_a_restart() {
     let fake = FakePixiv::start();
     fake.add_user(11, "a", "a");
-    fake.add_works((0..3u64).map(|i| Work::new(11_000 + i, 11)));
+    // 40 works: two list pages of 30, so a run that read every page
+    // would make two list calls.
+    fake.add_works((0..40u64).map(|i| Work::new(11_000 + i, 11)));
     let env = pixiv_env(&fake);
     env.drop_job("artist", &json!({"type": "pixiv.user", "user_id": 11, "every": "1s"}));
     let mut d = env.daemon(&[]);
     let tid = tid_of(&env, "artist");
     assert!(wait_until(Duration::from_secs(60), || !history(&env, tid).is_empty()), "{}", d.log());
-    assert_eq!(fake.image_requests().len(), 3);
+    assert_eq!(fake.image_requests().len(), 40);
     // Between runs the job stays claimed, scheduled, with its history.
     let s = env.status(tid).expect("status");
     let sched = s.schedule.clone().expect("a schedule in the status");
@@ -157,8 +159,8 @@ fn daemon_recur_a_recurring_user_job_fetches_only_new_works_across_runs_and_a_re
     assert!(env.files_in("done").is_empty(), "a recurring job is not filed as done");
 
     // New works appear: a later run fetches them and only them.
-    fake.add_works((3..5u64).map(|i| Work::new(11_000 + i, 11)));
-    assert!(wait_until(Duration::from_secs(60), || fake.image_requests().len() == 5), "{}", d.log());
+    fake.add_works((40..42u64).map(|i| Work::new(11_000 + i, 11)));
+    assert!(wait_until(Duration::from_secs(60), || fake.image_requests().len() == 42), "{}", d.log());
     let before = history(&env, tid).len();
     assert!(wait_until(Duration::from_secs(60), || history(&env, tid).len() > before + 1), "{}", d.log());
     // A run with nothing new costs one listing call: it ends at the first
@@ -173,10 +175,10 @@ fn daemon_recur_a_recurring_user_job_fetches_only_new_works_across_runs_and_a_re
     assert!(d.wait(Duration::from_secs(30)).is_some(), "the daemon did not stop");
     let runs_before = history(&env, tid);
     assert_consecutive(&runs_before);
-    fake.add_work(Work::new(11_010, 11));
+    fake.add_work(Work::new(11_100, 11));
     let mut d = env.daemon(&[]);
-    assert!(wait_until(Duration::from_secs(60), || fake.image_requests().len() == 6), "{}", d.log());
-    assert!(env.job_dir("artist").join("11010_p0.jpg").exists());
+    assert!(wait_until(Duration::from_secs(60), || fake.image_requests().len() == 43), "{}", d.log());
+    assert!(env.job_dir("artist").join("11100_p0.jpg").exists());
     assert!(
         wait_until(Duration::from_secs(60), || history(&env, tid).len() > runs_before.len()),
         "{}",

@@ -53,6 +53,12 @@ pub fn until_ended(spool: &Spool, tid: Tid, deadline: Option<Instant>) -> Result
     let ended_run =
         |s: &JobStatus| s.schedule.as_ref().and_then(|x| x.last_run.as_ref()).map_or(0, |r| r.run);
     let before = read_status(spool, tid)?.map_or(0, |s| ended_run(&s));
+    until_run_after(spool, tid, deadline, before)
+}
+
+/// Waits for job `tid` to end, or for a run numbered above `before` to
+/// end (a recurring job).
+fn until_run_after(spool: &Spool, tid: Tid, deadline: Option<Instant>, before: u64) -> Result<ExitCode> {
     loop {
         if let Some(s) = read_status(spool, tid)? {
             if s.state.is_terminal() {
@@ -121,7 +127,9 @@ pub fn claimed_then_ended(spool: &Spool, file: &Path, timeout: Option<u64>) -> R
             .max_by_key(|s| s.tid);
         if let Some(s) = claimed {
             println!("claimed as job {}", s.tid);
-            return until_ended(spool, s.tid, deadline);
+            // A job just submitted: its first run is the one to wait for,
+            // even when it has ended already.
+            return until_run_after(spool, s.tid, deadline, 0);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Exit(

@@ -65,13 +65,13 @@ impl Supervisor {
         let begin = |run: u64| -> Result<Next, String> {
             let mark = begin_run(&dir, run, now).map_err(|e| format!("cannot begin run {run}: {e}"))?;
             log::info!("job {tid} ({}): run {run} begins ({rec})", intake.spec.name);
-            Ok(Next::Run(RunInfo { mark, status: schedule(run, None) }))
+            Ok(Next::Run(RunInfo { mark, status: schedule(run, None), recurrence: rec.clone() }))
         };
         match phase(mark, last.as_ref()) {
             Phase::First => begin(1),
             Phase::InProgress(m) => {
                 log::info!("job {tid} ({}): run {} continues", intake.spec.name, m.run);
-                Ok(Next::Run(RunInfo { mark: m, status: schedule(m.run, None) }))
+                Ok(Next::Run(RunInfo { mark: m, status: schedule(m.run, None), recurrence: rec.clone() }))
             }
             Phase::Ended(m) => match rec.due(tid, Some(m.started), now) {
                 Due::Now if !paused => begin(m.run + 1),

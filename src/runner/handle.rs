@@ -64,6 +64,8 @@ pub struct RunInfo {
     pub mark: crate::spool::RunMark,
     /// What the status shows of the series while the run goes on.
     pub status: crate::job::ScheduleStatus,
+    /// The rule, for the next run's time in the status the run ends with.
+    pub recurrence: crate::job::Recurrence,
 }
 
 /// Everything a runner needs.

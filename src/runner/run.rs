@@ -475,6 +475,10 @@ impl Runner {
                     status.stage = "scheduled".into();
                     status.error = None;
                     if let Some(sched) = &mut status.schedule {
+                        // As the supervisor will find it: the first slot
+                        // after this run's start, or now if that passed.
+                        sched.next_run =
+                            run.recurrence.next_after(self.tid, run.mark.started).map(|t| t.max(rec.ended));
                         sched.last_run = Some(rec);
                     }
                     rerun = Some(self.claimed.clone());
