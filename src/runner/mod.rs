@@ -5,15 +5,16 @@
 //! holds the provider's walk and blocks in paced API calls so that the
 //! runner never does). Invariants: an item is journaled as done only after
 //! its file's folder was fsynced; the job file leaves `work/` only after
-//! the final checkpoint and status are durable; pause, cancel and shutdown
+//! the final checkpoint and status are durable (a recurring job's file
+//! stays until its series ends); pause, cancel and shutdown
 //! keep every completed file and every durable partial.
 //!
 //! One module per seam: `handle` (the thread, its commands and report),
 //! `run` (the life cycle), `schedule` (downloads and retry rounds),
 //! `commit` (group commit and archive), `listing` (the walk, with `lister`
 //! its thread and `output` the record files), `post` (post steps),
-//! `refresh` (fresh URLs for expired downloads), `status` (the status
-//! file) and `meter` (its bytes, total, rate and ETA).
+//! `refresh` (fresh URLs for expired downloads), `series` (the end of a
+//! recurring job's run), `status` (the status file) and `meter` (its bytes, total, rate and ETA).
 
 mod alert;
 mod commit;
@@ -27,6 +28,7 @@ mod post;
 mod refresh;
 mod run;
 mod schedule;
+mod series;
 mod status;
 mod tasks;
 

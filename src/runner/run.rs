@@ -452,53 +452,13 @@ impl Runner {
             if let Err(e) = write_status(&self.spool, &status) {
                 log::warn!("job {}: cannot write status: {e}", self.tid);
             }
-        } else if matches!(end, End::Done | End::Failed(_))
-            && let Some(run) = &self.run
-        {
-            // A run of a series: its outcome goes to the history and the
-            // job file stays claimed for the next run. A history that
-            // cannot be written leaves the run "in progress": the next
-            // start resumes it, finds it finished, and records it then.
-            let rec = crate::job::RunRecord {
-                run: run.mark.run,
-                started: run.mark.started,
-                ended: crate::job::unix_now(),
-                state,
-                error: reason.clone(),
-            };
-            match crate::spool::append_run(&self.spool.state_dir(self.tid), &rec) {
-                Ok(()) => {
-                    // The job goes on: its status never shows an end, and
-                    // says how this run ended (the supervisor adds when the
-                    // next one begins).
-                    status.state = JobState::Queued;
-                    status.stage = "scheduled".into();
-                    status.error = None;
-                    if let Some(sched) = &mut status.schedule {
-                        // As the supervisor will find it: the first slot
-                        // after this run's start, or now if that passed.
-                        sched.next_run =
-                            run.recurrence.next_after(self.tid, run.mark.started).map(|t| t.max(rec.ended));
-                        sched.last_run = Some(rec);
-                    }
-                    rerun = Some(self.claimed.clone());
-                }
-                Err(e) => {
-                    log::error!(
-                        "job {}: cannot record the end of run {} in its history: {e}; it is recorded at the \
-                         next start",
-                        self.tid,
-                        run.mark.run
-                    );
-                    let why = format!("cannot record the run's end: {e}");
+        } else if matches!(end, End::Done | End::Failed(_)) && self.run.is_some() {
+            match self.end_run(&mut status) {
+                Ok(()) => rerun = Some(self.claimed.clone()),
+                Err(why) => {
                     state = JobState::Queued;
-                    status.state = state;
-                    status.error = Some(why.clone());
                     end = End::Parked(why);
                 }
-            }
-            if let Err(e) = write_status(&self.spool, &status) {
-                log::warn!("job {}: cannot write status: {e}", self.tid);
             }
         } else {
             unsettled = Ending::new(self.claimed.clone(), status.clone()).settle_or_keep(&self.spool);
