@@ -233,3 +233,20 @@ fn a_failed_run_of_a_recurring_job_sends_recurring_failed_and_the_series_goes_on
     // Both series go on: neither file was filed as ended.
     assert!(env.files_in("done").is_empty() && env.files_in("failed").is_empty(), "{log}");
 }
+
+#[test]
+fn a_job_file_that_is_refused_sends_failed_with_the_reason() {
+    let hook = Hook::start(0, false);
+    let env = Env::new();
+    env.config_defaults(json!({"notify": [{"events": ["failed"], "webhook": hook.url()}]}));
+    env.drop_raw("broken", b"{\"type\": \"http.files\", \"urls\": [");
+    env.drop_job("typo", &json!({"type": "http.files", "urls": ["http://127.0.0.1:9/a"], "max_item": 3}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(wait_until(Duration::from_secs(10), || hook.got().len() >= 2), "{:?}\n{log}", hook.got());
+    let got = hook.got();
+    let by = |name: &str| got.iter().find(|v| v["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(by("broken")["event"], "failed", "{got:?}");
+    assert_eq!(by("broken")["state"], "failed", "{got:?}");
+    assert!(by("typo")["error"].as_str().is_some_and(|e| e.contains("max_items")), "{got:?}");
+}

@@ -101,9 +101,7 @@ impl Supervisor {
                     Ok(_) => {}
                     Err(e) => {
                         let why = format!("cannot write job state: {e}");
-                        let end = reject_job(&self.spool, &claimed, &self.config, &why, Some(&intake.spec));
-                        self.endings.extend(end);
-                        self.summary.failed += 1;
+                        self.refuse(&claimed, &why, Some(&intake.spec));
                         return;
                     }
                 }
@@ -118,24 +116,35 @@ impl Supervisor {
                         Ok(Next::Run(info)) => Some(info),
                         Ok(Next::Later) => return,
                         Ok(Next::Over) => return self.end_series(&claimed, &intake),
-                        Err(why) => return self.fail_series(&claimed, &intake, &why),
+                        Err(why) => return self.refuse(&claimed, &why, Some(&intake.spec)),
                     },
                 };
                 self.write_queued(&claimed, &intake, paused);
                 self.waiting.push_back(Waiting { claimed, intake, paused, run });
                 self.start_waiting();
             }
-            Err(rejected) => {
-                let end = reject_job(
-                    &self.spool,
-                    &claimed,
-                    &self.config,
-                    &rejected.reason.0,
-                    rejected.spec.as_deref(),
-                );
-                self.endings.extend(end);
-                self.summary.failed += 1;
-            }
+            Err(rejected) => self.refuse(&claimed, &rejected.reason.0, rejected.spec.as_deref()),
+        }
+    }
+
+    /// Ends a job that cannot run (a bad job file, state that cannot be
+    /// written): `failed/` with the reason, and a `failed` notification,
+    /// since someone has to fix the file.
+    pub(super) fn refuse(&mut self, claimed: &Claimed, why: &str, spec: Option<&crate::job::JobSpec>) {
+        let end = reject_job(&self.spool, claimed, &self.config, why, spec);
+        let status = end
+            .as_ref()
+            .map(|e| e.status.clone())
+            .or_else(|| read_status(&self.spool, claimed.tid).ok().flatten());
+        self.endings.extend(end);
+        self.summary.failed += 1;
+        let (Some(n), Some(status)) = (&self.notifier, status) else { return };
+        let targets = spec.and_then(|s| s.notify.as_deref()).unwrap_or(&self.config.notify);
+        if targets.is_empty() {
+            return;
+        }
+        if let Ok(v) = serde_json::to_value(&status) {
+            n.alerts.send(crate::alerts::Event::Failed, &v, targets);
         }
     }
 
@@ -208,8 +217,7 @@ impl Supervisor {
             }
             Err(e) => {
                 let why = format!("cannot start a thread: {e}");
-                let end = reject_job(&self.spool, &w.claimed, &self.config, &why, None);
-                self.endings.extend(end);
+                self.refuse(&w.claimed, &why, None);
             }
         }
     }

@@ -11,7 +11,7 @@
 //! and runs a slot missed while the daemon was down once; cancel ends the
 //! series; nothing here blocks the supervisor's loop on the network.
 
-use crate::daemon::intake::{Intake, reject_job};
+use crate::daemon::intake::Intake;
 use crate::daemon::supervisor::Supervisor;
 use crate::job::{Due, JobState, JobStatus, Recurrence, ScheduleStatus, Tid, unix_now, utc_text};
 use crate::runner::RunInfo;
@@ -146,14 +146,6 @@ impl Supervisor {
         status.state = JobState::Done;
         status.stage = "finished".into();
         self.endings.extend(Ending::new(claimed.clone(), status).settle_or_keep(&self.spool));
-    }
-
-    /// A recurring job that cannot go on (its run files are unreadable):
-    /// failed, with the reason.
-    pub(super) fn fail_series(&mut self, claimed: &Claimed, intake: &Intake, why: &str) {
-        let end = reject_job(&self.spool, claimed, &self.config, why, Some(&intake.spec));
-        self.endings.extend(end);
-        self.summary.failed += 1;
     }
 
     /// Applies a control request to a scheduled job; false when the job

@@ -184,6 +184,9 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
     let join = thread::Builder::new().name(format!("job-{tid}")).spawn(move || {
         let report = args.report.clone();
         let (spool, claimed) = (args.spool.clone(), args.claimed.clone());
+        // A panic is a failure someone must hear of, like any other.
+        let alerts = args.alerts.clone();
+        let targets = args.spec.notify.clone().unwrap_or_else(|| args.config.notify.clone());
         // The stop flag outlives a panic, so that the job's queued and
         // running downloads stop with it.
         let flags = Arc::new(JobFlags::default());
@@ -191,7 +194,19 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
             Ok(end) => end,
             Err(why) => {
                 flags.set_halted(true);
-                fail_after_panic(&spool, &claimed, &why)
+                let end = fail_after_panic(&spool, &claimed, &why);
+                let status = end
+                    .unsettled
+                    .as_ref()
+                    .map(|e| e.status.clone())
+                    .or_else(|| crate::spool::read_status(&spool, claimed.tid).ok().flatten());
+                if let (Some(a), Some(s)) = (&alerts, status)
+                    && !targets.is_empty()
+                    && let Ok(v) = serde_json::to_value(&s)
+                {
+                    a.send(crate::alerts::Event::Failed, &v, &targets);
+                }
+                end
             }
         };
         let _ = report.send(end);
