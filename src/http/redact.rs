@@ -12,6 +12,12 @@ use crate::http::redact_url;
 const SECRET_PARAMS: &[&str] =
     &["sig", "token", "key", "secret", "pass", "auth", "credential", "session", "code", "ticket"];
 
+/// Names that contain a secret-looking word but never carry a secret
+/// (Douyin's query block sends `version_code` with every call; masking it
+/// only makes debug logs harder to compare with F2's).
+const HARMLESS_PARAMS: &[&str] =
+    &["version_code", "status_code", "error_code", "country_code", "region_code"];
+
 /// `url` with its whole userinfo (a token may be the user name) and the
 /// values of secret-looking parameters, in the query or the fragment
 /// (`#access_token=`), `&`- or `;`-separated, replaced by `***`.
@@ -67,12 +73,23 @@ fn mask_params(part: &str) -> String {
 /// the name is percent-decoded first (`%74oken`).
 fn is_secret(name: &str) -> bool {
     let name = crate::naming::percent_decode_lossy(name).to_ascii_lowercase();
+    if HARMLESS_PARAMS.contains(&name.as_str()) {
+        return false;
+    }
     SECRET_PARAMS.iter().any(|s| name.contains(s)) || matches!(name.as_str(), "pwd" | "sid" | "jwt" | "sign")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn harmless_codes_stay_and_an_oauth_code_goes() {
+        assert_eq!(
+            display_url("https://h/a?version_code=290100&code=abc&auth_code=x&msToken=m"),
+            "https://h/a?version_code=290100&code=***&auth_code=***&msToken=***"
+        );
+    }
 
     #[test]
     fn hides_credentials_and_keeps_the_rest() {
