@@ -312,3 +312,23 @@ fn daemon_recur_kill9_mid_run_resumes_that_run_and_never_begins_it_twice() {
     d.term();
     let _ = d.wait(Duration::from_secs(30));
 }
+
+#[test]
+fn daemon_recur_run_once_begins_one_run_of_a_series_even_when_it_outlasts_its_period() {
+    use crate::support::fileserver::{Fault, FileServer};
+    let server = FileServer::start();
+    server.add("/slow.bin", crate::util::bytes(5, 4000));
+    server.add_fault("/slow.bin", Fault::Stall { after: 100, dur: Duration::from_millis(2500) }, 1);
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job("slow", &json!({"type": "http.files", "urls": [server.url("/slow.bin")], "every": "1s"}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    let tid = tid_of(&env, "slow");
+    assert_eq!(history(&env, tid), vec![(1, "done".to_string())], "{log}");
+    assert_file(&env.job_dir("slow").join("slow.bin"), &crate::util::bytes(5, 4000));
+    // The run that is due now is the next `run --once`'s.
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    assert_eq!(history(&env, tid).len(), 2, "{log}");
+}

@@ -113,7 +113,10 @@ impl Supervisor {
                 let run = match intake.spec.recurrence.clone() {
                     None => None,
                     Some(rec) => match self.next_run(&claimed, &intake, &rec, paused) {
-                        Ok(Next::Run(info)) => Some(info),
+                        Ok(Next::Run(info)) => {
+                            self.ran_once.insert(claimed.tid);
+                            Some(info)
+                        }
                         Ok(Next::Later) => return,
                         Ok(Next::Over) => return self.end_series(&claimed, &intake),
                         Err(why) => return self.refuse(&claimed, &why, Some(&intake.spec)),

@@ -44,6 +44,8 @@ pub(super) enum Next {
 impl Supervisor {
     /// Decides what the admitted recurring job `claimed` does now.
     /// `paused` says it was paused (its status) when the daemon stopped.
+    /// `run --once` begins at most one run of a series: a series whose
+    /// runs take longer than its period would otherwise never let it end.
     pub(super) fn next_run(
         &mut self,
         claimed: &Claimed,
@@ -51,6 +53,7 @@ impl Supervisor {
         rec: &Recurrence,
         paused: bool,
     ) -> Result<Next, String> {
+        let may_begin = !(self.once && self.ran_once.contains(&claimed.tid));
         let tid = claimed.tid;
         let dir = self.spool.state_dir(tid);
         let mark = read_mark(&dir).map_err(|e| format!("cannot read the run mark: {e}"))?;
@@ -74,9 +77,9 @@ impl Supervisor {
                 Ok(Next::Run(RunInfo { mark: m, status: schedule(m.run, None), recurrence: rec.clone() }))
             }
             Phase::Ended(m) => match rec.due(tid, Some(m.started), now) {
-                Due::Now if !paused => begin(m.run + 1),
+                Due::Now if !paused && may_begin => begin(m.run + 1),
                 Due::Now => {
-                    self.schedule(claimed, intake, schedule(m.run, Some(now)), now, true);
+                    self.schedule(claimed, intake, schedule(m.run, Some(now)), now, paused);
                     Ok(Next::Later)
                 }
                 Due::At(at) => {
@@ -124,8 +127,12 @@ impl Supervisor {
         }
     }
 
-    /// Begins the runs whose slot has come, while job slots are free.
+    /// Begins the runs whose slot has come, while job slots are free
+    /// (not for `run --once`, which runs what was due when it started).
     pub(super) fn start_due(&mut self) {
+        if self.once {
+            return;
+        }
         let now = unix_now();
         let due: Vec<Tid> =
             self.scheduled.iter().filter(|(_, s)| !s.paused && s.at <= now).map(|(t, _)| *t).collect();

@@ -120,6 +120,9 @@ pub(super) struct Supervisor {
     pub(super) waiting: VecDeque<Waiting>,
     /// Recurring jobs waiting for their next run.
     pub(super) scheduled: BTreeMap<Tid, crate::daemon::recurring::Scheduled>,
+    /// Recurring jobs that began or resumed a run in this daemon's life
+    /// (read only by `run --once`, which runs one run of a series).
+    pub(super) ran_once: HashSet<Tid>,
     /// Runner reports.
     pub(super) reports_tx: Sender<RunnerReport>,
     /// TID allocation.
@@ -231,6 +234,7 @@ pub fn run(opts: Options) -> Result<Summary, DaemonError> {
         paused: HashSet::new(),
         waiting: VecDeque::new(),
         scheduled: BTreeMap::new(),
+        ran_once: HashSet::new(),
         reports_tx,
         tids: TidAllocator::default(),
         retry_held: HashSet::new(),
