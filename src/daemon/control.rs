@@ -67,16 +67,7 @@ impl Supervisor {
     /// Ends a job cancelled before it started.
     pub(super) fn cancel_waiting(&mut self, w: &Waiting) {
         let reason = "cancelled by request before it started";
-        let mut status = read_status(&self.spool, w.claimed.tid).ok().flatten().unwrap_or_else(|| {
-            crate::job::JobStatus::claimed(
-                w.claimed.tid,
-                &w.intake.spec.name,
-                &w.intake.spec.job_type,
-                &w.intake.spec.save_path.display().to_string(),
-                &self.config.instance,
-                &w.claimed.original,
-            )
-        });
+        let mut status = self.status_of(&w.claimed, &w.intake);
         status.state = JobState::Cancelled;
         status.error = Some(reason.into());
         self.endings.extend(Ending::new(w.claimed.clone(), status).settle_or_keep(&self.spool));

@@ -151,9 +151,9 @@ impl Supervisor {
         }
     }
 
-    /// Writes the status of a claimed, not yet started job.
-    pub(super) fn write_queued(&self, claimed: &Claimed, intake: &Intake, paused: bool) {
-        let mut status = read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| {
+    /// The job's status as on disk, or a new one.
+    pub(super) fn status_of(&self, claimed: &Claimed, intake: &Intake) -> crate::job::JobStatus {
+        read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| {
             crate::job::JobStatus::claimed(
                 claimed.tid,
                 &intake.spec.name,
@@ -162,7 +162,12 @@ impl Supervisor {
                 &self.config.instance,
                 &claimed.original,
             )
-        });
+        })
+    }
+
+    /// Writes the status of a claimed, not yet started job.
+    pub(super) fn write_queued(&self, claimed: &Claimed, intake: &Intake, paused: bool) {
+        let mut status = self.status_of(claimed, intake);
         status.state = if paused { JobState::Paused } else { JobState::Queued };
         status.running = false;
         status.error = None;

@@ -196,18 +196,4 @@ impl Supervisor {
         }
         true
     }
-
-    /// The job's status as on disk, or a new one.
-    fn status_of(&self, claimed: &Claimed, intake: &Intake) -> JobStatus {
-        read_status(&self.spool, claimed.tid).ok().flatten().unwrap_or_else(|| {
-            JobStatus::claimed(
-                claimed.tid,
-                &intake.spec.name,
-                &intake.spec.job_type,
-                &intake.spec.save_path.display().to_string(),
-                &self.config.instance,
-                &claimed.original,
-            )
-        })
-    }
 }
