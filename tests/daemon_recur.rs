@@ -336,3 +336,32 @@ fn daemon_recur_run_once_begins_one_run_of_a_series_even_when_it_outlasts_its_pe
     assert!(status.success(), "{log}");
     assert_eq!(history(&env, tid).len(), 2, "{log}");
 }
+
+#[test]
+fn daemon_recur_a_clock_behind_the_last_start_begins_nothing_until_the_next_slot() {
+    let server = crate::support::fileserver::FileServer::start();
+    server.add("/c.bin", crate::util::bytes(9, 300));
+    let env = Env::new();
+    env.config_defaults(json!({}));
+    env.drop_job("c", &json!({"type": "http.files", "urls": [server.url("/c.bin")], "every": "1m"}));
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    let tid = tid_of(&env, "c");
+    assert_eq!(history(&env, tid).len(), 1);
+    // As if the clock had jumped back an hour since run 1 began: its mark
+    // lies an hour ahead of the clock.
+    let mark_path = env.spool.join("state").join(tid.to_string()).join("run.json");
+    let mut mark: serde_json::Value =
+        serde_json::from_slice(&fs::read(&mark_path).expect("mark")).expect("json");
+    let ahead = spoolfetch::job::unix_now() + 3600;
+    mark["started"] = json!(ahead);
+    fs::write(&mark_path, serde_json::to_vec(&mark).expect("json")).expect("write");
+    let mut d = env.daemon(&[]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(history(&env, tid).len(), 1, "a run began although its slot has not come: {}", d.log());
+    let s = env.status(tid).expect("status");
+    let next = s.schedule.and_then(|x| x.next_run).expect("next run");
+    assert!(next > ahead && next <= ahead + 60, "next run {next}, mark {ahead}");
+    d.term();
+    let _ = d.wait(Duration::from_secs(30));
+}
