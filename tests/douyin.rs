@@ -3,7 +3,8 @@
 //! signature-checking stand-in for the web API: pages past an empty page
 //! that says `has_more`, a block (a 200 with an empty body) that makes the
 //! job back off and go on with its cursor, videos from their candidate
-//! URLs. The full fake Douyin lives in tests/support/douyin/.
+//! URLs. The full fake Douyin lives in tests/support/douyin/. Every test
+//! points `douyin.mssdk_url` (the msToken endpoint) at loopback too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,7 +94,10 @@ fn stand(blocks: usize) -> Stand {
 }
 
 fn configure(env: &Env, s: &Stand) {
-    env.config_defaults(json!({"douyin": {"web_url": s.server.base_url()}}));
+    // The stand-in has no token endpoint: the queries carry a generated
+    // msToken, as they do when Douyin's is down.
+    let base = s.server.base_url();
+    env.config_defaults(json!({"douyin": {"web_url": base, "mssdk_url": format!("{base}/mssdk")}}));
 }
 
 #[test]
@@ -157,7 +161,7 @@ fn a_users_works_against_the_fake_douyin_are_saved_whole_and_skipped_when_unavai
     use crate::support::douyin::{Asset, FakeDouyin, Kind as WorkKind, asset_bytes};
     let fake = FakeDouyin::start();
     let env = Env::new();
-    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url()}}));
     let sec = fake.sec_uid(0);
     env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": sec}));
     let (_, log) = env.run_once(Duration::from_secs(180));
@@ -197,7 +201,7 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
     use std::process::{Command, Stdio};
     let fake = FakeDouyin::start();
     let env = Env::new();
-    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url()}}));
     let store = |cookie: &str| {
         let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
         cmd.args(["douyin", "cookie", "-", "--spool"])
@@ -231,8 +235,8 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
 }
 
 fn full_config(env: &Env, fake: &crate::support::douyin::FakeDouyin, cookie: bool) {
-    let mut d =
-        json!({"web_url": fake.web_url(), "live_url": fake.live_url(), "webcast_url": fake.webcast_url()});
+    let mut d = json!({"web_url": fake.web_url(), "live_url": fake.live_url(),
+        "webcast_url": fake.webcast_url(), "mssdk_url": fake.mssdk_url()});
     if cookie {
         d["cookie"] = json!(fake.login_cookie());
     }
@@ -361,5 +365,60 @@ fn kill_9_mid_listing_and_mid_video_loses_nothing_and_saves_nothing_twice() {
         let v = files.iter().find(|f| f.contains(&format!("_{id}_")) && f.ends_with("_video.mp4"));
         let v = v.unwrap_or_else(|| panic!("{id} missing\n{log}"));
         assert_file(&env.job_dir("u").join(v), &asset_bytes(&id, Asset::Video));
+    }
+}
+
+/// The msToken of every web API query the fake saw.
+fn query_tokens(fake: &crate::support::douyin::FakeDouyin) -> Vec<String> {
+    fake.request_log()
+        .iter()
+        .filter(|l| l.area == "web" && l.path.starts_with("/aweme/v1/web/"))
+        .filter_map(|l| l.query.split('&').find_map(|p| p.strip_prefix("msToken=")).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_queries_carry_the_token_the_endpoint_served_fetched_once_for_the_account() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+    env.drop_job("p", &json!({"type": "douyin.profile", "sec_user_id": fake.sec_uid(1), "name": "p"}));
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let served = fake.ms_tokens();
+    assert_eq!(served.len(), 1, "one token for the account's two jobs\n{log}");
+    assert_eq!(fake.requests("ms_token"), 1);
+    let sent = query_tokens(&fake);
+    assert!(sent.len() >= 3, "{sent:?}");
+    assert!(sent.iter().all(|t| *t == served[0]), "every query carries the served token\n{log}");
+    assert_eq!(fake.bad_signatures(), 0, "{log}");
+    assert!(!log.contains("no msToken"), "{log}");
+}
+
+#[test]
+fn a_token_endpoint_that_is_down_or_sets_a_wrong_length_leaves_the_generated_token_warned_once() {
+    use crate::support::douyin::{FakeDouyin, TokenFault};
+    for fault in [TokenFault::Down, TokenFault::WrongLength] {
+        let fake = FakeDouyin::start();
+        fake.ms_token_fault(Some(fault));
+        let env = Env::new();
+        full_config(&env, &fake, false);
+        env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+        let (status, log) = env.run_once(Duration::from_secs(180));
+        assert!(status.success(), "{fault:?}\n{log}");
+        let sent = query_tokens(&fake);
+        assert!(sent.len() >= 2, "{fault:?}: {sent:?}");
+        let first = &sent[0];
+        assert_eq!(first.len(), 128, "{fault:?}: {first}");
+        assert!(
+            first.ends_with("==")
+                && first[..126].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+        );
+        assert!(sent.iter().all(|t| t == first), "one stand-in for the account, not one per call");
+        assert!(!fake.ms_tokens().contains(first), "{fault:?}: not a served token");
+        assert_eq!(log.matches("no msToken from").count(), 1, "{fault:?}: one warning\n{log}");
+        assert!(fake.requests("ms_token") >= 1, "{fault:?}: the endpoint was asked");
     }
 }

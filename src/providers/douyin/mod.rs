@@ -17,7 +17,8 @@
 //! likes, a mix, the account's collection and favourites folders, the home
 //! feed, a profile, a live room) and their listings (`walk`: F2's
 //! pagination, a block never taken for the end; a live room becomes a
-//! stream the kernel's recorder records).
+//! stream the kernel's recorder records); the msToken each account's
+//! queries carry, from the token endpoint and cached (`token`).
 
 mod client;
 mod ids;
@@ -27,6 +28,7 @@ mod provider;
 mod query;
 mod settings;
 pub mod sign;
+mod token;
 mod walk;
 
 pub use client::{Answer, BLOCKED_WAIT, Caller, SignWith, classify, page, read};

@@ -19,7 +19,7 @@
 //! | `ies_url` | `{base}/ies` | `/share/video/<id>/`, `/share/note/<id>/`, `/share/user/<sec_uid>` pages |
 //! | `live_url` | `{base}/live` | `/webcast/room/web/enter/`, `/<web_rid>` pages |
 //! | `webcast_url` | `{base}/webcast` | `/webcast/room/reflow/info/`, `/reflow/<room_id>` pages |
-//! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST) |
+//! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST; `mssdk_url` is `{base}/mssdk`) |
 //! | `ttwid_url` | `{base}/ttwid/ttwid/union/register/` | ttwid (POST) |
 //! | `webid_url` | `{base}/mcs/webid` | webid (POST; F2 0.0.1.7's models do not send it) |
 //! | `cdn_url` | `{base}/cdn` | media, signed and expiring (`cdn.rs`) |
@@ -103,7 +103,7 @@ pub use cdn::{Asset, asset_bytes, asset_len};
 pub use live::{flv_bytes, segment_bytes};
 #[allow(unused_imports)]
 pub use state::{
-    DELETED_USER, Fault, Kind, Logged, MISSING_MIX, Options, Rejection, SESSION_ID, State, Work,
+    DELETED_USER, Fault, Kind, Logged, MISSING_MIX, Options, Rejection, SESSION_ID, State, TokenFault, Work,
 };
 
 /// The running fake.
@@ -232,6 +232,10 @@ impl FakeDouyin {
     /// Stands for `https://mssdk.bytedance.com/web/report`.
     pub fn ms_token_url(&self) -> String {
         format!("{}/mssdk/web/report", self.base_url())
+    }
+    /// Stands for `https://mssdk.bytedance.com` (`douyin.mssdk_url`).
+    pub fn mssdk_url(&self) -> String {
+        format!("{}/mssdk", self.base_url())
     }
     /// Stands for `https://ttwid.bytedance.com/ttwid/union/register/`.
     pub fn ttwid_url(&self) -> String {
@@ -458,6 +462,11 @@ impl FakeDouyin {
     pub fn ms_token_unavailable(&self, on: bool) {
         self.st().ms_token_unavailable = on;
     }
+    /// The msToken endpoint is down or sets a token of the wrong length
+    /// (`None`: it works).
+    pub fn ms_token_fault(&self, fault: Option<TokenFault>) {
+        self.st().ms_token_fault = fault;
+    }
 
     // ---- inspectors ----
 
@@ -494,7 +503,7 @@ impl FakeDouyin {
     pub fn url_hits(&self, url: &str) -> usize {
         self.st().url_hits.get(&cdn::fault_key(url)).copied().unwrap_or(0)
     }
-    /// msTokens issued.
+    /// msTokens issued (a wrong-length one included, as set).
     pub fn ms_tokens(&self) -> Vec<String> {
         self.st().ms_tokens.clone()
     }

@@ -144,7 +144,19 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
             if s.ms_token_unavailable {
                 return resp;
             }
-            let token = s.new_ms_token();
+            let mut token = s.new_ms_token();
+            match s.ms_token_fault {
+                Some(super::state::TokenFault::Down) => {
+                    s.ms_tokens.pop();
+                    return Response::text(503, "service unavailable\n");
+                }
+                Some(super::state::TokenFault::WrongLength) => {
+                    token.truncate(64);
+                    s.ms_tokens.pop();
+                    s.ms_tokens.push(token.clone());
+                }
+                None => {}
+            }
             resp.header(
                 "Set-Cookie",
                 &format!("msToken={token}; Path=/; Domain=bytedance.com; Max-Age=86400; Secure"),
