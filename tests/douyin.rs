@@ -422,3 +422,32 @@ fn a_token_endpoint_that_is_down_or_sets_a_wrong_length_leaves_the_generated_tok
         assert!(fake.requests("ms_token") >= 1, "{fault:?}: the endpoint was asked");
     }
 }
+
+#[test]
+fn a_pause_every_n_calls_set_for_douyin_falls_between_the_pages() {
+    use crate::support::douyin::{FakeDouyin, Options};
+    let fake = FakeDouyin::start_with(Options { users: 1, works_per_user: 45, ..Options::default() });
+    fake.empty_page_every(0);
+    let env = Env::new();
+    let pause = Duration::from_secs(6);
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url(),
+        "pause_every": 2, "pause_ms": pause.as_millis() as u64}}));
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let at: Vec<std::time::Instant> = fake
+        .server()
+        .log()
+        .iter()
+        .filter(|r| r.path.starts_with("/web/aweme/v1/web/aweme/post/"))
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(at.len(), 3, "three pages of 20\n{log}");
+    let first = at[1] - at[0];
+    let second = at[2] - at[1];
+    // Douyin's own pacing (1.5 s plus up to 1 s) between the first two,
+    // the pause after the second.
+    assert!(first >= Duration::from_millis(1400) && first < pause, "{first:?}");
+    assert!(second >= pause, "{second:?}\n{log}");
+    assert!(log.contains("calls made; pausing 6.0 s"), "{log}");
+}
