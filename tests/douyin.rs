@@ -236,7 +236,7 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
 
 fn full_config(env: &Env, fake: &crate::support::douyin::FakeDouyin, cookie: bool) {
     let mut d = json!({"web_url": fake.web_url(), "live_url": fake.live_url(),
-        "webcast_url": fake.webcast_url(), "mssdk_url": fake.mssdk_url()});
+        "webcast_url": fake.webcast_url(), "mssdk_url": fake.mssdk_url(), "sso_url": fake.sso_url()});
     if cookie {
         d["cookie"] = json!(fake.login_cookie());
     }
@@ -450,4 +450,79 @@ fn a_pause_every_n_calls_set_for_douyin_falls_between_the_pages() {
     assert!(first >= Duration::from_millis(1400) && first < pause, "{first:?}");
     assert!(second >= pause, "{second:?}\n{log}");
     assert!(log.contains("calls made; pausing 6.0 s"), "{log}");
+}
+
+/// `spoolfetch douyin login` on the test spool: (exit code, stdout, stderr).
+fn douyin_login(env: &Env) -> (Option<i32>, String, String) {
+    use std::process::{Command, Stdio};
+    let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
+    cmd.args(["douyin", "login", "--spool"]).arg(&env.spool).stdin(Stdio::null());
+    let out = cmd.output().expect("run douyin login");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn douyin_login_shows_a_code_follows_it_to_the_confirmation_and_the_cookie_it_stores_works() {
+    use crate::support::douyin::{FakeDouyin, SESSION_ID};
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    // The code is drawn with block characters, and the states are told.
+    assert!(err.contains('\u{2580}') || err.contains('\u{2584}') || err.contains('\u{2588}'), "{err}");
+    assert!(err.contains("token=qrtoken0000"), "{err}");
+    for says in ["Waiting for the scan", "Scanned", "Confirmed"] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    assert_eq!((fake.requests("sso_qrcode"), fake.requests("sso_check")), (1, 3));
+    assert_eq!(fake.requests("sso_callback"), 2, "the callback and its landing page, hop by hop");
+    let state = env.dir.path().join("state");
+    assert!(out.contains(&state.display().to_string()), "says which state_dir: {out}");
+    assert!(!out.contains(SESSION_ID) && !err.contains(SESSION_ID), "the cookie is never shown");
+    let file = state.join("douyin-cookie.json");
+    let mode =
+        std::fs::metadata(&file).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("cookie file")).expect("JSON");
+    let cookie = stored["cookie"].as_str().unwrap_or("");
+    assert!(
+        cookie.contains(&format!("sessionid={SESSION_ID}")) && cookie.contains("passport_csrf_token="),
+        "{stored}"
+    );
+    // The stored login reads the account's collection.
+    env.drop_job("c", &json!({"type": "douyin.collection"}));
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(!log.contains(SESSION_ID), "the cookie never reaches the log");
+    let st = env.status(1).expect("status");
+    assert!(st.done > 0 && st.failed == 0, "{st:?}\n{log}");
+}
+
+#[test]
+fn douyin_login_takes_a_new_code_when_one_expires_and_stops_when_refused() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    fake.sso_script(&[&["1", "5"], &["2", "3"]]);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(err.contains("expired") && err.contains("token=qrtoken0001"), "{err}");
+    assert_eq!(fake.requests("sso_qrcode"), 2);
+    assert!(env.dir.path().join("state/douyin-cookie.json").exists());
+
+    let fake = FakeDouyin::start();
+    fake.sso_script(&[&["2", "4"]]);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("refused in the app"), "{err}");
+    assert_eq!(fake.requests("sso_callback"), 0);
+    assert!(!env.dir.path().join("state/douyin-cookie.json").exists(), "nothing stored");
 }

@@ -358,7 +358,7 @@ fn wait_until(
 /// one (a backoff that asks for longer still wins, being a maximum).
 fn pause_after(made: u64, pause: Option<(u32, Duration)>) -> Option<Duration> {
     match pause {
-        Some((n, d)) if n > 0 && !d.is_zero() && made > 0 && made % u64::from(n) == 0 => Some(d),
+        Some((n, d)) if n > 0 && !d.is_zero() && made > 0 && made.is_multiple_of(u64::from(n)) => Some(d),
         _ => None,
     }
 }

@@ -217,6 +217,10 @@ pub struct State {
     pub ms_token_unavailable: bool,
     /// The msToken endpoint's fault, if any.
     pub ms_token_fault: Option<TokenFault>,
+    /// The QR-code login's state scripts, one per code handed out.
+    pub sso_script: Vec<Vec<String>>,
+    /// Codes handed out: (token, checks answered).
+    pub sso_codes: Vec<(String, usize)>,
     // ---- counters ----
     /// API calls (all areas that check signatures) so far.
     pub api_calls: usize,
@@ -320,6 +324,8 @@ impl State {
             flv_bytes: 256 * 1024,
             ms_token_unavailable: false,
             ms_token_fault: None,
+            sso_script: vec![vec!["1".into(), "2".into(), "3".into()]],
+            sso_codes: Vec::new(),
             api_calls: 0,
             per_endpoint: HashMap::new(),
             log: Vec::new(),
