@@ -526,3 +526,56 @@ fn douyin_login_takes_a_new_code_when_one_expires_and_stops_when_refused() {
     assert_eq!(fake.requests("sso_callback"), 0);
     assert!(!env.dir.path().join("state/douyin-cookie.json").exists(), "nothing stored");
 }
+
+/// The sidecar of a recording in `dir` and the bytes it claims.
+fn recorded_len(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_live.ts.rec"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter_map(|v| v["len"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_live_recording_killed_9_continues_after_the_restart_with_every_segment_once() {
+    use crate::support::douyin::{FakeDouyin, segment_bytes};
+    let fake = FakeDouyin::start();
+    // About 24 s of stream (one segment a second); eight segments listed
+    // at a time, so the restart finds the ones not yet recorded still
+    // there.
+    let (refreshes, window) = (24, 8);
+    fake.hls_refreshes(refreshes);
+    fake.hls_window(window);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (rid, room_id) = fake.live_room();
+    env.drop_job("live", &json!({"type": "douyin.live", "web_rid": rid}));
+    let dir = env.job_dir("live");
+    let seg = segment_bytes(&room_id, "FULL_HD1", 0).len() as u64;
+    let mut d = env.daemon(&[]);
+    let recording = crate::util::wait_until(Duration::from_secs(60), || recorded_len(&dir) >= 3 * seg);
+    assert!(recording, "{:?}\n{}", env.status(1), d.log());
+    d.kill9();
+    let before = fake.requests("hls");
+    assert!(before < refreshes, "killed mid-recording ({before} playlist fetches)");
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("continuing the recording at segment"), "{log}");
+    let files = tree(&dir);
+    let ts: Vec<&String> = files.iter().filter(|f| f.ends_with("_live.ts")).collect();
+    assert_eq!(ts.len(), 1, "one recording: {files:?}");
+    assert!(!files.iter().any(|f| f.ends_with(".rec") || f.ends_with(".part")), "{files:?}");
+    let got = std::fs::read(dir.join(ts[0])).expect("the recording");
+    // Every segment the stream ever listed, each once, in order.
+    let last = (refreshes + window - 1) as u64;
+    let want: Vec<u8> = (0..last).flat_map(|n| segment_bytes(&room_id, "FULL_HD1", n)).collect();
+    assert_eq!(got.len(), want.len(), "{} of {} segments\n{log}", got.len() as u64 / seg, last);
+    assert!(got == want, "the bytes the fake served, in order\n{log}");
+    let st = env.status(1).expect("status");
+    assert_eq!((st.state.as_str(), st.done), ("done", 1), "{st:?}");
+}
