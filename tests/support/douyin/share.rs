@@ -162,10 +162,7 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
                 }
                 None => {}
             }
-            resp.header(
-                "Set-Cookie",
-                &format!("msToken={token}; Path=/{domain}; Max-Age=86400"),
-            )
+            resp.header("Set-Cookie", &format!("msToken={token}; Path=/{domain}; Max-Age=86400"))
         }
         ("ttwid", "/ttwid/union/register/") => {
             if body.as_ref().and_then(|b| b.get("aid")).is_none() {
@@ -173,10 +170,8 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
             }
             s.seq += 1;
             let ttwid = format!("1%7Cfake{:016x}%7C1700000000%7Cttwidsig", s.seq);
-            Response::json(200, r#"{"status_code":0,"redirect_url":"https://www.ixigua.com"}"#).header(
-                "Set-Cookie",
-                &format!("ttwid={ttwid}; Path=/{domain}; Max-Age=31536000; HttpOnly"),
-            )
+            Response::json(200, r#"{"status_code":0,"redirect_url":"https://www.ixigua.com"}"#)
+                .header("Set-Cookie", &format!("ttwid={ttwid}; Path=/{domain}; Max-Age=31536000; HttpOnly"))
         }
         ("mcs", "/webid") => {
             if body.as_ref().and_then(|b| b.get("app_id")).is_none() {
