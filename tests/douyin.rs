@@ -3,7 +3,8 @@
 //! signature-checking stand-in for the web API: pages past an empty page
 //! that says `has_more`, a block (a 200 with an empty body) that makes the
 //! job back off and go on with its cursor, videos from their candidate
-//! URLs. The full fake Douyin lives in tests/support/douyin/.
+//! URLs. The full fake Douyin lives in tests/support/douyin/. Every test
+//! points `douyin.mssdk_url` (the msToken endpoint) at loopback too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,7 +94,10 @@ fn stand(blocks: usize) -> Stand {
 }
 
 fn configure(env: &Env, s: &Stand) {
-    env.config_defaults(json!({"douyin": {"web_url": s.server.base_url()}}));
+    // The stand-in has no token endpoint: the queries carry a generated
+    // msToken, as they do when Douyin's is down.
+    let base = s.server.base_url();
+    env.config_defaults(json!({"douyin": {"web_url": base, "mssdk_url": format!("{base}/mssdk")}}));
 }
 
 #[test]
@@ -157,7 +161,7 @@ fn a_users_works_against_the_fake_douyin_are_saved_whole_and_skipped_when_unavai
     use crate::support::douyin::{Asset, FakeDouyin, Kind as WorkKind, asset_bytes};
     let fake = FakeDouyin::start();
     let env = Env::new();
-    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url()}}));
     let sec = fake.sec_uid(0);
     env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": sec}));
     let (_, log) = env.run_once(Duration::from_secs(180));
@@ -197,7 +201,7 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
     use std::process::{Command, Stdio};
     let fake = FakeDouyin::start();
     let env = Env::new();
-    env.config_defaults(json!({"douyin": {"web_url": fake.web_url()}}));
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url()}}));
     let store = |cookie: &str| {
         let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
         cmd.args(["douyin", "cookie", "-", "--spool"])
@@ -231,8 +235,8 @@ fn douyin_cookie_checks_and_stores_the_cookie_and_a_refused_one_parks_the_job_un
 }
 
 fn full_config(env: &Env, fake: &crate::support::douyin::FakeDouyin, cookie: bool) {
-    let mut d =
-        json!({"web_url": fake.web_url(), "live_url": fake.live_url(), "webcast_url": fake.webcast_url()});
+    let mut d = json!({"web_url": fake.web_url(), "live_url": fake.live_url(),
+        "webcast_url": fake.webcast_url(), "mssdk_url": fake.mssdk_url(), "sso_url": fake.sso_url()});
     if cookie {
         d["cookie"] = json!(fake.login_cookie());
     }
@@ -362,4 +366,216 @@ fn kill_9_mid_listing_and_mid_video_loses_nothing_and_saves_nothing_twice() {
         let v = v.unwrap_or_else(|| panic!("{id} missing\n{log}"));
         assert_file(&env.job_dir("u").join(v), &asset_bytes(&id, Asset::Video));
     }
+}
+
+/// The msToken of every web API query the fake saw.
+fn query_tokens(fake: &crate::support::douyin::FakeDouyin) -> Vec<String> {
+    fake.request_log()
+        .iter()
+        .filter(|l| l.area == "web" && l.path.starts_with("/aweme/v1/web/"))
+        .filter_map(|l| l.query.split('&').find_map(|p| p.strip_prefix("msToken=")).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_queries_carry_the_token_the_endpoint_served_fetched_once_for_the_account() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+    env.drop_job("p", &json!({"type": "douyin.profile", "sec_user_id": fake.sec_uid(1), "name": "p"}));
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let served = fake.ms_tokens();
+    assert_eq!(served.len(), 1, "one token for the account's two jobs\n{log}");
+    assert_eq!(fake.requests("ms_token"), 1);
+    let sent = query_tokens(&fake);
+    assert!(sent.len() >= 3, "{sent:?}");
+    assert!(sent.iter().all(|t| *t == served[0]), "every query carries the served token\n{log}");
+    assert_eq!(fake.bad_signatures(), 0, "{log}");
+    assert!(!log.contains("no msToken"), "{log}");
+}
+
+#[test]
+fn a_token_endpoint_that_is_down_or_sets_a_wrong_length_leaves_the_generated_token_warned_once() {
+    use crate::support::douyin::{FakeDouyin, TokenFault};
+    for fault in [TokenFault::Down, TokenFault::WrongLength] {
+        let fake = FakeDouyin::start();
+        fake.ms_token_fault(Some(fault));
+        let env = Env::new();
+        full_config(&env, &fake, false);
+        env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+        let (status, log) = env.run_once(Duration::from_secs(180));
+        assert!(status.success(), "{fault:?}\n{log}");
+        let sent = query_tokens(&fake);
+        assert!(sent.len() >= 2, "{fault:?}: {sent:?}");
+        let first = &sent[0];
+        assert_eq!(first.len(), 128, "{fault:?}: {first}");
+        assert!(
+            first.ends_with("==")
+                && first[..126].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+        );
+        assert!(sent.iter().all(|t| t == first), "one stand-in for the account, not one per call");
+        assert!(!fake.ms_tokens().contains(first), "{fault:?}: not a served token");
+        assert_eq!(log.matches("no msToken from").count(), 1, "{fault:?}: one warning\n{log}");
+        assert!(fake.requests("ms_token") >= 1, "{fault:?}: the endpoint was asked");
+    }
+}
+
+#[test]
+fn a_pause_every_n_calls_set_for_douyin_falls_between_the_pages() {
+    use crate::support::douyin::{FakeDouyin, Options};
+    let fake = FakeDouyin::start_with(Options { users: 1, works_per_user: 45, ..Options::default() });
+    fake.empty_page_every(0);
+    let env = Env::new();
+    let pause = Duration::from_secs(6);
+    env.config_defaults(json!({"douyin": {"web_url": fake.web_url(), "mssdk_url": fake.mssdk_url(),
+        "pause_every": 2, "pause_ms": pause.as_millis() as u64}}));
+    env.drop_job("u", &json!({"type": "douyin.post", "sec_user_id": fake.sec_uid(0)}));
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let at: Vec<std::time::Instant> = fake
+        .server()
+        .log()
+        .iter()
+        .filter(|r| r.path.starts_with("/web/aweme/v1/web/aweme/post/"))
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(at.len(), 3, "three pages of 20\n{log}");
+    let first = at[1] - at[0];
+    let second = at[2] - at[1];
+    // Douyin's own pacing (1.5 s plus up to 1 s) between the first two,
+    // the pause after the second.
+    assert!(first >= Duration::from_millis(1400) && first < pause, "{first:?}");
+    assert!(second >= pause, "{second:?}\n{log}");
+    assert!(log.contains("calls made; pausing 6.0 s"), "{log}");
+}
+
+/// `spoolfetch douyin login` on the test spool: (exit code, stdout, stderr).
+fn douyin_login(env: &Env) -> (Option<i32>, String, String) {
+    use std::process::{Command, Stdio};
+    let mut cmd = crate::util::hermetic(Command::new(crate::util::bin()));
+    cmd.args(["douyin", "login", "--spool"]).arg(&env.spool).stdin(Stdio::null());
+    let out = cmd.output().expect("run douyin login");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn douyin_login_shows_a_code_follows_it_to_the_confirmation_and_the_cookie_it_stores_works() {
+    use crate::support::douyin::{FakeDouyin, SESSION_ID};
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    // The code is drawn with block characters, and the states are told.
+    assert!(err.contains('\u{2580}') || err.contains('\u{2584}') || err.contains('\u{2588}'), "{err}");
+    assert!(err.contains("token=qrtoken0000"), "{err}");
+    for says in ["Waiting for the scan", "Scanned", "Confirmed"] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    assert_eq!((fake.requests("sso_qrcode"), fake.requests("sso_check")), (1, 3));
+    assert_eq!(fake.requests("sso_callback"), 2, "the callback and its landing page, hop by hop");
+    let state = env.dir.path().join("state");
+    assert!(out.contains(&state.display().to_string()), "says which state_dir: {out}");
+    assert!(!out.contains(SESSION_ID) && !err.contains(SESSION_ID), "the cookie is never shown");
+    let file = state.join("douyin-cookie.json");
+    let mode =
+        std::fs::metadata(&file).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("cookie file")).expect("JSON");
+    let cookie = stored["cookie"].as_str().unwrap_or("");
+    assert!(
+        cookie.contains(&format!("sessionid={SESSION_ID}")) && cookie.contains("passport_csrf_token="),
+        "{stored}"
+    );
+    // The stored login reads the account's collection.
+    env.drop_job("c", &json!({"type": "douyin.collection"}));
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(!log.contains(SESSION_ID), "the cookie never reaches the log");
+    let st = env.status(1).expect("status");
+    assert!(st.done > 0 && st.failed == 0, "{st:?}\n{log}");
+}
+
+#[test]
+fn douyin_login_takes_a_new_code_when_one_expires_and_stops_when_refused() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    fake.sso_script(&[&["1", "5"], &["2", "3"]]);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(err.contains("expired") && err.contains("token=qrtoken0001"), "{err}");
+    assert_eq!(fake.requests("sso_qrcode"), 2);
+    assert!(env.dir.path().join("state/douyin-cookie.json").exists());
+
+    let fake = FakeDouyin::start();
+    fake.sso_script(&[&["2", "4"]]);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (code, out, err) = douyin_login(&env);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("refused in the app"), "{err}");
+    assert_eq!(fake.requests("sso_callback"), 0);
+    assert!(!env.dir.path().join("state/douyin-cookie.json").exists(), "nothing stored");
+}
+
+/// The sidecar of a recording in `dir` and the bytes it claims.
+fn recorded_len(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_live.ts.rec"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter_map(|v| v["len"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_live_recording_killed_9_continues_after_the_restart_with_every_segment_once() {
+    use crate::support::douyin::{FakeDouyin, segment_bytes};
+    let fake = FakeDouyin::start();
+    // About 24 s of stream (one segment a second); eight segments listed
+    // at a time, so the restart finds the ones not yet recorded still
+    // there.
+    let (refreshes, window) = (24, 8);
+    fake.hls_refreshes(refreshes);
+    fake.hls_window(window);
+    let env = Env::new();
+    full_config(&env, &fake, false);
+    let (rid, room_id) = fake.live_room();
+    env.drop_job("live", &json!({"type": "douyin.live", "web_rid": rid}));
+    let dir = env.job_dir("live");
+    let seg = segment_bytes(&room_id, "FULL_HD1", 0).len() as u64;
+    let mut d = env.daemon(&[]);
+    let recording = crate::util::wait_until(Duration::from_secs(60), || recorded_len(&dir) >= 3 * seg);
+    assert!(recording, "{:?}\n{}", env.status(1), d.log());
+    d.kill9();
+    let before = fake.requests("hls");
+    assert!(before < refreshes, "killed mid-recording ({before} playlist fetches)");
+    let (status, log) = env.run_once(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("continuing the recording at segment"), "{log}");
+    let files = tree(&dir);
+    let ts: Vec<&String> = files.iter().filter(|f| f.ends_with("_live.ts")).collect();
+    assert_eq!(ts.len(), 1, "one recording: {files:?}");
+    assert!(!files.iter().any(|f| f.ends_with(".rec") || f.ends_with(".part")), "{files:?}");
+    let got = std::fs::read(dir.join(ts[0])).expect("the recording");
+    // Every segment the stream ever listed, each once, in order.
+    let last = (refreshes + window - 1) as u64;
+    let want: Vec<u8> = (0..last).flat_map(|n| segment_bytes(&room_id, "FULL_HD1", n)).collect();
+    assert_eq!(got.len(), want.len(), "{} of {} segments\n{log}", got.len() as u64 / seg, last);
+    assert!(got == want, "the bytes the fake served, in order\n{log}");
+    let st = env.status(1).expect("status");
+    assert_eq!((st.state.as_str(), st.done), ("done", 1), "{st:?}");
 }

@@ -4,7 +4,8 @@
 //! wrong signature, User-Agent or parameter order gets the empty 200;
 //! paging (empty pages that continue), cookies, the CDN (Range, expiry,
 //! faults, the watermarked decoy), share-link redirects, live rooms and
-//! their sliding playlist, the token endpoints, the fault knobs; and the
+//! their sliding playlist, the token endpoints and their faults, the QR-code
+//! login's scripted states and redirect, the fault knobs; and the
 //! replay of what F2's own crawler sent (`tests/fixtures/douyin/`).
 
 use std::time::{Duration, Instant};
@@ -17,7 +18,8 @@ use spoolfetch::providers::douyin::{
 
 use crate::support::client::{Got, agent, done};
 use crate::support::douyin::{
-    Asset, DELETED_USER, FakeDouyin, Fault, MISSING_MIX, Options, Rejection, asset_bytes, segment_bytes,
+    Asset, DELETED_USER, FakeDouyin, Fault, MISSING_MIX, Options, Rejection, TokenFault, asset_bytes,
+    segment_bytes,
 };
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
@@ -548,6 +550,74 @@ fn the_token_endpoints_set_their_cookies() {
     );
     assert!(got.json()["web_id"].as_str().is_some_and(|w| w.len() == 19));
     assert_eq!((f.requests("ms_token"), f.requests("ttwid"), f.requests("webid")), (2, 1, 1));
+    // The faults: down, and a token of a length the site never issues.
+    f.ms_token_unavailable(false);
+    f.ms_token_fault(Some(TokenFault::Down));
+    assert_eq!(done(agent().post(&f.ms_token_url()).send(body)).status, 503);
+    f.ms_token_fault(Some(TokenFault::WrongLength));
+    let got = done(agent().post(&f.ms_token_url()).send(body));
+    let short =
+        got.header("set-cookie").and_then(|c| c.strip_prefix("msToken=")).and_then(|c| c.split(';').next());
+    assert_eq!(short.map(str::len), Some(64));
+    assert_eq!(f.ms_tokens().last().map(String::len), Some(64));
+}
+
+#[test]
+fn the_qr_login_follows_its_script_and_its_redirect_sets_the_login_cookie() {
+    let f = FakeDouyin::start();
+    f.sso_script(&[&["1", "5"], &["2", "3"]]);
+    let fp = "verify_loyw3vg4_AbCdEfGh_IjKl_4MnO_8pQr_StUvWxYz0123";
+    let block = "service=https://www.douyin.com&need_logo=false&need_short_url=true&device_platform=web_app\
+                 &aid=6383&account_sdk_source=sso&sdk_version=2.2.7-beta.6&language=zh";
+    let code = |f: &FakeDouyin| {
+        get_ua(&format!("{}/get_qrcode/?{block}&verifyFp={fp}&fp={fp}", f.sso_url()), UA, None).json()
+    };
+    let check = |f: &FakeDouyin, token: &str| {
+        get_ua(
+            &format!("{}/check_qrconnect/?{block}&token={token}&verifyFp={fp}&fp={fp}", f.sso_url()),
+            UA,
+            None,
+        )
+    };
+    let first = code(&f);
+    let t0 = first["data"]["token"].as_str().expect("token").to_string();
+    assert!(first["data"]["qrcode_index_url"].as_str().is_some_and(|u| u.ends_with(&t0)));
+    let states: Vec<String> =
+        (0..3).map(|_| check(&f, &t0).json()["data"]["status"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(states, ["1", "5", "5"], "the last state repeats");
+    let t1 = code(&f)["data"]["token"].as_str().expect("token").to_string();
+    assert_ne!(t0, t1);
+    assert_eq!(check(&f, &t1).json()["data"]["status"], "2");
+    let done3 = check(&f, &t1);
+    assert_eq!(done3.json()["data"]["status"], "3");
+    let csrf = done3.header("set-cookie").expect("a cookie with the confirmation").to_string();
+    let redirect = done3.json()["data"]["redirect_url"].as_str().expect("redirect").to_string();
+    // The callback wants the confirmation's cookie, then sets the login.
+    let r = no_redirects().get(&redirect).call().expect("callback");
+    assert_eq!(r.status().as_u16(), 403, "not without the confirmation's cookie");
+    let r = no_redirects()
+        .get(&redirect)
+        .header("Cookie", csrf.split(';').next().unwrap_or(""))
+        .call()
+        .expect("callback");
+    assert_eq!(r.status().as_u16(), 302);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with(&format!("sessionid={}", crate::support::douyin::SESSION_ID))),
+        "{set:?}"
+    );
+    assert!(r.headers().get("location").is_some());
+    // A token it never handed out, or a missing verifyFp, is refused.
+    assert_eq!(check(&f, "nope").json()["error_code"], 2);
+    let bare = get_ua(&format!("{}/get_qrcode/?{block}", f.sso_url()), UA, None).json();
+    assert_eq!(bare["error_code"], 1001);
+    assert_eq!((f.requests("sso_qrcode"), f.requests("sso_check")), (3, 6));
 }
 
 #[test]

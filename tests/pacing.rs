@@ -32,6 +32,7 @@ fn policy() -> AccountPolicy {
         max_body: 1 << 20,
         bucket: None,
         jitter: Duration::ZERO,
+        pause: None,
     }
 }
 
@@ -420,4 +421,29 @@ fn halting_a_queued_job_does_not_wait_for_another_jobs_backoff() {
     assert_eq!(rb, Err(ApiError::Interrupted));
     assert_eq!(status(&ra), 200);
     assert!(lag < Duration::from_secs(1), "halted job answered after {lag:?}");
+}
+
+#[test]
+fn a_pause_falls_after_every_nth_call_of_the_account() {
+    let (server, rec) = serve(|_, _| ok());
+    let pause = Duration::from_millis(400);
+    let (p, j, _) = spawn(AccountPolicy { pause: Some((2, pause)), ..policy() });
+    let f = flags();
+    for i in 0..5 {
+        let url = format!("{}/c{i}", server.base_url());
+        assert_eq!(status(&p.call(ApiRequest::get(url), default_classify, &f)), 200);
+    }
+    stop(&p, j);
+    let hits = rec.hits();
+    assert_eq!(hits.len(), 5);
+    let gaps: Vec<Duration> =
+        hits.windows(2).map(|w| w[1].arrived.saturating_duration_since(w[0].answered)).collect();
+    // After calls 2 and 4 the pause; between the others the interval only.
+    for (i, gap) in gaps.iter().enumerate() {
+        if i % 2 == 1 {
+            assert!(*gap + SLACK >= pause, "gap {i}: {gap:?}");
+        } else {
+            assert!(*gap < pause / 2, "gap {i}: {gap:?} (no pause due)");
+        }
+    }
 }

@@ -27,6 +27,7 @@ fn policy() -> AccountPolicy {
         max_body: 1 << 20,
         bucket: None,
         jitter: Duration::ZERO,
+        pause: None,
     }
 }
 

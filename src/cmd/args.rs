@@ -67,7 +67,8 @@ pub enum Command {
     Pixiv(PixivArgs),
     /// PicWish web login (for `interface: "web"` jobs).
     Picwish(PicwishArgs),
-    /// Douyin login: check a browser cookie with Douyin and store it.
+    /// Douyin login: a QR code to scan, or a browser cookie, checked with
+    /// Douyin and stored.
     Douyin(DouyinArgs),
     /// Exit 0 if this instance's daemon runs on the spool (it holds the
     /// instance lock), 1 if not: a container's or a monitor's health check.
@@ -114,6 +115,10 @@ pub enum DouyinCommand {
         #[arg(value_name = "COOKIE")]
         cookie: Option<String>,
     },
+    /// QR-code login shown in the terminal: scan it with the Douyin app and
+    /// confirm there; the login cookie is checked and stored as `douyin
+    /// cookie` stores one.
+    Login,
 }
 
 /// `picwish`.

@@ -246,6 +246,18 @@ impl Config {
         Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
     }
 
+    /// The pause a provider's section sets for its accounts' API calls
+    /// (`<provider>.pause_every` calls, then `<provider>.pause_ms`, 60 s
+    /// unless given), overriding the provider's own: `Some(None)` turns
+    /// it off (`pause_every: 0`), `None` leaves the provider's.
+    pub fn provider_pause(&self, provider: &str) -> Option<Option<(u32, Duration)>> {
+        let section = self.sections.get(provider)?;
+        let every = section.get("pause_every")?.as_f64()?;
+        let ms = section.get("pause_ms").and_then(serde_json::Value::as_f64).unwrap_or(60_000.0);
+        let every = every.clamp(0.0, f64::from(u32::MAX)) as u32;
+        Some((every > 0).then(|| (every, Duration::from_secs_f64(ms.max(0.0) / 1000.0))))
+    }
+
     /// A provider section with typed reads and declared defaults.
     pub fn values(&self, spec: SectionSpec) -> super::SectionValues {
         super::SectionValues::new(spec, self.section(spec.name))
@@ -568,6 +580,29 @@ mod tests {
         let env = move |k: &str| vars.get(k).cloned();
         let ov = Overrides { config_file: Some(file), ..Overrides::default() };
         load(dir.path(), &ov, &env, &[])
+    }
+
+    #[test]
+    fn a_providers_pause_is_read_from_its_section() {
+        let load_with = |json: &str, _: &[(&str, &str)]| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let file = dir.path().join("c.json");
+            std::fs::write(&file, json).expect("write");
+            let ov = Overrides { config_file: Some(file), ..Overrides::default() };
+            load(dir.path(), &ov, &|_| None, &crate::providers::section_specs())
+        };
+        let c = load_with(
+            r#"{"douyin": {"pause_every": 25, "pause_ms": 9000}, "demo": {"pause_every": 3}}"#,
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.provider_pause("douyin"), Some(Some((25, Duration::from_secs(9)))));
+        assert_eq!(c.provider_pause("demo"), Some(Some((3, Duration::from_secs(60)))), "60 s unless given");
+        assert_eq!(c.provider_pause("pixiv"), None, "the provider's own");
+        let off = load_with(r#"{"douyin": {"pause_every": 0}}"#, &[]).expect("valid");
+        assert_eq!(off.provider_pause("douyin"), Some(None));
+        assert!(load_with(r#"{"douyin": {"pause_every": -1}}"#, &[]).is_err());
+        assert!(load_with(r#"{"douyin": {"pause_ms": "long"}}"#, &[]).is_err());
     }
 
     #[test]

@@ -167,12 +167,25 @@ impl KeySpec {
 
 /// Keys every provider section may hold, whatever the provider declares:
 /// the kernel reads them. `interval_ms` overrides the pacing the provider
-/// declares for the API calls of its accounts.
-pub const COMMON_KEYS: &[KeySpec] = &[KeySpec::new(
-    "interval_ms",
-    KeyKind::Number { min: 0.0, max: 86_400_000.0, above_min: false },
-    "minimum gap in ms between two API calls of one account of this provider (default: the provider's own pacing)",
-)];
+/// declares for the API calls of its accounts, `pause_every` and
+/// `pause_ms` its pause every N calls.
+pub const COMMON_KEYS: &[KeySpec] = &[
+    KeySpec::new(
+        "interval_ms",
+        KeyKind::Number { min: 0.0, max: 86_400_000.0, above_min: false },
+        "minimum gap in ms between two API calls of one account of this provider (default: the provider's own pacing)",
+    ),
+    KeySpec::new(
+        "pause_every",
+        KeyKind::Number { min: 0.0, max: 1_000_000.0, above_min: false },
+        "after every this many API calls of one account, a pause of pause_ms (0: none; default: the provider's own)",
+    ),
+    KeySpec::new(
+        "pause_ms",
+        KeyKind::Number { min: 0.0, max: 86_400_000.0, above_min: false },
+        "the pause after every pause_every calls, in ms (default 60000)",
+    ),
+];
 
 impl SectionSpec {
     /// The declaration of `key` (the provider's, or a common one).

@@ -31,6 +31,7 @@ pub(super) fn policy(spec: &PacingSpec, config: &Config, interval: Option<Durati
         max_body: MAX_BODY,
         bucket: spec.bucket,
         jitter: spec.jitter,
+        pause: spec.pause,
     }
 }
 
@@ -38,7 +39,10 @@ impl Supervisor {
     /// The lanes of an account of `provider`, their pacers started on
     /// first use; `None` when a pacing thread cannot be started.
     pub(super) fn lanes_for(&mut self, account: &AccountSpec, provider: &str) -> Option<Lanes> {
-        let api = policy(&account.pacing, &self.config, self.config.provider_interval(provider));
+        let mut api = policy(&account.pacing, &self.config, self.config.provider_interval(provider));
+        if let Some(pause) = self.config.provider_pause(provider) {
+            api.pause = pause;
+        }
         let mut lanes = Lanes::api(self.pacer(&account.key, api)?, account.classify)
             .with_credentials(account.credentials.clone());
         for lane in &account.lanes {

@@ -36,6 +36,9 @@ pub struct AccountPolicy {
     pub jitter: Duration,
     /// A request budget (requests per second, burst) on top of `interval`.
     pub bucket: Option<(f64, f64)>,
+    /// After every `n` calls, a pause of this long (`(n, pause)`): sites
+    /// that watch for long unbroken runs see a person's breaks.
+    pub pause: Option<(u32, Duration)>,
 }
 
 /// A token bucket. It starts empty: a restarted process must not assume
@@ -183,6 +186,8 @@ fn run(
     // long backoff is answered at once instead of after it.
     let mut queue: VecDeque<Call> = VecDeque::new();
     let mut quit = false;
+    // Exchanges made, for the pause every N calls.
+    let mut made: u64 = 0;
     let mut bucket = policy
         .bucket
         .filter(|(rate, burst)| *rate > 0.0 && *burst >= 1.0)
@@ -235,6 +240,11 @@ fn run(
             let ended = Instant::now();
             log_exchange(account, &req, &outcome, ended - sent);
             next_allowed = ended + policy.interval + jitter(policy.jitter);
+            made += 1;
+            if let Some(pause) = pause_after(made, policy.pause) {
+                log::info!("{account}: {made} calls made; pausing {:.1} s", pause.as_secs_f64());
+                next_allowed = next_allowed.max(ended + pause);
+            }
             stats.calls.fetch_add(1, Ordering::Relaxed);
             let once = !call.req.is_idempotent();
             match outcome {
@@ -344,6 +354,15 @@ fn wait_until(
     }
 }
 
+/// The pause due after the `made`-th call: `pause` after every `n`-th
+/// one (a backoff that asks for longer still wins, being a maximum).
+fn pause_after(made: u64, pause: Option<(u32, Duration)>) -> Option<Duration> {
+    match pause {
+        Some((n, d)) if n > 0 && !d.is_zero() && made > 0 && made.is_multiple_of(u64::from(n)) => Some(d),
+        _ => None,
+    }
+}
+
 /// A random gap from zero to `max`.
 fn jitter(max: Duration) -> Duration {
     if max.is_zero() {
@@ -371,6 +390,7 @@ pub fn send_once(
         timeout,
         max_body,
         bucket: None,
+        pause: None,
     };
     let req = req.for_attempt().map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
     let body = Outgoing::of(&req).map_err(ureq::Error::Io)?;
@@ -479,6 +499,19 @@ mod tests {
         assert!(draws.iter().all(|d| *d <= max));
         let mean = draws.iter().sum::<Duration>() / 200;
         assert!(mean > Duration::from_millis(300) && mean < Duration::from_millis(700), "{mean:?}");
+    }
+
+    #[test]
+    fn the_pause_falls_after_every_nth_call_only() {
+        let d = Duration::from_secs(30);
+        let due: Vec<u64> = (0..=12).filter(|&m| pause_after(m, Some((4, d))).is_some()).collect();
+        assert_eq!(due, [4, 8, 12]);
+        assert_eq!(pause_after(4, Some((4, d))), Some(d));
+        assert_eq!(pause_after(1, Some((1, d))), Some(d), "every call");
+        assert_eq!(pause_after(4, None), None);
+        assert_eq!(pause_after(4, Some((0, d))), None, "0 turns it off");
+        assert_eq!(pause_after(4, Some((4, Duration::ZERO))), None);
+        assert_eq!(pause_after(u64::from(u32::MAX) * 2, Some((u32::MAX, d))), Some(d));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! threads (one per account key and lane, shared by every job of the
 //! account) and the [`Lanes`] a job's [`super::Api`] calls through.
 //! Invariant: a provider states its API's documented budget here once;
-//! the configuration may override the interval (`<provider>.interval_ms`),
+//! the configuration may override the interval (`<provider>.interval_ms`)
+//! and the pause every N calls (`<provider>.pause_every`, `pause_ms`),
 //! and the top-level `interval_ms` applies only to providers that declare
 //! no interval of their own.
 
@@ -84,6 +85,10 @@ pub struct PacingSpec {
     pub backoff_max: Option<Duration>,
     /// A random extra gap of up to this much after each call.
     pub jitter: Duration,
+    /// After every `n` calls of the lane, a pause of this long (`(n,
+    /// pause)`); `<provider>.pause_every` and `<provider>.pause_ms`
+    /// override it for the API lane.
+    pub pause: Option<(u32, Duration)>,
 }
 
 impl PacingSpec {
@@ -98,6 +103,7 @@ impl PacingSpec {
             max_rate_limited: 20,
             backoff_max: None,
             jitter: Duration::ZERO,
+            pause: None,
         }
     }
 
@@ -112,6 +118,7 @@ impl PacingSpec {
             max_rate_limited: 20,
             backoff_max: None,
             jitter: Duration::ZERO,
+            pause: None,
         }
     }
 

@@ -17,20 +17,25 @@
 //! likes, a mix, the account's collection and favourites folders, the home
 //! feed, a profile, a live room) and their listings (`walk`: F2's
 //! pagination, a block never taken for the end; a live room becomes a
-//! stream the kernel's recorder records).
+//! stream the kernel's recorder records); the msToken each account's
+//! queries carry, from the token endpoint and cached (`token`); the SSO
+//! QR-code login that yields a login cookie (`login`).
 
 mod client;
 mod ids;
+mod login;
 mod model;
 mod naming;
 mod provider;
 mod query;
 mod settings;
 pub mod sign;
+mod token;
 mod walk;
 
 pub use client::{Answer, BLOCKED_WAIT, Caller, SignWith, classify, page, read};
 pub use ids::{DouyinId, Hosts, IdError, Resolved, Wanted, id_in_url, links_in, resolve};
+pub use login::{CookieJar, Event, LoginError, LoginOptions, QrCode, QrState, qr_login};
 pub use model::{Aweme, With};
 pub use naming::{DEFAULT_TEMPLATE, FIELDS, Fields, china_time};
 pub use provider::Douyin;

@@ -222,7 +222,6 @@ impl Provider for Douyin {
         if kind == Kind::Like && s.cookie.is_none() {
             log::debug!("douyin.like without a cookie: only public like lists can be read");
         }
-        let ms_token = super::sign::fallback_ms_token(&mut fastrand::Rng::new());
         Ok(Box::new(DouyinWalk {
             settings: s,
             kind,
@@ -237,7 +236,6 @@ impl Provider for Douyin {
             archive: p.bool("archive").unwrap_or(true),
             collects_id: p.str("collects_id").filter(|c| !c.trim().is_empty()),
             live,
-            ms_token,
         }))
     }
 }

@@ -31,6 +31,10 @@ pub const SECTION: SectionSpec = SectionSpec {
         KeySpec::new("live_url", KeyKind::Origin, "the live web API's origin").default("https://live.douyin.com"),
         KeySpec::new("webcast_url", KeyKind::Origin, "the app live API's origin (room ids from app share links)")
             .default("https://webcast.amemv.com"),
+        KeySpec::new("mssdk_url", KeyKind::Origin, "the msToken endpoint's origin (`/web/report` on it)")
+            .default("https://mssdk.bytedance.com"),
+        KeySpec::new("sso_url", KeyKind::Origin, "the QR-code login's origin (`douyin login`)")
+            .default("https://sso.douyin.com"),
     ],
 };
 
@@ -49,6 +53,10 @@ pub struct Settings {
     pub live_url: String,
     /// The app live API's origin.
     pub webcast_url: String,
+    /// The msToken endpoint's origin.
+    pub mssdk_url: String,
+    /// The QR-code login's origin.
+    pub sso_url: String,
     /// Where the stored cookie lives.
     pub state_dir: PathBuf,
 }
@@ -92,6 +100,8 @@ pub fn settings(config: &Config) -> Settings {
         web_url: v.origin("web_url").unwrap_or_else(|| "https://www.douyin.com".into()),
         live_url: v.origin("live_url").unwrap_or_else(|| "https://live.douyin.com".into()),
         webcast_url: v.origin("webcast_url").unwrap_or_else(|| "https://webcast.amemv.com".into()),
+        mssdk_url: v.origin("mssdk_url").unwrap_or_else(|| "https://mssdk.bytedance.com".into()),
+        sso_url: v.origin("sso_url").unwrap_or_else(|| "https://sso.douyin.com".into()),
         state_dir: config.state_dir.clone(),
     }
 }

@@ -88,9 +88,6 @@ pub struct DouyinWalk {
     pub collects_id: Option<String>,
     /// `douyin.live`'s options.
     pub live: LiveOptions,
-    /// msToken for this job's queries (generated: the token endpoint is
-    /// optional, and F2 falls back the same way).
-    pub ms_token: String,
 }
 
 impl DouyinWalk {
@@ -156,9 +153,29 @@ impl DouyinWalk {
         }
     }
 
-    /// The common block of this job's queries.
-    fn common(&self) -> Query {
-        Query::common(&ClientProfile::default(), &self.ms_token)
+    /// The common block of this job's queries, with the account's msToken.
+    fn common(&self, api: &Api) -> Query {
+        let token = super::token::ms_token(
+            &self.account_key(),
+            &self.settings.mssdk_url,
+            &self.settings.user_agent,
+            api,
+        );
+        Query::common(&ClientProfile::default(), &token)
+    }
+
+    /// The account the job's calls are paced under: the cookie's digest
+    /// names it, so every job of one login shares its pacing and its
+    /// msToken, and the cookie never appears in a log line.
+    fn account_key(&self) -> String {
+        let who = self.settings.cookie.as_deref().map_or_else(
+            || "anonymous".to_string(),
+            |c| {
+                use sha2::Digest;
+                sha2::Sha256::digest(c.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+            },
+        );
+        format!("douyin:{who}")
     }
 
     /// The files of works, filtered by date, and whether every one was
@@ -199,7 +216,7 @@ impl DouyinWalk {
             return Ok(());
         }
         let v =
-            self.get("/aweme/v1/web/user/profile/other/", &Query::user_profile(self.common(), id), api)?;
+            self.get("/aweme/v1/web/user/profile/other/", &Query::user_profile(self.common(api), id), api)?;
         if v["user"].is_null() {
             return Err(WalkError::Invalid(format!("user {id} not found (deleted, or a wrong id)")));
         }
@@ -223,7 +240,7 @@ impl DouyinWalk {
                     for _ in 0..50 {
                         let v = self.get(
                             "/aweme/v1/web/collects/list/",
-                            &Query::cursor_page(self.common(), at, PAGE),
+                            &Query::cursor_page(self.common(api), at, PAGE),
                             api,
                         )?;
                         for f in v["collects_list"].as_array().into_iter().flatten() {
@@ -248,7 +265,7 @@ impl DouyinWalk {
         let at = cursor.and_then(|c| c["c"].as_i64()).unwrap_or(0);
         let v = self.get(
             "/aweme/v1/web/collects/video/list/",
-            &Query::collects_video(self.common(), at, PAGE, folder),
+            &Query::collects_video(self.common(api), at, PAGE, folder),
             api,
         )?;
         let list = v["aweme_list"].as_array().cloned().unwrap_or_default();
@@ -344,18 +361,9 @@ fn has_more(v: &Value) -> bool {
 
 impl Walk for DouyinWalk {
     fn account(&self) -> Option<AccountSpec> {
-        // The cookie's digest names the account: every job of one login
-        // shares its pacing, and the cookie never appears in a log line.
-        let who = self.settings.cookie.as_deref().map_or_else(
-            || "anonymous".to_string(),
-            |c| {
-                use sha2::Digest;
-                sha2::Sha256::digest(c.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
-            },
-        );
         // No documented budget: a polite gap, as F2 keeps between pages.
         let mut a = AccountSpec::new(
-            format!("douyin:{who}"),
+            self.account_key(),
             classify,
             // 1.5 s apart, as F2's users run it, plus up to a second at
             // random: machine-regular timing is what gets an account
@@ -376,6 +384,17 @@ impl Walk for DouyinWalk {
                 ..PacingSpec::polite(Duration::from_secs(5))
             },
         });
+        // The msToken report, a JSON answer of another host: its own
+        // lane, one quick retry, then the generated token stands in.
+        a.lanes.push(crate::providers::LaneSpec {
+            name: super::token::LANE,
+            classify: crate::pacing::default_classify,
+            pacing: PacingSpec {
+                interval: Some(Duration::from_millis(1500)),
+                retries: 1,
+                ..PacingSpec::polite(Duration::from_secs(30))
+            },
+        });
         Some(a)
     }
 
@@ -386,7 +405,7 @@ impl Walk for DouyinWalk {
                     return Err(WalkError::Invalid("not a link to a work".into()));
                 };
                 let v =
-                    self.get("/aweme/v1/web/aweme/detail/", &Query::post_detail(self.common(), &id), api)?;
+                    self.get("/aweme/v1/web/aweme/detail/", &Query::post_detail(self.common(api), &id), api)?;
                 if v["aweme_detail"].is_null() {
                     return Ok(Page {
                         items: vec![Item::skip(format!("{id}:skip"), format!("work {id} is gone"))],
@@ -404,7 +423,7 @@ impl Walk for DouyinWalk {
                 };
                 let v = self.get(
                     "/aweme/v1/web/user/profile/other/",
-                    &Query::user_profile(self.common(), &sec),
+                    &Query::user_profile(self.common(api), &sec),
                     api,
                 )?;
                 if v["user"].is_null() {
@@ -420,12 +439,15 @@ impl Walk for DouyinWalk {
             Kind::Collection | Kind::Feed => {
                 let at = cursor.and_then(|c| c["c"].as_i64()).unwrap_or(0);
                 let (v, next_at) = if self.kind == Kind::Feed {
-                    let v =
-                        self.get("/aweme/v1/web/tab/feed/", &Query::post_feed(self.common(), 10, at), api)?;
+                    let v = self.get(
+                        "/aweme/v1/web/tab/feed/",
+                        &Query::post_feed(self.common(api), 10, at),
+                        api,
+                    )?;
                     (v, Some(at + 1))
                 } else {
                     let url = format!("{}/aweme/v1/web/aweme/listcollection/", self.settings.web_url);
-                    let v = self.call(&url, &Query::cursor_page(self.common(), at, PAGE), true, api)?;
+                    let v = self.call(&url, &Query::cursor_page(self.common(api), at, PAGE), true, api)?;
                     let next = v["cursor"].as_i64();
                     (v, next)
                 };
@@ -463,12 +485,12 @@ impl Walk for DouyinWalk {
                 };
                 let (path, q) = match self.kind {
                     Kind::Post => {
-                        ("/aweme/v1/web/aweme/post/", Query::user_posts(self.common(), at, PAGE, &id))
+                        ("/aweme/v1/web/aweme/post/", Query::user_posts(self.common(api), at, PAGE, &id))
                     }
                     Kind::Like => {
-                        ("/aweme/v1/web/aweme/favorite/", Query::user_posts(self.common(), at, PAGE, &id))
+                        ("/aweme/v1/web/aweme/favorite/", Query::user_posts(self.common(api), at, PAGE, &id))
                     }
-                    _ => ("/aweme/v1/web/mix/aweme/", Query::user_mix(self.common(), at, PAGE, &id)),
+                    _ => ("/aweme/v1/web/mix/aweme/", Query::user_mix(self.common(api), at, PAGE, &id)),
                 };
                 let v = self.get(path, &q, api)?;
                 if cursor.is_none() && !has_more(&v) && v["aweme_list"].as_array().is_none_or(Vec::is_empty) {

@@ -19,9 +19,10 @@
 //! | `ies_url` | `{base}/ies` | `/share/video/<id>/`, `/share/note/<id>/`, `/share/user/<sec_uid>` pages |
 //! | `live_url` | `{base}/live` | `/webcast/room/web/enter/`, `/<web_rid>` pages |
 //! | `webcast_url` | `{base}/webcast` | `/webcast/room/reflow/info/`, `/reflow/<room_id>` pages |
-//! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST) |
+//! | `ms_token_url` | `{base}/mssdk/web/report` | msToken (POST; `mssdk_url` is `{base}/mssdk`) |
 //! | `ttwid_url` | `{base}/ttwid/ttwid/union/register/` | ttwid (POST) |
 //! | `webid_url` | `{base}/mcs/webid` | webid (POST; F2 0.0.1.7's models do not send it) |
+//! | `sso_url` | `{base}/sso` | the QR-code login (`sso.rs`); its redirect lands on `{base}/web/passport/sso/…` |
 //! | `cdn_url` | `{base}/cdn` | media, signed and expiring (`cdn.rs`) |
 //! | `stream_url` | `{base}/stream` | live HLS and FLV (`live.rs`) |
 //!
@@ -33,13 +34,14 @@
 //! Files: `state.rs` (fixture, knobs, counters), `api.rs` (the checks
 //! every API call passes and the JSON answers), `cdn.rs` (media, Range,
 //! faults, [`asset_bytes`]), `live.rs` (rooms, HLS, FLV), `share.rs`
-//! (short links, pages, tokens). This file: [`FakeDouyin`] and routing.
+//! (short links, pages, tokens), `sso.rs` (the QR-code login). This
+//! file: [`FakeDouyin`] and routing.
 //!
 //! Endpoint names (for [`FakeDouyin::requests`]): `detail`, `post`,
 //! `favorite`, `mix`, `listcollection`, `collects`, `collects_video`,
 //! `music_collection`, `profile`, `feed`, `live_enter`, `reflow_info`,
-//! `ms_token`, `ttwid`, `webid`, `short`, `page`, `cdn`, `playwm`, `hls`,
-//! `segment`, `flv`, `unknown`.
+//! `ms_token`, `ttwid`, `webid`, `sso_qrcode`, `sso_check`, `sso_callback`,
+//! `short`, `page`, `cdn`, `playwm`, `hls`, `segment`, `flv`, `unknown`.
 //!
 //! The fixture (`state.rs`): user `i` is `MS4wLjABAAAAfake-user-000i`
 //! with a CJK nickname; work `k` of user `u` has id `73…` (19 digits,
@@ -87,6 +89,7 @@ pub mod api;
 pub mod cdn;
 pub mod live;
 pub mod share;
+pub mod sso;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -103,7 +106,7 @@ pub use cdn::{Asset, asset_bytes, asset_len};
 pub use live::{flv_bytes, segment_bytes};
 #[allow(unused_imports)]
 pub use state::{
-    DELETED_USER, Fault, Kind, Logged, MISSING_MIX, Options, Rejection, SESSION_ID, State, Work,
+    DELETED_USER, Fault, Kind, Logged, MISSING_MIX, Options, Rejection, SESSION_ID, State, TokenFault, Work,
 };
 
 /// The running fake.
@@ -113,8 +116,8 @@ pub struct FakeDouyin {
 }
 
 /// The areas (stand-ins for hosts) a loopback path may start with.
-const AREAS: [&str; 10] =
-    ["web", "short", "ies", "live", "webcast", "mssdk", "ttwid", "mcs", "cdn", "stream"];
+const AREAS: [&str; 11] =
+    ["web", "short", "ies", "live", "webcast", "mssdk", "ttwid", "mcs", "sso", "cdn", "stream"];
 
 /// The area of a request and its path within it.
 fn area_of(req: &Request) -> Option<(&'static str, String)> {
@@ -130,6 +133,7 @@ fn area_of(req: &Request) -> Option<(&'static str, String)> {
         "mssdk.bytedance.com" => Some("mssdk"),
         "ttwid.bytedance.com" => Some("ttwid"),
         "mcs.zijieapi.com" => Some("mcs"),
+        "sso.douyin.com" => Some("sso"),
         _ => None,
     };
     if let Some(a) = by_host {
@@ -149,6 +153,8 @@ fn route(state: &Mutex<State>, req: &Request) -> Response {
     match area {
         "web" if path.starts_with("/aweme/v1/web/") => api::handle(state, req, &path),
         "web" if path.starts_with("/aweme/v1/playwm/") => cdn::playwm(state, req),
+        "web" if path.starts_with("/passport/sso/") => sso::callback(state, req, &path),
+        "sso" => sso::handle(state, req, &path),
         "web" | "ies" | "short" => share::handle(state, req, area, &path),
         "live" if path.starts_with("/webcast/") => live::enter(state, req, &path),
         "webcast" if path.starts_with("/webcast/") => live::reflow(state, req, &path),
@@ -233,6 +239,10 @@ impl FakeDouyin {
     pub fn ms_token_url(&self) -> String {
         format!("{}/mssdk/web/report", self.base_url())
     }
+    /// Stands for `https://mssdk.bytedance.com` (`douyin.mssdk_url`).
+    pub fn mssdk_url(&self) -> String {
+        format!("{}/mssdk", self.base_url())
+    }
     /// Stands for `https://ttwid.bytedance.com/ttwid/union/register/`.
     pub fn ttwid_url(&self) -> String {
         format!("{}/ttwid/ttwid/union/register/", self.base_url())
@@ -240,6 +250,10 @@ impl FakeDouyin {
     /// Stands for `https://mcs.zijieapi.com/webid`.
     pub fn webid_url(&self) -> String {
         format!("{}/mcs/webid", self.base_url())
+    }
+    /// Stands for `https://sso.douyin.com` (`douyin.sso_url`).
+    pub fn sso_url(&self) -> String {
+        format!("{}/sso", self.base_url())
     }
     /// Where media URLs point.
     pub fn cdn_url(&self) -> String {
@@ -458,6 +472,19 @@ impl FakeDouyin {
     pub fn ms_token_unavailable(&self, on: bool) {
         self.st().ms_token_unavailable = on;
     }
+    /// The msToken endpoint is down or sets a token of the wrong length
+    /// (`None`: it works).
+    pub fn ms_token_fault(&self, fault: Option<TokenFault>) {
+        self.st().ms_token_fault = fault;
+    }
+
+    /// The QR-code login's states: script `n` is what the checks of the
+    /// `n`-th code answer in turn (`"1"` new, `"2"` scanned, `"3"`
+    /// confirmed, `"4"` refused, `"5"` expired; the last one repeats).
+    /// Default: one code, new, scanned, confirmed.
+    pub fn sso_script(&self, scripts: &[&[&str]]) {
+        self.st().sso_script = scripts.iter().map(|s| s.iter().map(|x| x.to_string()).collect()).collect();
+    }
 
     // ---- inspectors ----
 
@@ -494,7 +521,7 @@ impl FakeDouyin {
     pub fn url_hits(&self, url: &str) -> usize {
         self.st().url_hits.get(&cdn::fault_key(url)).copied().unwrap_or(0)
     }
-    /// msTokens issued.
+    /// msTokens issued (a wrong-length one included, as set).
     pub fn ms_tokens(&self) -> Vec<String> {
         self.st().ms_tokens.clone()
     }

@@ -134,6 +134,11 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
         return Response::text(405, "method not allowed\n");
     }
     let body: Option<Value> = serde_json::from_slice(&req.body).ok();
+    // The cookie is for the host the client reached: `Domain=bytedance.com`
+    // only when it asked for a ByteDance host (a client on loopback drops a
+    // cookie for another domain, as it should).
+    let host = req.header("host").unwrap_or("").to_ascii_lowercase();
+    let domain = if host.ends_with("bytedance.com") { "; Domain=bytedance.com" } else { "" };
     match (area, path) {
         ("mssdk", "/web/report") => {
             // The web SDK's report carries this magic number.
@@ -144,11 +149,20 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
             if s.ms_token_unavailable {
                 return resp;
             }
-            let token = s.new_ms_token();
-            resp.header(
-                "Set-Cookie",
-                &format!("msToken={token}; Path=/; Domain=bytedance.com; Max-Age=86400; Secure"),
-            )
+            let mut token = s.new_ms_token();
+            match s.ms_token_fault {
+                Some(super::state::TokenFault::Down) => {
+                    s.ms_tokens.pop();
+                    return Response::text(503, "service unavailable\n");
+                }
+                Some(super::state::TokenFault::WrongLength) => {
+                    token.truncate(64);
+                    s.ms_tokens.pop();
+                    s.ms_tokens.push(token.clone());
+                }
+                None => {}
+            }
+            resp.header("Set-Cookie", &format!("msToken={token}; Path=/{domain}; Max-Age=86400"))
         }
         ("ttwid", "/ttwid/union/register/") => {
             if body.as_ref().and_then(|b| b.get("aid")).is_none() {
@@ -156,10 +170,8 @@ pub fn token(state: &Mutex<State>, req: &Request, area: &str, path: &str) -> Res
             }
             s.seq += 1;
             let ttwid = format!("1%7Cfake{:016x}%7C1700000000%7Cttwidsig", s.seq);
-            Response::json(200, r#"{"status_code":0,"redirect_url":"https://www.ixigua.com"}"#).header(
-                "Set-Cookie",
-                &format!("ttwid={ttwid}; Path=/; Domain=bytedance.com; Max-Age=31536000; HttpOnly"),
-            )
+            Response::json(200, r#"{"status_code":0,"redirect_url":"https://www.ixigua.com"}"#)
+                .header("Set-Cookie", &format!("ttwid={ttwid}; Path=/{domain}; Max-Age=31536000; HttpOnly"))
         }
         ("mcs", "/webid") => {
             if body.as_ref().and_then(|b| b.get("app_id")).is_none() {

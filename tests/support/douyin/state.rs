@@ -215,6 +215,12 @@ pub struct State {
     pub flv_bytes: usize,
     /// The msToken endpoint answers without a cookie.
     pub ms_token_unavailable: bool,
+    /// The msToken endpoint's fault, if any.
+    pub ms_token_fault: Option<TokenFault>,
+    /// The QR-code login's state scripts, one per code handed out.
+    pub sso_script: Vec<Vec<String>>,
+    /// Codes handed out: (token, checks answered).
+    pub sso_codes: Vec<(String, usize)>,
     // ---- counters ----
     /// API calls (all areas that check signatures) so far.
     pub api_calls: usize,
@@ -317,6 +323,9 @@ impl State {
             hls_window: 3,
             flv_bytes: 256 * 1024,
             ms_token_unavailable: false,
+            ms_token_fault: None,
+            sso_script: vec![vec!["1".into(), "2".into(), "3".into()]],
+            sso_codes: Vec::new(),
             api_calls: 0,
             per_endpoint: HashMap::new(),
             log: Vec::new(),
@@ -395,4 +404,13 @@ impl State {
         self.ms_tokens.push(token.clone());
         token
     }
+}
+
+/// What the msToken endpoint does instead of issuing a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFault {
+    /// It is down: HTTP 503.
+    Down,
+    /// It sets an msToken of 64 characters (the site issues 120 or 128).
+    WrongLength,
 }

@@ -21,7 +21,7 @@ pub use abogus::{ABogusCheck, ABogusInputs, a_bogus, browser_fingerprint, now_ms
 pub use common::SignError;
 pub use external::{DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ExternalSigner, SignerError};
 pub use tokens::{
-    MS_TOKEN_URL, TTWID_BODY, TTWID_URL, TokenError, fallback_ms_token, ms_token_from, ms_token_request,
-    s_v_web_id, ttwid_from, ttwid_request, verify_fp,
+    MS_TOKEN_STR_DATA, MS_TOKEN_URL, TTWID_BODY, TTWID_URL, TokenError, fallback_ms_token, ms_token_from,
+    ms_token_request, s_v_web_id, ttwid_from, ttwid_request, verify_fp,
 };
 pub use xbogus::{X_BOGUS_CANVAS, XBogusFields, XBogusInputs, decode_x_bogus, x_bogus};

@@ -18,6 +18,10 @@ use crate::pacing::{ApiRequest, ApiResponse, Body};
 
 /// Where F2 asks for a real msToken.
 pub const MS_TOKEN_URL: &str = "https://mssdk.bytedance.com/web/report";
+/// The opaque blob the web SDK reports (`strData`), F2 0.0.1.7's
+/// `f2/conf/conf.yaml` value (`douyin.msToken.strData`), a public
+/// constant: the endpoint hands out a token for it.
+pub const MS_TOKEN_STR_DATA: &str = include_str!("ms_token_str_data.txt");
 /// Where F2 registers a ttwid.
 pub const TTWID_URL: &str = "https://ttwid.bytedance.com/ttwid/union/register/";
 /// The ttwid registration body, byte for byte as F2 sends it.
@@ -234,6 +238,15 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(text).expect("JSON");
         assert_eq!(v["strData"], "a\"b/c+=");
         assert_eq!(v["tspFromClient"], 1_700_000_000_500u64);
+    }
+
+    #[test]
+    fn the_str_data_is_f2s_blob_byte_for_byte() {
+        use sha2::Digest;
+        assert_eq!(MS_TOKEN_STR_DATA.len(), 4036);
+        let digest: String =
+            sha2::Sha256::digest(MS_TOKEN_STR_DATA.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(digest, "40f1898d8afe3388c257341c006557fb8c2723f0a4b7b7556964f268838823a3");
     }
 
     #[test]
