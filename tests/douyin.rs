@@ -579,3 +579,42 @@ fn a_live_recording_killed_9_continues_after_the_restart_with_every_segment_once
     let st = env.status(1).expect("status");
     assert_eq!((st.state.as_str(), st.done), ("done", 1), "{st:?}");
 }
+
+#[test]
+fn a_cookie_that_expires_mid_job_parks_it_and_a_new_one_finishes_it_with_nothing_missing() {
+    use crate::support::douyin::FakeDouyin;
+    let fake = FakeDouyin::start();
+    let env = Env::new();
+    full_config(&env, &fake, true);
+    assert!(fake.collection().len() > 20, "the collection needs more than one page");
+    // Prohibited and deleted works are skipped, never saved.
+    let want: Vec<String> = fake
+        .collection()
+        .into_iter()
+        .filter(|id| fake.work(id).is_some_and(|w| !w.prohibited && !w.deleted))
+        .collect();
+    env.drop_job("c", &json!({"type": "douyin.collection"}));
+    let mut d = env.daemon(&["--once"]);
+    // The first page comes with the cookie; then it expires.
+    assert!(
+        crate::util::wait_until(Duration::from_secs(60), || fake.requests("listcollection") >= 1),
+        "{}",
+        d.log()
+    );
+    fake.expire_cookie();
+    let status = d.wait(Duration::from_secs(120)).unwrap_or_else(|| panic!("run --once hung:\n{}", d.log()));
+    let log = d.log();
+    assert_eq!(status.code(), Some(1), "a parked job is not a success: {log}");
+    let st = env.status(1).expect("status");
+    assert_ne!(st.state.as_str(), "done", "{st:?}\n{log}");
+    assert!(st.error.as_deref().is_some_and(|e| e.contains("douyin cookie")), "{st:?}\n{log}");
+    // A fresh cookie: the job continues where it was and ends with every work.
+    fake.renew_cookie();
+    let (status, log) = env.run_once(Duration::from_secs(180));
+    assert!(status.success(), "{log}");
+    let files = tree(&env.job_dir("c"));
+    let missing: Vec<&String> =
+        want.iter().filter(|id| !files.iter().any(|f| f.contains(id.as_str()))).collect();
+    assert!(missing.is_empty(), "missing works {missing:?}\n{log}");
+    assert!(!log.contains(crate::support::douyin::SESSION_ID), "the cookie never reaches the log");
+}
