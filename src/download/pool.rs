@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
 use crate::download::candidates::fetch_staged;
-use crate::download::fetch::{Attempt, Finish};
+use crate::download::finish::{Attempt, Finish};
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
@@ -319,7 +319,11 @@ impl Busy {
 /// Sends an attempt's outcome to the task's runner. A runner that is gone
 /// (job stopped) no longer needs it.
 fn report(task: &DownloadTask, outcome: crate::download::Outcome) {
-    let _ = task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
+    let dest = match &outcome {
+        crate::download::Outcome::Done { saved_as: Some(p), .. } => p.clone(),
+        _ => task.dest.clone(),
+    };
+    let _ = task.reply.send(DownloadEvent { item: task.item, outcome, dest });
 }
 
 /// The dispatcher: round-robin over job queues, one task per idle worker.
@@ -421,6 +425,8 @@ mod tests {
             also: Vec::new(),
             refreshable: false,
             dest: std::path::PathBuf::from(format!("/nonexistent/{item}")),
+            server_name: false,
+            names: None,
             headers: Vec::new().into(),
             forward_headers: false,
             expected_size: None,
@@ -442,7 +448,7 @@ mod tests {
         let attempt: Arc<AttemptFn> = Arc::new(|t: &DownloadTask| {
             assert!(t.item != 3, "simulated bug in a worker");
             std::thread::sleep(Duration::from_millis(5));
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(3, attempt, &fatal_tx).expect("pool");
         let queue = pool.register(1, 16);
@@ -501,7 +507,7 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
             r.fetch_sub(1, Ordering::SeqCst);
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(4, attempt, &fatal_tx).expect("pool");
         let queue = pool.register(1, 16);
@@ -523,7 +529,7 @@ mod tests {
         let (fatal_tx, _fatal_rx) = bounded(4);
         let attempt: Arc<AttemptFn> = Arc::new(|_: &DownloadTask| {
             std::thread::sleep(Duration::from_millis(2));
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(1, attempt, &fatal_tx).expect("pool");
         let a = pool.register(1, 64);
