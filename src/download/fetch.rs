@@ -458,7 +458,7 @@ fn finalize(
             after: None,
         }));
     }
-    Ok(Attempt::Verified(Finish {
+    let finish = Finish {
         part,
         part_path: part_path.to_path_buf(),
         dest: task.dest.clone(),
@@ -467,5 +467,7 @@ fn finalize(
         len,
         mtime: None,
         naming: None,
-    }))
+    };
+    finish.start_writeback();
+    Ok(Attempt::Verified(finish))
 }

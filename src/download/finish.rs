@@ -1,5 +1,8 @@
 //! The last step of a download: a verified `.part` becomes the file.
 //!
+//! Writeback of a file starts as soon as it is verified (its last byte is
+//! written); finishers then take the verified files in groups, fdatasync
+//! every file of a group, and only then rename them.
 //! Owns the order that keeps a final name honest: the bytes are fsynced,
 //! the length is checked again, and only then does the file take its
 //! name, its planned one or (with a name log) the one the server gave or
@@ -75,22 +78,54 @@ pub(super) struct Naming {
 }
 
 impl Finish {
+    /// Starts writing the file's dirty pages back without waiting, so that
+    /// the disk works while the finisher queue and the next transfers go
+    /// on, and the fdatasync later mostly finds the work done.
+    /// `POSIX_FADV_DONTNEED` starts that writeback on Linux (the same
+    /// non-blocking kind `sync_file_range(SYNC_FILE_RANGE_WRITE)` starts,
+    /// which no safe wrapper offers); it only drops pages already clean,
+    /// and nothing reads the file again before its rename. Advice only:
+    /// a failure changes no guarantee, the fdatasync still comes first.
+    pub(super) fn start_writeback(&self) {
+        let _ = rustix::fs::fadvise(&self.part, 0, None, rustix::fs::Advice::DontNeed);
+    }
+
     /// Makes the bytes durable and gives the file its final name: fdatasync,
     /// then rename, then removal of the meta file.
     pub fn complete(self) -> Outcome {
-        let Finish { part, part_path, dest, meta_path, received, len, mtime, naming } = self;
-        if let Some(t) = mtime {
+        match self.flush() {
+            Ok(f) => f.rename(),
+            Err(o) => o,
+        }
+    }
+
+    /// The durable half of [`complete`](Self::complete): the modification
+    /// time, then fdatasync.
+    fn flush(self) -> Result<Flushed, Outcome> {
+        if let Some(t) = self.mtime {
             // Cosmetic: a crash may leave the download's own time, which
             // is why it needs no sync of its own.
-            let _ = part.set_modified(t);
+            let _ = self.part.set_modified(t);
         }
         // fdatasync covers the data and the file size (what reading it back
         // needs); timestamps are not worth a second journal write per file.
         // The name changes only after this succeeded, so a crash can never
         // leave a final name on bytes that are not on disk.
-        if let Err(e) = part.sync_data() {
-            return Outcome::Failed { reason: local("fsync", &part_path, &e) };
+        if let Err(e) = self.part.sync_data() {
+            return Err(Outcome::Failed { reason: local("fsync", &self.part_path, &e) });
         }
+        Ok(Flushed(self))
+    }
+}
+
+/// A [`Finish`] whose bytes are on disk: only the checks and the rename
+/// remain.
+struct Flushed(Finish);
+
+impl Flushed {
+    /// Checks the length again and gives the file its final name.
+    fn rename(self) -> Outcome {
+        let Finish { part, part_path, dest, meta_path, received, len, mtime: _, naming } = self.0;
         // The file waited in the finishers' queue since it was verified;
         // if anything else wrote to it meanwhile (a second download of
         // the same file), it must not take the final name.
@@ -127,6 +162,51 @@ impl Finish {
         Outcome::Done { bytes: received, already: false, saved_as: (saved != dest).then_some(saved) }
     }
 }
+/// Finishes a group of verified files the way a group commit does: every
+/// file's fdatasync first, then the renames, so that the disk flushes the
+/// group's bytes together and no file of the group takes its name before
+/// its own bytes are durable. The outcomes come back in the group's order.
+pub fn complete_group<T>(group: Vec<(T, Finish)>) -> Vec<(T, Outcome)> {
+    #[cfg(debug_assertions)]
+    test_gate::hold();
+    let flushed: Vec<(T, Result<Flushed, Outcome>)> =
+        group.into_iter().map(|(t, f)| (t, f.flush())).collect();
+    flushed
+        .into_iter()
+        .map(|(t, f)| {
+            let outcome = match f {
+                Ok(f) => f.rename(),
+                Err(o) => o,
+            };
+            (t, outcome)
+        })
+        .collect()
+}
+
+/// A test-only fault point (debug builds only): with
+/// `SPOOLFETCH_TEST_FLUSH_GATE=PATH` set, a finisher holds each group
+/// between its writes and its flush while `PATH` exists, after creating
+/// `PATH.held`, so that a test can kill the process there.
+#[cfg(debug_assertions)]
+mod test_gate {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub(super) fn hold() {
+        let Some(gate) = std::env::var_os("SPOOLFETCH_TEST_FLUSH_GATE").map(PathBuf::from) else { return };
+        let mut held = gate.clone().into_os_string();
+        held.push(".held");
+        let mut told = false;
+        while gate.exists() {
+            if !told {
+                let _ = std::fs::write(&held, b"");
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// A task whose file took a logged name in an earlier run (a crash came
 /// after the rename, before the journal): done, without a request.
 pub(super) fn named_already(task: &DownloadTask) -> Option<Outcome> {

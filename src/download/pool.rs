@@ -8,12 +8,14 @@
 //! runner.
 //!
 //! A verified file still needs an fdatasync (milliseconds of waiting for
-//! the disk) before its rename. Workers hand that step to finisher threads
-//! through a small bounded queue and start their next transfer at once, so
-//! the disk syncs while the network keeps `size` transfers going. The
-//! finisher does fsync → rename → report, in that order; when the queue is
-//! full the worker waits (memory and open files stay bounded), and when no
-//! finisher is left (one panicked) the worker does the step itself.
+//! the disk) before its rename. Its writeback starts when it is verified;
+//! workers hand the rest to finisher threads through a small bounded queue
+//! and start their next transfer at once, so the disk syncs while the
+//! network keeps `size` transfers going. A finisher takes every file queued
+//! as one group and does fdatasync of each → rename of each → report, in
+//! that order; when the queue is full the worker waits (memory and open
+//! files stay bounded), and when no finisher is left (one panicked) the
+//! worker does the step itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
 use crate::download::candidates::fetch_staged;
-use crate::download::finish::{Attempt, Finish};
+use crate::download::finish::{Attempt, Finish, complete_group};
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
@@ -148,9 +150,27 @@ impl Pool {
             finishers.push(thread::Builder::new().name(format!("finish-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(FinishMsg::Finish(task, finish)) = rx.recv() {
-                    let outcome = finish.complete();
-                    busy.release(&task.dest);
-                    report(&task, outcome);
+                    // Whatever else is queued joins the group (the queue is
+                    // bounded, so the group is too); a `Quit` behind it
+                    // ends the thread after the group.
+                    let mut group = vec![(task, finish)];
+                    let mut quit = false;
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            FinishMsg::Finish(t, f) => group.push((t, f)),
+                            FinishMsg::Quit => {
+                                quit = true;
+                                break;
+                            }
+                        }
+                    }
+                    for (task, outcome) in complete_group(group) {
+                        busy.release(&task.dest);
+                        report(&task, outcome);
+                    }
+                    if quit {
+                        break;
+                    }
                 }
             })?);
         }
