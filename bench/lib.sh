@@ -195,8 +195,13 @@ checkpoint_files_bytes() {
 }
 
 # Value of "checkpoint B bytes" from the daemon's done line, or empty.
+# The daemon logs the checkpoint size for people (`checkpoint 176.7 KiB`,
+# older builds `checkpoint 180933 bytes`); this gives bytes, rounded as
+# logged (to a tenth of the unit).
 checkpoint_logged_bytes() {
-    sed -n 's/.* done: .*; checkpoint \([0-9]*\) bytes.*/\1/p' "$1" | tail -n 1
+    sed -n 's/.* done: .*; checkpoint \([0-9.]*\) \(bytes\|B\|KiB\|MiB\|GiB\).*/\1 \2/p' "$1" | tail -n 1 |
+        awk '{ m = ($2 == "KiB") ? 1024 : ($2 == "MiB") ? 1048576 : ($2 == "GiB") ? 1073741824 : 1
+               printf "%d\n", $1 * m + 0.5 }'
 }
 
 machine_summary() {

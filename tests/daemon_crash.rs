@@ -140,6 +140,54 @@ fn kill9_again_and_again_loses_nothing_and_duplicates_nothing() {
 }
 
 #[test]
+fn kill9_between_a_groups_writes_and_its_flush_leaves_no_final_name_without_its_bytes() {
+    // The debug build's fault point holds each finisher group after every
+    // byte was written and before its fdatasync, while the gate file
+    // exists: the kill lands exactly there.
+    let server = FileServer::start();
+    let files = 24u64;
+    let body = |i: u64| bytes(i, 20_000 + i as usize * 111);
+    let mut urls = Vec::new();
+    for i in 0..files {
+        let path = format!("/g{i:02}.bin");
+        server.add(&path, body(i));
+        urls.push(server.url(&path));
+    }
+    let env = Env::new();
+    env.config(json!({"concurrency": 4}));
+    env.drop_job("gate", &json!({"type": "http.files", "urls": urls}));
+    let gate = env.dir.path().join("flush-gate");
+    fs::write(&gate, b"").expect("gate");
+    let held = env.dir.path().join("flush-gate.held");
+    let gate_env = gate.display().to_string();
+    let mut d = env.daemon_with(&[], &[("SPOOLFETCH_TEST_FLUSH_GATE", gate_env.as_str())]);
+    let dir = env.job_dir("gate");
+    let parts = |dir: &std::path::Path| {
+        fs::read_dir(dir)
+            .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".part")).count())
+            .unwrap_or(0)
+    };
+    // Every worker's file is written and waits in a held group (or in the
+    // finishers' queue behind one).
+    assert!(
+        wait_until(Duration::from_secs(20), || held.exists() && parts(&dir) >= 4),
+        "no group reached its flush:\n{}",
+        d.log()
+    );
+    assert!(finals(&dir).is_empty(), "a final name before its group was flushed: {:?}", finals(&dir));
+    d.kill9();
+    assert!(finals(&dir).is_empty(), "{:?}", finals(&dir));
+    fs::remove_file(&gate).expect("open the gate");
+    let (status, log) = env.run_once(Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    for i in 0..files {
+        assert_file(&dir.join(format!("g{i:02}.bin")), &body(i));
+    }
+    assert_eq!(finals(&dir).len(), files as usize);
+    assert_eq!(env.files_in("done"), vec!["1.gate.json"]);
+}
+
+#[test]
 fn sigterm_mid_job_checkpoints_exits_0_and_resumes() {
     let server = FileServer::start();
     let body = bytes(7, 8 << 20);

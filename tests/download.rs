@@ -52,6 +52,8 @@ fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTa
         also: Vec::new(),
         refreshable: false,
         dest: dest.to_path_buf(),
+        server_name: false,
+        names: None,
         headers: Vec::new().into(),
         forward_headers: false,
         expected_size: None,
@@ -151,7 +153,7 @@ fn plain_200_writes_exact_bytes() {
     let (fs, _dir, dest) = setup(&body);
     let t = task(&fs.url("/f"), &dest);
     let o = fetch(&agent(), &t);
-    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_no_part(&dest);
     assert_eq!(t.flags.bytes(), SMALL as u64, "live byte counter");
@@ -166,7 +168,7 @@ fn big_plain_200_leaves_no_meta() {
     let body = data(BIG, 2);
     let (fs, _dir, dest) = setup(&body);
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -181,7 +183,7 @@ fn task_headers_are_sent() {
     assert!(matches!(o, Outcome::Failed { .. }), "403 without the header: {o:?}");
     let mut t = task(&fs.url("/f"), &dest);
     t.headers = vec![("Referer".into(), "https://www.pixiv.net/".into())].into();
-    assert_eq!(fetch(&a, &t), Outcome::Done { bytes: 1000, already: false });
+    assert_eq!(fetch(&a, &t), Outcome::Done { bytes: 1000, already: false, saved_as: None });
     assert_file(&dest, &body);
 }
 
@@ -191,10 +193,13 @@ fn existing_file_is_not_fetched_again() {
     let (fs, _dir, dest) = setup(&body);
     fs::write(&dest, b"already here").expect("write");
     let a = agent();
-    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: 0, already: true });
+    assert_eq!(
+        fetch(&a, &task(&fs.url("/f"), &dest)),
+        Outcome::Done { bytes: 0, already: true, saved_as: None }
+    );
     let mut t = task(&fs.url("/f"), &dest);
     t.expected_size = Some(12);
-    assert_eq!(fetch(&a, &t), Outcome::Done { bytes: 0, already: true });
+    assert_eq!(fetch(&a, &t), Outcome::Done { bytes: 0, already: true, saved_as: None });
     assert_eq!(fs.hits("/f"), 0);
     assert_file(&dest, b"already here");
     assert_no_part(&dest);
@@ -207,7 +212,7 @@ fn existing_file_of_wrong_size_is_fetched_again() {
     fs::write(&dest, b"stale, short").expect("write");
     let mut t = task(&fs.url("/f"), &dest);
     t.expected_size = Some(5000);
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 5000, already: false });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 5000, already: false, saved_as: None });
     assert_eq!(fs.hits("/f"), 1);
     assert_file(&dest, &body);
     assert_no_part(&dest);
@@ -231,7 +236,11 @@ fn truncated_big_file_resumes_with_range() {
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
     assert_eq!(fs.range_requests("/f"), vec![format!("bytes={held}-")]);
     assert_eq!(last_if_range(&fs, "/f"), fs.etag("/f"), "strong ETag as the validator");
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64 - held, already: false }, "only the rest was fetched");
+    assert_eq!(
+        o,
+        Outcome::Done { bytes: BIG as u64 - held, already: false, saved_as: None },
+        "only the rest was fetched"
+    );
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -262,7 +271,7 @@ fn truncated_small_file_restarts_without_range() {
     assert!(read_meta(&dest).is_none(), "small files keep no resume record");
     assert!(!dest.exists());
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None });
     assert!(fs.range_requests("/f").is_empty(), "small files start over");
     assert_eq!(fs.hits("/f"), 2);
     assert_file(&dest, &body);
@@ -369,7 +378,11 @@ fn ignored_range_on_resume_restarts_from_zero() {
     fs.add_fault("/f", Fault::IgnoreRange, 1);
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
     assert_eq!(fs.range_requests("/f"), vec![format!("bytes={held}-")], "a resume was asked");
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false }, "the whole file came again");
+    assert_eq!(
+        o,
+        Outcome::Done { bytes: BIG as u64, already: false, saved_as: None },
+        "the whole file came again"
+    );
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -389,7 +402,7 @@ fn bad_206_on_resume(fault: Fault, seed: u32) {
     assert!(read_meta(&dest).is_none(), "{fault:?}: meta dropped");
     assert!(!dest.exists());
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false }, "{fault:?}");
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false, saved_as: None }, "{fault:?}");
     assert_eq!(
         fs.range_requests("/f"),
         vec![format!("bytes={held}-")],
@@ -422,7 +435,7 @@ fn changed_file_fails_if_range_and_new_content_is_fetched() {
     let o = fetch(&a, &task(&fs.url("/f"), &dest));
     assert_eq!(fs.range_requests("/f"), vec![format!("bytes={held}-")]);
     assert_eq!(last_if_range(&fs, "/f"), old_etag, "the old validator was sent");
-    assert_eq!(o, Outcome::Done { bytes: v2.len() as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: v2.len() as u64, already: false, saved_as: None });
     assert_file(&dest, &v2);
     assert_no_part(&dest);
 }
@@ -444,12 +457,18 @@ fn missing_folders_are_created_for_the_part() {
     let (fs, dir, _) = setup(&body);
     let dest = dir.path().join("a/b/c/out.bin");
     let a = agent();
-    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(
+        fetch(&a, &task(&fs.url("/f"), &dest)),
+        Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None }
+    );
     assert_file(&dest, &body);
     assert_no_part(&dest);
     // A folder removed between two files of a job is created again.
     fs::remove_dir_all(dir.path().join("a")).expect("remove folders");
-    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(
+        fetch(&a, &task(&fs.url("/f"), &dest)),
+        Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None }
+    );
     assert_file(&dest, &body);
 }
 
@@ -461,7 +480,7 @@ fn small_part_with_meta_resumes_and_cleans_up() {
     let (fs, _dir, dest) = setup(&body);
     plant_part(&fs, &dest, &body[..5000], SMALL as u64);
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: SMALL as u64 - 5000, already: false });
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64 - 5000, already: false, saved_as: None });
     assert_eq!(fs.range_requests("/f"), vec!["bytes=5000-".to_string()]);
     assert_file(&dest, &body);
     assert_no_part(&dest);
@@ -504,7 +523,7 @@ fn stale_meta_without_part_is_ignored() {
     let (part, _) = part_paths(&dest);
     fs::remove_file(&part).expect("remove part");
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false, saved_as: None });
     assert!(fs.range_requests("/f").is_empty(), "nothing to resume");
     assert_file(&dest, &body);
     assert_no_part(&dest);
@@ -516,7 +535,7 @@ fn complete_part_and_416_finalizes_without_body() {
     let (fs, _dir, dest) = setup(&body);
     plant_part(&fs, &dest, &body, BIG as u64);
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: 0, already: false });
+    assert_eq!(o, Outcome::Done { bytes: 0, already: false, saved_as: None });
     assert_eq!(fs.range_requests("/f"), vec![format!("bytes={BIG}-")]);
     assert_eq!(fs.bytes_sent(), 0, "no body was sent");
     assert_file(&dest, &body);
@@ -535,7 +554,10 @@ fn oversized_part_and_416_starts_over() {
     assert!(retry_reason(&o).contains("range"), "{o:?}");
     assert_eq!(part_len(&dest), 0);
     assert!(read_meta(&dest).is_none());
-    assert_eq!(fetch(&a, &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: BIG as u64, already: false });
+    assert_eq!(
+        fetch(&a, &task(&fs.url("/f"), &dest)),
+        Outcome::Done { bytes: BIG as u64, already: false, saved_as: None }
+    );
     assert_file(&dest, &body);
 }
 
@@ -549,7 +571,7 @@ fn part_without_validators_starts_over() {
     m.durable = CUT as u64;
     fs::write(&meta, serde_json::to_vec(&m).expect("serialize")).expect("write meta");
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false, saved_as: None });
     assert!(fs.range_requests("/f").is_empty(), "no resume without a validator");
     assert_file(&dest, &body);
 }
@@ -564,7 +586,7 @@ fn part_of_another_url_with_the_same_validators_is_resumed() {
     fs.add("/other", body.clone());
     plant_part(&fs, &dest, &body[..CUT], BIG as u64);
     let o = fetch(&agent(), &task(&fs.url("/other"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false, saved_as: None });
     assert_eq!(fs.range_requests("/other"), [format!("bytes={CUT}-")]);
     assert_eq!(last_if_range(&fs, "/other"), fs.etag("/f"));
     assert_file(&dest, &body);
@@ -578,7 +600,7 @@ fn part_of_another_url_with_other_validators_starts_over() {
     fs.add("/other", other.clone());
     plant_part(&fs, &dest, &body[..CUT], BIG as u64);
     let o = fetch(&agent(), &task(&fs.url("/other"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64, already: false, saved_as: None });
     assert_file(&dest, &other);
 }
 
@@ -590,7 +612,7 @@ fn close_delimited_body_completes() {
     let (fs, _dir, dest) = setup(&body);
     fs.add_fault("/f", Fault::NoLength, 1);
     let o = fetch(&agent(), &task(&fs.url("/f"), &dest));
-    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -613,7 +635,7 @@ fn md5_match_completes() {
     let (fs, _dir, dest) = setup(&body);
     let mut t = task(&fs.url("/f"), &dest);
     t.md5 = Some(md5_hex(&body).to_ascii_uppercase());
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: SMALL as u64, already: false });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -689,7 +711,7 @@ fn halt_then_resume_completes_with_range() {
     let t = task(&fs.url("/f"), &dest);
     let o = fetch(&a, &t);
     assert_eq!(fs.range_requests("/f"), vec![format!("bytes={held}-")]);
-    assert_eq!(o, Outcome::Done { bytes: BIG as u64 - held, already: false });
+    assert_eq!(o, Outcome::Done { bytes: BIG as u64 - held, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_no_part(&dest);
 }
@@ -701,7 +723,7 @@ fn inline_task_writes_text() {
     let dest = dir.path().join("new/sub/info.txt");
     let mut t = task("", &dest);
     t.inline = Some("title: ü\nline 2\n".into());
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false, saved_as: None });
     assert_file(&dest, "title: ü\nline 2\n".as_bytes());
     assert_no_part(&dest);
     assert_eq!(fs.log().len(), 0);
@@ -711,7 +733,10 @@ fn inline_task_writes_text() {
 fn a_saved_file_takes_the_servers_last_modified_time() {
     let body = data(10_000, 3);
     let (fs, _dir, dest) = setup(&body);
-    assert_eq!(fetch(&agent(), &task(&fs.url("/f"), &dest)), Outcome::Done { bytes: 10_000, already: false });
+    assert_eq!(
+        fetch(&agent(), &task(&fs.url("/f"), &dest)),
+        Outcome::Done { bytes: 10_000, already: false, saved_as: None }
+    );
     let want = httpdate::parse_http_date(&fs.last_modified("/f").expect("date")).expect("parse");
     let got = fs::metadata(&dest).and_then(|m| m.modified()).expect("mtime");
     assert_eq!(got, want, "2020-01-01, as the server says");
@@ -727,10 +752,10 @@ fn copy_task_copies_an_earlier_output_whole_and_refuses_a_link() {
     let dest = dir.path().join("new/sub/out.png");
     let mut t = task("", &dest);
     t.copy_from = Some(src.clone());
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false, saved_as: None });
     assert_file(&dest, &body);
     // Once there, it is not copied again.
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: true });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: true, saved_as: None });
     // A source that became a link is not followed.
     let link = dir.path().join("link.png");
     std::os::unix::fs::symlink(&src, &link).expect("symlink");
@@ -775,7 +800,12 @@ fn pool_serves_jobs_round_robin() {
     let mut order = Vec::new();
     for _ in 0..45 {
         let ev = rx.recv_timeout(Duration::from_secs(8)).expect("an event from the pool");
-        assert_eq!(ev.outcome, Outcome::Done { bytes: 10, already: false }, "item {}", ev.item);
+        assert_eq!(
+            ev.outcome,
+            Outcome::Done { bytes: 10, already: false, saved_as: None },
+            "item {}",
+            ev.item
+        );
         assert_file(&ev.dest, b"0123456789");
         order.push(ev.item);
     }
@@ -817,7 +847,12 @@ fn pool_shutdown_drains_the_finishers() {
     let mut done: Vec<u64> = rx
         .try_iter()
         .map(|ev| {
-            assert_eq!(ev.outcome, Outcome::Done { bytes: SMALL as u64, already: false }, "item {}", ev.item);
+            assert_eq!(
+                ev.outcome,
+                Outcome::Done { bytes: SMALL as u64, already: false, saved_as: None },
+                "item {}",
+                ev.item
+            );
             ev.item
         })
         .collect();

@@ -40,6 +40,8 @@ fn task(urls: &[String], dest: &Path) -> DownloadTask {
         also: urls[1..].to_vec(),
         refreshable: false,
         dest: dest.to_path_buf(),
+        server_name: false,
+        names: None,
         headers: Vec::new().into(),
         forward_headers: false,
         expected_size: None,
@@ -80,7 +82,11 @@ fn a_refused_first_url_moves_on_to_the_second() {
         let _ = fs::remove_file(&dest);
         expire(&fs, "/a", code);
         let o = fetch(&agent(), &task(&[fs.url("/a"), fs.url("/b")], &dest));
-        assert_eq!(o, Outcome::Done { bytes: 5000, already: false }, "first URL answered {code}");
+        assert_eq!(
+            o,
+            Outcome::Done { bytes: 5000, already: false, saved_as: None },
+            "first URL answered {code}"
+        );
         assert_file(&dest, &body);
     }
 }
@@ -125,7 +131,7 @@ fn an_empty_200_on_a_candidate_moves_on() {
     fs.add("/empty", Vec::new());
     fs.add("/b", body.clone());
     let o = fetch(&agent(), &task(&[fs.url("/empty"), fs.url("/b")], &dest));
-    assert_eq!(o, Outcome::Done { bytes: 3000, already: false });
+    assert_eq!(o, Outcome::Done { bytes: 3000, already: false, saved_as: None });
     assert_file(&dest, &body);
     // Empty everywhere: a passing failure, never an empty final file.
     let _ = fs::remove_file(&dest);
@@ -141,7 +147,7 @@ fn zero_bytes_are_a_file_only_where_zero_is_expected() {
     fs.add("/empty", Vec::new());
     // A single URL that says Content-Length: 0 gives an empty file.
     let o = fetch(&agent(), &task(&[fs.url("/empty")], &dest));
-    assert_eq!(o, Outcome::Done { bytes: 0, already: false });
+    assert_eq!(o, Outcome::Done { bytes: 0, already: false, saved_as: None });
     assert_eq!(fs::metadata(&dest).expect("file").len(), 0);
     fs::remove_file(&dest).expect("remove");
     // No length and no byte, size unknown: not done.
@@ -153,7 +159,7 @@ fn zero_bytes_are_a_file_only_where_zero_is_expected() {
     fs.add_fault("/empty", Fault::NoLength, 1);
     let mut t = task(&[fs.url("/empty"), fs.url("/other")], &dest);
     t.expected_size = Some(0);
-    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false });
+    assert_eq!(fetch(&agent(), &t), Outcome::Done { bytes: 0, already: false, saved_as: None });
     assert_eq!(fs.hits("/other"), 0);
 }
 
@@ -174,7 +180,7 @@ fn a_partial_from_an_expired_url_resumes_from_the_next() {
     expire(&fs, "/expired", 403);
     let before = fs.bytes_sent();
     let o = fetch(&agent(), &task(&[fs.url("/expired"), fs.url("/new?sig=2")], &dest));
-    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
     assert_eq!(fs.range_requests("/new"), [format!("bytes={CUT}-")]);
     let served = fs.bytes_sent() - before;
@@ -195,7 +201,7 @@ fn an_empty_answer_does_not_cost_the_partial() {
     m.durable = CUT as u64;
     fs::write(&meta, serde_json::to_vec(&m).expect("json")).expect("meta");
     let o = fetch(&agent(), &task(&[fs.url("/empty"), fs.url("/new")], &dest));
-    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false });
+    assert_eq!(o, Outcome::Done { bytes: (BIG - CUT) as u64, already: false, saved_as: None });
     assert_file(&dest, &body);
 }
 
@@ -232,7 +238,7 @@ fn a_candidate_that_redirects_is_followed() {
     let target = fs.url("/store/b");
     let hop = Server::start(Arc::new(move |_req| Response::new(302).header("Location", &target)));
     let o = fetch(&agent(), &task(&[fs.url("/a"), format!("{}/b", hop.base_url())], &dest));
-    assert_eq!(o, Outcome::Done { bytes: 4000, already: false });
+    assert_eq!(o, Outcome::Done { bytes: 4000, already: false, saved_as: None });
     assert_file(&dest, &body);
     // A redirect to something other than http(s) still ends the attempt.
     let bad = Server::start(Arc::new(|_req| Response::new(302).header("Location", "file:///etc/passwd")));

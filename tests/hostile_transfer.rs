@@ -24,6 +24,8 @@ fn task(url: &str, dest: &Path) -> DownloadTask {
         also: Vec::new(),
         refreshable: false,
         dest: dest.to_path_buf(),
+        server_name: false,
+        names: None,
         headers: Vec::new().into(),
         forward_headers: false,
         expected_size: None,
@@ -86,7 +88,7 @@ fn planted_link_at_final_name_is_not_done() {
     let mut t = task(&server.url("/f"), &dest);
     t.expected_size = Some(8);
     let out = fetch(&agent(), &t);
-    assert_eq!(out, Outcome::Done { bytes: 8, already: false });
+    assert_eq!(out, Outcome::Done { bytes: 8, already: false, saved_as: None });
     assert_eq!(fs::read(&victim).expect("victim"), b"precious");
     assert_eq!(fs::read(&dest).expect("final"), want);
 }

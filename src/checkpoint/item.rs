@@ -122,6 +122,10 @@ pub struct Fetch {
     /// Work to do on the file once it is downloaded, run by name by the
     /// post-processing thread.
     pub post: Option<Box<PostStep>>,
+    /// The server may name the file (`Content-Disposition`) in the item's
+    /// folder: the path's last component is only a provisional name (the
+    /// URL gave none). On disk only when set.
+    pub server_name: bool,
 }
 
 /// A step after a download, named by the provider that supplies it and
@@ -275,6 +279,8 @@ struct WireOut<'a> {
     task: Option<&'a Task>,
     #[serde(rename = "l", skip_serializing_if = "Option::is_none")]
     stream: Option<&'a Stream>,
+    #[serde(rename = "n", skip_serializing_if = "std::ops::Not::not")]
+    server_name: bool,
 }
 
 /// The flat form on disk, owned for reading.
@@ -310,6 +316,8 @@ struct WireIn {
     task: Option<Task>,
     #[serde(rename = "l", default)]
     stream: Option<Stream>,
+    #[serde(rename = "n", default)]
+    server_name: bool,
 }
 
 impl Serialize for Item {
@@ -330,6 +338,7 @@ impl Serialize for Item {
             post: None,
             task: None,
             stream: None,
+            server_name: false,
         };
         match &self.work {
             Work::Fetch(f) => {
@@ -339,6 +348,7 @@ impl Serialize for Item {
                 w.md5 = f.md5.as_deref();
                 w.headers = &f.headers;
                 w.post = f.post.as_deref();
+                w.server_name = f.server_name;
             }
             Work::Inline(b) => w.inline = Some(b),
             Work::Copy(c) => w.copy = Some(c),
@@ -376,6 +386,7 @@ impl<'de> Deserialize<'de> for Item {
                 md5: w.md5,
                 headers: w.headers,
                 post: w.post,
+                server_name: w.server_name,
             };
             if f.url.is_empty() {
                 // Only a broken writer leaves the first candidate out; the

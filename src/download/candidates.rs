@@ -9,7 +9,8 @@
 
 use std::fs;
 
-use crate::download::fetch::{Attempt, Step, fetch_inner};
+use crate::download::fetch::{Step, fetch_inner};
+use crate::download::finish::Attempt;
 use crate::download::partfile::part_paths;
 use crate::download::task::{DownloadTask, Outcome};
 use crate::http::display_url;

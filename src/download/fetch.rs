@@ -25,6 +25,7 @@ use crate::download::answer::{
     describe_io, is_timeout, parse_content_range, parse_unsatisfied_range, reason_phrase,
 };
 use crate::download::candidates::fetch_staged;
+use crate::download::finish::{Attempt, Finish, named_already, plans_its_name, server_wanted, with_naming};
 use crate::download::partfile::{
     PartMeta, checkpoint_part, discard, local, md5_of, open_part, part_paths, read_meta, write_meta,
 };
@@ -42,93 +43,6 @@ const SYNC_EVERY_BYTES: u64 = 4 << 20;
 const SYNC_EVERY: Duration = Duration::from_secs(2);
 /// Read buffer size.
 const CHUNK: usize = 128 * 1024;
-
-/// What an attempt leaves to do: nothing more (an outcome), or the durable
-/// rename of a verified file, which [`Finish::complete`] does.
-///
-/// The split lets the pool fsync on a separate thread: a worker hands the
-/// [`Finish`] over and starts its next transfer while the disk syncs.
-#[derive(Debug)]
-pub enum Attempt {
-    /// The attempt is over; report this.
-    Over(Outcome),
-    /// All bytes are in the `.part` and verified; fsync and rename remain.
-    Verified(Finish),
-}
-
-impl From<Outcome> for Attempt {
-    fn from(o: Outcome) -> Attempt {
-        Attempt::Over(o)
-    }
-}
-
-/// A complete, verified `.part` file that does not have its final name yet.
-///
-/// Dropping it without [`Finish::complete`] leaves the `.part` (and meta)
-/// as a crash would: the next attempt resumes or restarts.
-#[derive(Debug)]
-pub struct Finish {
-    /// The open `.part` file.
-    part: File,
-    /// Its path.
-    part_path: PathBuf,
-    /// The final path.
-    dest: PathBuf,
-    /// The meta file to remove afterwards, if one can exist.
-    meta_path: Option<PathBuf>,
-    /// Bytes this attempt transferred.
-    received: u64,
-    /// The file's length when it was verified.
-    len: u64,
-    /// The modification time to give it (the server's `Last-Modified`,
-    /// as gallery-dl does), if the answer had one.
-    mtime: Option<std::time::SystemTime>,
-}
-
-impl Finish {
-    /// Makes the bytes durable and gives the file its final name: fdatasync,
-    /// then rename, then removal of the meta file. The folder's fsync is the
-    /// runner's job (it batches them before journaling `Done`).
-    pub fn complete(self) -> Outcome {
-        let Finish { part, part_path, dest, meta_path, received, len, mtime } = self;
-        if let Some(t) = mtime {
-            // Cosmetic: a crash may leave the download's own time, which
-            // is why it needs no sync of its own.
-            let _ = part.set_modified(t);
-        }
-        // fdatasync covers the data and the file size (what reading it back
-        // needs); timestamps are not worth a second journal write per file.
-        // The name changes only after this succeeded, so a crash can never
-        // leave a final name on bytes that are not on disk.
-        if let Err(e) = part.sync_data() {
-            return Outcome::Failed { reason: local("fsync", &part_path, &e) };
-        }
-        // The file waited in the finishers' queue since it was verified;
-        // if anything else wrote to it meanwhile (a second download of
-        // the same file), it must not take the final name.
-        match part.metadata() {
-            Ok(m) if m.len() == len => {}
-            Ok(m) => {
-                return Outcome::Retry {
-                    reason: format!(
-                        "the partial file changed after it was verified ({len} → {} bytes); another download of the same file?",
-                        m.len()
-                    ),
-                    after: None,
-                };
-            }
-            Err(e) => return Outcome::Failed { reason: local("stat", &part_path, &e) },
-        }
-        drop(part);
-        if let Err(e) = fs::rename(&part_path, &dest) {
-            return Outcome::Failed { reason: local("rename into", &dest, &e) };
-        }
-        if let Some(m) = meta_path {
-            let _ = fs::remove_file(m);
-        }
-        Outcome::Done { bytes: received, already: false }
-    }
-}
 
 /// Makes one attempt at a task, including the fsync and rename of a
 /// complete file. Never panics on anything a server sends.
@@ -240,16 +154,16 @@ pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -
         let dir = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         atomic_write_mode(dest, text.as_bytes(), 0o644).map_err(|e| local("write", dest, &e))?;
-        return Ok(Outcome::Done { bytes: 0, already: false }.into());
+        return Ok(Outcome::Done { bytes: 0, already: false, saved_as: None }.into());
     }
     if let Some(src) = &task.copy_from {
         if fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
-            return Ok(Outcome::Done { bytes: 0, already: true }.into());
+            return Ok(Outcome::Done { bytes: 0, already: true, saved_as: None }.into());
         }
         let dir = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| local("create folder", dir, &e))?;
         return match atomic_copy(src, dest, 0o644) {
-            Ok(_) => Ok(Outcome::Done { bytes: 0, already: false }.into()),
+            Ok(_) => Ok(Outcome::Done { bytes: 0, already: false, saved_as: None }.into()),
             // The earlier output went away since the listing saw it: this
             // item cannot be made without the work it was meant to save.
             Err(e) => Ok(Outcome::Failed {
@@ -261,11 +175,15 @@ pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -
             .into()),
         };
     }
+    if let Some(done) = named_already(task) {
+        return Ok(done.into());
+    }
     if let Ok(meta) = fs::symlink_metadata(dest)
         && meta.is_file()
         && task.expected_size.is_none_or(|s| s == meta.len())
+        && plans_its_name(task)
     {
-        return Ok(Outcome::Done { bytes: 0, already: true }.into());
+        return Ok(Outcome::Done { bytes: 0, already: true, saved_as: None }.into());
     }
     let mut resume = Resume::open(task, url)?;
     let get = Get {
@@ -280,14 +198,16 @@ pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -
         Err(NoAnswer::Suspended) => return Ok(Step::Suspended),
         Err(NoAnswer::Over(o)) => return Ok(o.into()),
     };
+    let wanted = server_wanted(task, resp.headers(), resume.saved.as_ref());
     let total = match decide(task, url, &resp, &mut resume)? {
         Decision::Copy { total } => total,
-        Decision::Over(step) => return Ok(step),
+        Decision::Over(step) => return Ok(with_naming(task, step, wanted)),
     };
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let etag = header("etag").filter(|e| !e.starts_with("W/"));
     let mut meta = PartMeta::new(url, etag, header("last-modified"), total);
     meta.durable = resume.offset;
+    meta.name.clone_from(&wanted);
     let keep_meta = total.is_none_or(|t| t >= RESUME_MIN_BYTES);
     if keep_meta {
         // Written before any byte, so a crash at any point leaves
@@ -295,7 +215,8 @@ pub(super) fn fetch_inner(agent: &ureq::Agent, task: &DownloadTask, url: &str) -
         write_meta(&resume.meta_path, &meta).map_err(|e| local("write", &resume.meta_path, &e))?;
     }
     let mut reader = resp.body_mut().as_reader();
-    copy_body(task, &mut reader, &mut resume, &mut meta, total, keep_meta)
+    let step = copy_body(task, &mut reader, &mut resume, &mut meta, total, keep_meta)?;
+    Ok(with_naming(task, step, wanted))
 }
 
 /// What the answer's status means for the attempt.
@@ -537,7 +458,7 @@ fn finalize(
             after: None,
         }));
     }
-    Ok(Attempt::Verified(Finish {
+    let finish = Finish {
         part,
         part_path: part_path.to_path_buf(),
         dest: task.dest.clone(),
@@ -545,34 +466,8 @@ fn finalize(
         received,
         len,
         mtime: None,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs::OpenOptions;
-
-    #[test]
-    fn a_partial_changed_after_verification_keeps_no_final_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let dest = dir.path().join("a.bin");
-        let (part_path, _) = part_paths(&dest);
-        std::fs::write(&part_path, b"12345").expect("write");
-        let finish = |len: u64| Finish {
-            part: OpenOptions::new().read(true).write(true).open(&part_path).expect("open"),
-            part_path: part_path.clone(),
-            dest: dest.clone(),
-            meta_path: None,
-            received: 5,
-            len,
-            mtime: None,
-        };
-        // Verified at 5 bytes, but another writer cut it to 3 since.
-        std::fs::write(&part_path, b"123").expect("truncate");
-        assert!(matches!(finish(5).complete(), Outcome::Retry { .. }));
-        assert!(!dest.exists() && part_path.exists());
-        assert!(matches!(finish(3).complete(), Outcome::Done { bytes: 5, already: false }));
-        assert_eq!(std::fs::read(&dest).expect("final"), b"123");
-    }
+        naming: None,
+    };
+    finish.start_writeback();
+    Ok(Attempt::Verified(finish))
 }

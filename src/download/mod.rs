@@ -11,11 +11,16 @@
 //! move on to the next. Workers never touch checkpoints:
 //! they report to the job's runner, which owns them. The fsync and rename
 //! of a verified file run on a finisher thread, and its `Done` is reported
-//! only after both succeeded.
+//! only after both succeeded, with the path the file really took: a task
+//! may let the server name its file (`Content-Disposition`), and then the
+//! name is logged durably before the rename (`names`), so a restart finds
+//! the file instead of fetching it again.
 
 mod answer;
 mod candidates;
 mod fetch;
+mod finish;
+mod names;
 mod partfile;
 mod pool;
 mod request;
@@ -24,7 +29,9 @@ mod task;
 mod throttle;
 
 pub use candidates::fetch_staged;
-pub use fetch::{Attempt, Finish, fetch};
+pub use fetch::fetch;
+pub use finish::{Attempt, Finish};
+pub use names::{NAMES_LOG, NameLog};
 pub(crate) use partfile::open_part;
 pub use partfile::{PartMeta, part_paths, url_digest};
 pub use pool::{AttemptFn, JOIN_BOUND, JobQueue, Pool, join_by};

@@ -38,6 +38,11 @@ pub struct PartMeta {
     pub total: Option<u64>,
     /// Bytes known to be on disk.
     pub durable: u64,
+    /// The file name the server gave (`Content-Disposition`), sanitized,
+    /// for a resume whose answer carries none (a 416 for a file that is
+    /// complete already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl PartMeta {
@@ -48,7 +53,15 @@ impl PartMeta {
         last_modified: Option<String>,
         total: Option<u64>,
     ) -> PartMeta {
-        PartMeta { url_sha256: Some(url_digest(url)), url: None, etag, last_modified, total, durable: 0 }
+        PartMeta {
+            url_sha256: Some(url_digest(url)),
+            url: None,
+            etag,
+            last_modified,
+            total,
+            durable: 0,
+            name: None,
+        }
     }
 
     /// Whether an answer with these validators and this full length

@@ -8,12 +8,14 @@
 //! runner.
 //!
 //! A verified file still needs an fdatasync (milliseconds of waiting for
-//! the disk) before its rename. Workers hand that step to finisher threads
-//! through a small bounded queue and start their next transfer at once, so
-//! the disk syncs while the network keeps `size` transfers going. The
-//! finisher does fsync → rename → report, in that order; when the queue is
-//! full the worker waits (memory and open files stay bounded), and when no
-//! finisher is left (one panicked) the worker does the step itself.
+//! the disk) before its rename. Its writeback starts when it is verified;
+//! workers hand the rest to finisher threads through a small bounded queue
+//! and start their next transfer at once, so the disk syncs while the
+//! network keeps `size` transfers going. A finisher takes every file queued
+//! as one group and does fdatasync of each → rename of each → report, in
+//! that order; when the queue is full the worker waits (memory and open
+//! files stay bounded), and when no finisher is left (one panicked) the
+//! worker does the step itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded};
 
 use crate::download::candidates::fetch_staged;
-use crate::download::fetch::{Attempt, Finish};
+use crate::download::finish::{Attempt, Finish, complete_group};
 use crate::download::task::{DownloadEvent, DownloadTask};
 use crate::job::Tid;
 
@@ -148,9 +150,27 @@ impl Pool {
             finishers.push(thread::Builder::new().name(format!("finish-{n}")).spawn(move || {
                 let _guard = guard;
                 while let Ok(FinishMsg::Finish(task, finish)) = rx.recv() {
-                    let outcome = finish.complete();
-                    busy.release(&task.dest);
-                    report(&task, outcome);
+                    // Whatever else is queued joins the group (the queue is
+                    // bounded, so the group is too); a `Quit` behind it
+                    // ends the thread after the group.
+                    let mut group = vec![(task, finish)];
+                    let mut quit = false;
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            FinishMsg::Finish(t, f) => group.push((t, f)),
+                            FinishMsg::Quit => {
+                                quit = true;
+                                break;
+                            }
+                        }
+                    }
+                    for (task, outcome) in complete_group(group) {
+                        busy.release(&task.dest);
+                        report(&task, outcome);
+                    }
+                    if quit {
+                        break;
+                    }
                 }
             })?);
         }
@@ -319,7 +339,11 @@ impl Busy {
 /// Sends an attempt's outcome to the task's runner. A runner that is gone
 /// (job stopped) no longer needs it.
 fn report(task: &DownloadTask, outcome: crate::download::Outcome) {
-    let _ = task.reply.send(DownloadEvent { item: task.item, outcome, dest: task.dest.clone() });
+    let dest = match &outcome {
+        crate::download::Outcome::Done { saved_as: Some(p), .. } => p.clone(),
+        _ => task.dest.clone(),
+    };
+    let _ = task.reply.send(DownloadEvent { item: task.item, outcome, dest });
 }
 
 /// The dispatcher: round-robin over job queues, one task per idle worker.
@@ -421,6 +445,8 @@ mod tests {
             also: Vec::new(),
             refreshable: false,
             dest: std::path::PathBuf::from(format!("/nonexistent/{item}")),
+            server_name: false,
+            names: None,
             headers: Vec::new().into(),
             forward_headers: false,
             expected_size: None,
@@ -442,7 +468,7 @@ mod tests {
         let attempt: Arc<AttemptFn> = Arc::new(|t: &DownloadTask| {
             assert!(t.item != 3, "simulated bug in a worker");
             std::thread::sleep(Duration::from_millis(5));
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(3, attempt, &fatal_tx).expect("pool");
         let queue = pool.register(1, 16);
@@ -501,7 +527,7 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
             r.fetch_sub(1, Ordering::SeqCst);
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(4, attempt, &fatal_tx).expect("pool");
         let queue = pool.register(1, 16);
@@ -523,7 +549,7 @@ mod tests {
         let (fatal_tx, _fatal_rx) = bounded(4);
         let attempt: Arc<AttemptFn> = Arc::new(|_: &DownloadTask| {
             std::thread::sleep(Duration::from_millis(2));
-            Outcome::Done { bytes: 0, already: true }.into()
+            Outcome::Done { bytes: 0, already: true, saved_as: None }.into()
         });
         let pool = Pool::start_with(1, attempt, &fatal_tx).expect("pool");
         let a = pool.register(1, 64);

@@ -24,8 +24,16 @@ pub struct DownloadTask {
     /// ends as [`Outcome::Expired`] (the runner may get fresh URLs from
     /// the provider) instead of [`Outcome::Failed`].
     pub refreshable: bool,
-    /// The final path.
+    /// The final path; with `server_name`, a provisional one the file
+    /// keeps only when the server gives no name.
     pub dest: PathBuf,
+    /// The server may name the file (`Content-Disposition`) inside
+    /// `dest`'s folder: the URL gave none, so `dest` is a made-up name.
+    pub server_name: bool,
+    /// The job's log of final names that are not the tasks' own (see
+    /// `download::names`); without it the file takes `dest` and nothing
+    /// else.
+    pub names: Option<Arc<super::names::NameLog>>,
     /// Request headers (Referer, Authorization, …); never logged. Shared
     /// by every task of a job that adds none of its own, so a large header
     /// is held once per job, not once per file.
@@ -67,6 +75,9 @@ pub enum Outcome {
         bytes: u64,
         /// True when the file was already complete and nothing was fetched.
         already: bool,
+        /// Where the file is when that is not the task's `dest`: the
+        /// server named it, or its name was taken by another file.
+        saved_as: Option<PathBuf>,
     },
     /// A passing failure: try again later (after `after`, when the server
     /// said). A partial file is kept for Range resume.
@@ -99,7 +110,7 @@ pub struct DownloadEvent {
     pub item: u64,
     /// What happened.
     pub outcome: Outcome,
-    /// The final path (its folder must be fsynced before the item is
-    /// journaled as done).
+    /// The final path, where a `Done` file really is (its folder must be
+    /// fsynced before the item is journaled as done).
     pub dest: PathBuf,
 }

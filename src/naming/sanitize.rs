@@ -78,6 +78,21 @@ pub fn truncate_keeping_ext(name: &str, max: usize) -> String {
     format!("{}{}", &stem[..cut], ext)
 }
 
+/// `name` with `-tag` before its extension (`a.jpg`, `7` → `a-7.jpg`),
+/// the stem cut so that the result still fits [`MAX_COMPONENT_BYTES`].
+pub fn with_suffix(name: &str, tag: &str) -> String {
+    let suffix = format!("-{tag}");
+    // Only a short tail counts as an extension (as in
+    // `truncate_keeping_ext`); a long one is part of the stem, so the
+    // budget below can never go negative.
+    let (stem, ext) = match name.rfind('.') {
+        Some(p) if p > 0 && name.len() - p <= 16 => (&name[..p], &name[p..]),
+        _ => (name, ""),
+    };
+    let stem = truncate_keeping_ext(stem, MAX_COMPONENT_BYTES.saturating_sub(suffix.len() + ext.len()));
+    format!("{stem}{suffix}{ext}")
+}
+
 /// Returns the sanitized, percent-decoded last path segment of `url`, or
 /// `fallback` when the URL has none (for example `https://host/`).
 ///

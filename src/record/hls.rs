@@ -167,7 +167,7 @@ pub(super) fn end(sink: Sink, why: &str, task: &RecordTask) -> Outcome {
         Ok(bytes) => {
             let gaps = if gaps > 0 { format!(", {gaps} segments missing") } else { String::new() };
             log::info!("job {}: recording ended: {why} ({secs:.0} s, {bytes} bytes{gaps})", task.job);
-            Outcome::Done { bytes, already: false }
+            Outcome::Done { bytes, already: false, saved_as: None }
         }
         Err(reason) => Outcome::Failed { reason },
     }

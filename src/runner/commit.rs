@@ -68,7 +68,16 @@ impl Commits {
 impl Runner {
     /// Queues a record and applies it.
     pub(super) fn record(&mut self, rec: Record) {
-        self.report_file(&rec);
+        self.report_file(&rec, None);
+        self.commits.store.append(&rec);
+        self.progress.apply(rec);
+        self.status_file.dirty = true;
+    }
+
+    /// Queues the record of a file saved at `dest`, which may be another
+    /// path than the item planned (the server named the file).
+    pub(super) fn record_saved(&mut self, rec: Record, dest: &std::path::Path) {
+        self.report_file(&rec, Some(dest));
         self.commits.store.append(&rec);
         self.progress.apply(rec);
         self.status_file.dirty = true;
@@ -135,7 +144,7 @@ impl Runner {
     /// Queues the report line of an item's outcome (saved, skipped,
     /// failed) or of a reset; logs each saved file (debug: a
     /// 100,000-file job must not write 100,000 lines to journald by default).
-    fn report_file(&mut self, rec: &Record) {
+    fn report_file(&mut self, rec: &Record, saved_at: Option<&std::path::Path>) {
         let (i, state, reason, permanent) = match rec {
             Record::Done { i, .. } => (*i, FileState::Saved, None, false),
             Record::Skipped { i, r } => (*i, FileState::Skipped, Some(r.clone()), false),
@@ -161,7 +170,7 @@ impl Runner {
         if state == FileState::Saved && matches!(item.work, Work::Task(_)) {
             return;
         }
-        let dest = self.dest_of(&item.path);
+        let dest = saved_at.map(std::path::Path::to_path_buf).or_else(|| self.dest_of(&item.path));
         let size = match (&dest, state) {
             (Some(d), FileState::Saved) => std::fs::metadata(d).ok().map(|m| m.len()),
             _ => None,

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::archive::ArchiveEntry;
 use crate::checkpoint::{Record, Work};
-use crate::download::{DownloadEvent, DownloadTask, JobQueue, Outcome};
+use crate::download::{DownloadEvent, DownloadTask, JobQueue, NameLog, Outcome};
 use crate::http::display_url;
 use crate::pacing::{backoff_delay, cap_retry_after};
 use crate::runner::run::{End, Mode, Runner};
@@ -48,6 +48,9 @@ pub(super) struct Schedule {
     pub(super) timeout: Duration,
     /// The bandwidth limits every download of the job keeps to.
     pub(super) limits: Arc<[Arc<crate::download::Throttle>]>,
+    /// The job's log of names its files took other than their planned
+    /// ones; read at the first dispatch.
+    pub(super) names: Option<Arc<NameLog>>,
 }
 
 impl Schedule {
@@ -73,6 +76,7 @@ impl Schedule {
             attempts: HashMap::new(),
             timeout: Duration::ZERO,
             limits: Vec::new().into(),
+            names: None,
         }
     }
 
@@ -104,7 +108,7 @@ impl Runner {
         self.flags.end_transfer(ev.item);
         let i = ev.item;
         match ev.outcome {
-            Outcome::Done { bytes, already } => {
+            Outcome::Done { bytes, already, .. } => {
                 if let Some(dir) = ev.dest.parent() {
                     self.commits.dirs_to_sync.insert(dir.to_path_buf());
                 }
@@ -117,7 +121,7 @@ impl Runner {
                     // reuse (see `Work::Copy`).
                     self.commits.archive_pending.push(ArchiveEntry { key, path: Some(ev.dest.clone()) });
                 }
-                self.record(Record::Done { i, b: bytes });
+                self.record_saved(Record::Done { i, b: bytes }, &ev.dest);
                 if self.progress.post.contains_key(&i) {
                     self.post.backlog.push_back(i);
                 }
@@ -212,6 +216,15 @@ impl Runner {
         if self.mode != Mode::Running {
             return;
         }
+        if self.sched.names.is_none() {
+            match NameLog::open(&self.spool.state_dir(self.tid)) {
+                Ok(log) => self.sched.names = Some(Arc::new(log)),
+                Err(e) => {
+                    self.state_failed(&format!("cannot read {}: {e}", crate::download::NAMES_LOG));
+                    return;
+                }
+            }
+        }
         while self.sched.inflight.len() < self.sched.window {
             let Some(i) = self.sched.ready.pop_front() else { break };
             if self.sched.inflight.contains(&i)
@@ -226,8 +239,12 @@ impl Runner {
                 continue;
             };
             let mut copy_from = None;
+            let mut server_name = false;
             let (url, also, size, md5, inline, extra) = match item.work {
-                Work::Fetch(f) => (f.url, f.also, f.size, f.md5, None, f.headers),
+                Work::Fetch(f) => {
+                    server_name = f.server_name;
+                    (f.url, f.also, f.size, f.md5, None, f.headers)
+                }
                 Work::Inline(body) => (String::new(), Vec::new(), None, None, Some(body), Vec::new()),
                 Work::Copy(src) => {
                     copy_from = Some(std::path::PathBuf::from(src));
@@ -264,6 +281,8 @@ impl Runner {
                 also,
                 refreshable: self.refresh.enabled,
                 dest,
+                server_name,
+                names: self.sched.names.clone(),
                 headers,
                 forward_headers: self.sched.forward_headers,
                 expected_size: size,

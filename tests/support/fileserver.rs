@@ -70,6 +70,8 @@ struct State {
     require: Vec<(String, String, String)>,
     hits: HashMap<String, usize>,
     ranges: HashMap<String, Vec<String>>,
+    /// path → `Content-Disposition` value sent with its answers.
+    dispositions: HashMap<String, String>,
 }
 
 /// A running static file server on `127.0.0.1`. Stops on drop.
@@ -158,6 +160,12 @@ impl FileServer {
         for _ in 0..times {
             q.push_back(fault.clone());
         }
+    }
+
+    /// Sends `Content-Disposition: value` with every answer for `path`
+    /// (200, 206 and 416).
+    pub fn set_disposition(&self, path: &str, value: &str) {
+        lock(&self.state).dispositions.insert(path.to_string(), value.to_string());
     }
 
     /// Faults still queued for `path`.
@@ -275,7 +283,7 @@ fn if_range_matches(value: &str, etag: &str, last_modified: SystemTime) -> bool 
 fn handle(state: &Mutex<State>, req: &Request) -> Response {
     let path = req.path_only().to_string();
     let method = req.method.to_ascii_uppercase();
-    let (file, fault) = {
+    let (file, fault, disposition) = {
         let mut st = lock(state);
         *st.hits.entry(path.clone()).or_default() += 1;
         if let Some(r) = req.header("range") {
@@ -291,7 +299,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
         }
         let fault = st.faults.get_mut(&path).and_then(VecDeque::pop_front);
         let file = st.files.get(&path).map(|e| (e.body.clone(), e.etag.clone(), e.last_modified));
-        (file, fault)
+        (file, fault, st.dispositions.get(&path).cloned())
     };
     if let Some(Fault::Status { code, retry_after }) = &fault {
         let mut r = Response::text(*code, "injected fault\n");
@@ -309,6 +317,10 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
         .header("Accept-Ranges", "bytes")
         .header("ETag", &etag)
         .header("Last-Modified", &httpdate::fmt_http_date(last_modified));
+    let base = match &disposition {
+        Some(v) => base.header("Content-Disposition", v),
+        None => base,
+    };
 
     // Range is only defined for GET (RFC 9110 §14.2); HEAD ignores it.
     let mut ranged = match req.header("range") {

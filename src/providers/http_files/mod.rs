@@ -4,7 +4,11 @@
 //! every URL. Files are saved under `<save_path>/<name>/` by their URL
 //! file names, sanitized; two URLs with the same file name get the item
 //! index appended to the second, deterministically, so a restart names
-//! them the same way. The URLs come from `urls`, from the text file
+//! them the same way. A URL without a file name (`https://h/`, planned as
+//! `file-<i>`) or with only an endpoint's (`https://h/download?id=3`: no
+//! extension) lets the server name the file: the download kernel
+//! takes the `Content-Disposition` name at the rename (`download::names`
+//! keeps that crash-safe and collision-free); this provider only says so. The URLs come from `urls`, from the text file
 //! `urls_file` ([`urls_file`]), or both.
 
 mod urls_file;
@@ -13,9 +17,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::checkpoint::Item;
+use crate::checkpoint::{Item, Work};
 use crate::job::{JobSpec, RejectReason};
-use crate::naming::{MAX_COMPONENT_BYTES, file_name_from_url, truncate_keeping_ext};
+#[cfg(test)]
+use crate::naming::MAX_COMPONENT_BYTES;
+use crate::naming::{file_name_from_url, with_suffix};
 use crate::providers::{
     Api, JobTypeInfo, Page, ParamInfo, ParamKind, PlanContext, Provider, Walk, WalkError, validate,
 };
@@ -122,9 +128,14 @@ struct FilesWalk {
 impl FilesWalk {
     /// The file name of URL `i`. Names are given in index order, so a
     /// restart that names from 0 again gives every URL the same name.
-    fn name_next(&mut self) -> String {
+    /// The second value says whether the server may name the file: the
+    /// URL gives no file name, or only an endpoint's (`download`, `get`:
+    /// no extension), so the name is a provisional one.
+    fn name_next(&mut self) -> (String, bool) {
         let i = self.named;
-        let mut name = file_name_from_url(self.urls.get(i), &format!("file-{i}"));
+        let from_url = file_name_from_url(self.urls.get(i), "");
+        let server_name = !from_url.contains('.');
+        let mut name = if from_url.is_empty() { format!("file-{i}") } else { from_url };
         if !self.used.insert(name_hash(&name)) {
             // `-<index>` is free unless another URL is named that way
             // already (`a.jpg`, `a-2.jpg`, `a.jpg`); then `-<index>-2`, …
@@ -137,7 +148,7 @@ impl FilesWalk {
             }
         }
         self.named += 1;
-        name
+        (name, server_name)
     }
 }
 
@@ -168,8 +179,12 @@ impl Walk for FilesWalk {
         let mut items = Vec::with_capacity(end - start);
         while self.named < end {
             let url = self.urls.get(self.named).to_owned();
-            let path = self.name_next();
-            items.push(Item::fetch(String::new(), url, path));
+            let (path, server_name) = self.name_next();
+            let mut item = Item::fetch(String::new(), url, path);
+            if let Work::Fetch(f) = &mut item.work {
+                f.server_name = server_name;
+            }
+            items.push(item);
         }
         let next = (end < total).then(|| Value::from(end as u64));
         Ok(Page { total: Some(total as u64), items, next, records: None })
@@ -192,20 +207,6 @@ fn name_hash(name: &str) -> u64 {
         }
     }
     h
-}
-
-/// `a.jpg` with tag `7` → `a-7.jpg`.
-fn with_suffix(name: &str, tag: &str) -> String {
-    let suffix = format!("-{tag}");
-    // Only a short tail counts as an extension (as in
-    // `truncate_keeping_ext`); a long one is part of the stem, so the
-    // budget below can never go negative.
-    let (stem, ext) = match name.rfind('.') {
-        Some(p) if p > 0 && name.len() - p <= 16 => (&name[..p], &name[p..]),
-        _ => (name, ""),
-    };
-    let stem = truncate_keeping_ext(stem, MAX_COMPONENT_BYTES.saturating_sub(suffix.len() + ext.len()));
-    format!("{stem}{suffix}{ext}")
 }
 
 /// Request headers as (name, value) pairs.
@@ -341,6 +342,26 @@ mod tests {
             .collect();
         let (names, _) = pages(&mut walk(&urls), None);
         assert_eq!(names, vec!["a.jpg", "a-1.jpg", "file-2", "___.._x"]);
+    }
+
+    #[test]
+    fn only_urls_without_a_file_name_let_the_server_name_the_file() {
+        let urls: Vec<String> =
+            ["https://h/a.jpg", "https://h/", "https://h/download?id=3", "https://h/x.tar.gz?s=1"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let page = walk(&urls).next_page(None, &api()).expect("no API, no error");
+        let got: Vec<(String, bool)> = page
+            .items
+            .into_iter()
+            .map(|it| {
+                let server = matches!(&it.work, Work::Fetch(f) if f.server_name);
+                (it.path, server)
+            })
+            .collect();
+        let want = [("a.jpg", false), ("file-1", true), ("download", true), ("x.tar.gz", false)];
+        assert_eq!(got, want.map(|(p, s)| (p.to_string(), s)));
     }
 
     #[test]
