@@ -176,8 +176,10 @@ fn daemon_recur_a_recurring_user_job_fetches_only_new_works_across_runs_and_a_re
     assert_consecutive(&runs_before);
     fake.add_work(Work::new(11_100, 11));
     let mut d = env.daemon(&[]);
-    assert!(wait_until(Duration::from_secs(60), || fake.image_requests().len() == 43), "{}", d.log());
-    assert!(env.job_dir("artist").join("11100_p0.jpg").exists());
+    // The image is asked for, then fsynced and renamed into place.
+    let new_file = env.job_dir("artist").join("11100_p0.jpg");
+    assert!(wait_until(Duration::from_secs(60), || new_file.exists()), "{}", d.log());
+    assert_eq!(fake.image_requests().len(), 43, "{}", d.log());
     assert!(
         wait_until(Duration::from_secs(60), || history(&env, tid).len() > runs_before.len()),
         "{}",
