@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Sender, unbounded};
 use md5::{Digest, Md5};
 use spoolfetch::download::{DownloadEvent, DownloadTask, Outcome, PartMeta, Pool, fetch, part_paths};
-use spoolfetch::job::JobFlags;
 use tempfile::TempDir;
 
 use crate::support::fileserver::{Fault, FileServer};
@@ -45,28 +44,7 @@ fn md5_hex(b: &[u8]) -> String {
 }
 
 fn task_with(url: &str, dest: &Path, reply: Sender<DownloadEvent>) -> DownloadTask {
-    DownloadTask {
-        job: 1,
-        item: 0,
-        url: url.to_string(),
-        also: Vec::new(),
-        refreshable: false,
-        dest: dest.to_path_buf(),
-        server_name: false,
-        names: None,
-        headers: Vec::new().into(),
-        forward_headers: false,
-        expected_size: None,
-        md5: None,
-        inline: None,
-        copy_from: None,
-        timeout: Duration::from_secs(2),
-        min_speed: 1024,
-        min_speed_time: Duration::from_secs(30),
-        flags: Arc::new(JobFlags::default()),
-        limits: Vec::new().into(),
-        reply,
-    }
+    DownloadTask { reply, ..crate::util::download_task(url, dest, Duration::from_secs(2)) }
 }
 
 fn task(url: &str, dest: &Path) -> DownloadTask {

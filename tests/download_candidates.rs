@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::unbounded;
 use spoolfetch::download::{DownloadTask, Outcome, PartMeta, fetch, part_paths};
-use spoolfetch::job::JobFlags;
 use tempfile::TempDir;
 
 use crate::support::fileserver::{Fault, FileServer};
@@ -34,26 +32,8 @@ fn data(n: usize, seed: u32) -> Vec<u8> {
 
 fn task(urls: &[String], dest: &Path) -> DownloadTask {
     DownloadTask {
-        job: 1,
-        item: 0,
-        url: urls[0].clone(),
         also: urls[1..].to_vec(),
-        refreshable: false,
-        dest: dest.to_path_buf(),
-        server_name: false,
-        names: None,
-        headers: Vec::new().into(),
-        forward_headers: false,
-        expected_size: None,
-        md5: None,
-        inline: None,
-        copy_from: None,
-        timeout: Duration::from_secs(2),
-        min_speed: 1024,
-        min_speed_time: Duration::from_secs(30),
-        flags: Arc::new(JobFlags::default()),
-        limits: Vec::new().into(),
-        reply: unbounded().0,
+        ..crate::util::download_task(&urls[0], dest, Duration::from_secs(2))
     }
 }
 

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::unbounded;
 use spoolfetch::download::{DownloadTask, NameLog, Outcome, fetch};
-use spoolfetch::job::JobFlags;
 use tempfile::TempDir;
 
 use crate::support::fileserver::{Fault, FileServer};
@@ -19,26 +17,10 @@ use crate::util::{assert_file, bytes, test_agent as agent};
 /// A task for item `item` of a job whose names are logged in `state`.
 fn task(url: &str, dest: &Path, item: u64, state: &Path, server_name: bool) -> DownloadTask {
     DownloadTask {
-        job: 1,
         item,
-        url: url.to_string(),
-        also: Vec::new(),
-        refreshable: false,
-        dest: dest.to_path_buf(),
         server_name,
         names: Some(Arc::new(NameLog::open(state).expect("name log"))),
-        headers: Vec::new().into(),
-        forward_headers: false,
-        expected_size: None,
-        md5: None,
-        inline: None,
-        copy_from: None,
-        timeout: Duration::from_secs(5),
-        min_speed: 1024,
-        min_speed_time: Duration::from_secs(30),
-        flags: Arc::new(JobFlags::default()),
-        limits: Vec::new().into(),
-        reply: unbounded().0,
+        ..crate::util::download_task(url, dest, Duration::from_secs(5))
     }
 }
 

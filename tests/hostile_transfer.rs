@@ -8,37 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::unbounded;
 use spoolfetch::download::{DownloadTask, Outcome, fetch, part_paths};
-use spoolfetch::job::JobFlags;
 
 use crate::support::fileserver::FileServer;
 use crate::support::http::{Response, Server};
 use crate::util::test_agent as agent;
 
 fn task(url: &str, dest: &Path) -> DownloadTask {
-    DownloadTask {
-        job: 1,
-        item: 0,
-        url: url.to_string(),
-        also: Vec::new(),
-        refreshable: false,
-        dest: dest.to_path_buf(),
-        server_name: false,
-        names: None,
-        headers: Vec::new().into(),
-        forward_headers: false,
-        expected_size: None,
-        md5: None,
-        inline: None,
-        copy_from: None,
-        timeout: Duration::from_secs(5),
-        min_speed: 1024,
-        min_speed_time: Duration::from_secs(30),
-        flags: Arc::new(JobFlags::default()),
-        limits: Vec::new().into(),
-        reply: unbounded().0,
-    }
+    crate::util::download_task(url, dest, Duration::from_secs(5))
 }
 
 fn body(n: usize) -> Vec<u8> {

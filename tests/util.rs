@@ -295,3 +295,31 @@ pub fn test_agent() -> ureq::Agent {
     })
     .expect("build the agent")
 }
+
+/// A download task for the library-level tests: one URL into `dest`, no
+/// headers, limits or checks, its events dropped. Tests set what they
+/// need on top (`DownloadTask { reply, ..download_task(…) }`).
+pub fn download_task(url: &str, dest: &Path, timeout: Duration) -> spoolfetch::download::DownloadTask {
+    spoolfetch::download::DownloadTask {
+        job: 1,
+        item: 0,
+        url: url.to_string(),
+        also: Vec::new(),
+        refreshable: false,
+        dest: dest.to_path_buf(),
+        server_name: false,
+        names: None,
+        headers: Vec::new().into(),
+        forward_headers: false,
+        expected_size: None,
+        md5: None,
+        inline: None,
+        copy_from: None,
+        timeout,
+        min_speed: 1024,
+        min_speed_time: Duration::from_secs(30),
+        flags: std::sync::Arc::new(spoolfetch::job::JobFlags::default()),
+        limits: Vec::new().into(),
+        reply: crossbeam_channel::unbounded().0,
+    }
+}

@@ -43,6 +43,18 @@ pub struct Alerts {
 }
 
 impl Alerts {
+    /// Sends `event` with a job's status to every target that wants it;
+    /// never blocks. Nothing is done without targets.
+    pub fn send_status(&self, event: Event, status: &crate::job::JobStatus, targets: &[Target]) {
+        if targets.is_empty() {
+            return;
+        }
+        match serde_json::to_value(status) {
+            Ok(v) => self.send(event, &v, targets),
+            Err(e) => log::warn!("job {}: cannot describe the job for notifications: {e}", status.tid),
+        }
+    }
+
     /// Sends `event` of a job (its status object) to every target that
     /// wants it; never blocks.
     pub fn send(&self, event: Event, status: &Value, targets: &[Target]) {

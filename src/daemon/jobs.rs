@@ -141,13 +141,9 @@ impl Supervisor {
             .or_else(|| read_status(&self.spool, claimed.tid).ok().flatten());
         self.endings.extend(end);
         self.summary.failed += 1;
-        let (Some(n), Some(status)) = (&self.notifier, status) else { return };
-        let targets = spec.and_then(|s| s.notify.as_deref()).unwrap_or(&self.config.notify);
-        if targets.is_empty() {
-            return;
-        }
-        if let Ok(v) = serde_json::to_value(&status) {
-            n.alerts.send(crate::alerts::Event::Failed, &v, targets);
+        if let (Some(n), Some(status)) = (&self.notifier, status) {
+            let targets = spec.and_then(|s| s.notify.as_deref()).unwrap_or(&self.config.notify);
+            n.alerts.send_status(crate::alerts::Event::Failed, &status, targets);
         }
     }
 

@@ -18,14 +18,7 @@ impl Runner {
     /// Sends `event` with the job's status to the targets that want it.
     pub(super) fn alert(&self, event: Event, status: &JobStatus) {
         let Some(alerts) = &self.alerts else { return };
-        let targets = self.spec.notify.as_deref().unwrap_or(&self.config.notify);
-        if targets.is_empty() {
-            return;
-        }
-        match serde_json::to_value(status) {
-            Ok(v) => alerts.send(event, &v, targets),
-            Err(e) => log::warn!("job {}: cannot describe the job for notifications: {e}", self.tid),
-        }
+        alerts.send_status(event, status, self.spec.notify.as_deref().unwrap_or(&self.config.notify));
     }
 
     /// Sends "waiting" for `reason`, unless it was sent for the same

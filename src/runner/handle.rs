@@ -200,11 +200,8 @@ pub fn spawn(args: RunnerArgs) -> std::io::Result<RunnerHandle> {
                     .as_ref()
                     .map(|e| e.status.clone())
                     .or_else(|| crate::spool::read_status(&spool, claimed.tid).ok().flatten());
-                if let (Some(a), Some(s)) = (&alerts, status)
-                    && !targets.is_empty()
-                    && let Ok(v) = serde_json::to_value(&s)
-                {
-                    a.send(crate::alerts::Event::Failed, &v, &targets);
+                if let (Some(a), Some(s)) = (&alerts, status) {
+                    a.send_status(crate::alerts::Event::Failed, &s, &targets);
                 }
                 end
             }

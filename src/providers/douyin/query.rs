@@ -124,6 +124,19 @@ impl Query {
         self
     }
 
+    /// The browser's description, the same run of keys in F2's web and
+    /// live blocks (`cookie_enabled` through `browser_version`).
+    #[must_use]
+    fn browser(self, c: &ClientProfile) -> Query {
+        self.text("cookie_enabled", "true")
+            .int("screen_width", 1920)
+            .int("screen_height", 1080)
+            .text("browser_language", &c.browser_language)
+            .text("browser_platform", &c.browser_platform)
+            .text("browser_name", &c.browser_name)
+            .text("browser_version", &c.browser_version)
+    }
+
     /// The parameters, in order.
     pub fn pairs(&self) -> &[(&'static str, Value)] {
         &self.pairs
@@ -142,13 +155,7 @@ impl Query {
             .text("pc_libra_divert", "Windows")
             .text("version_code", &c.version_code)
             .text("version_name", &c.version_name)
-            .text("cookie_enabled", "true")
-            .int("screen_width", 1920)
-            .int("screen_height", 1080)
-            .text("browser_language", &c.browser_language)
-            .text("browser_platform", &c.browser_platform)
-            .text("browser_name", &c.browser_name)
-            .text("browser_version", &c.browser_version)
+            .browser(c)
             .text("browser_online", "true")
             .text("engine_name", &c.engine_name)
             .text("engine_version", &c.engine_version)
@@ -172,13 +179,7 @@ impl Query {
             .int("live_id", 1)
             .text("device_platform", "web")
             .text("language", &c.language)
-            .text("cookie_enabled", "true")
-            .int("screen_width", 1920)
-            .int("screen_height", 1080)
-            .text("browser_language", &c.browser_language)
-            .text("browser_platform", &c.browser_platform)
-            .text("browser_name", &c.browser_name)
-            .text("browser_version", &c.browser_version)
+            .browser(c)
             .text("enter_source", "")
             .text("is_need_double_stream", "false")
     }

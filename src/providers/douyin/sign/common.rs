@@ -70,6 +70,17 @@ pub(crate) fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// The inputs of F2 0.0.1.7's recorded signature vectors, shared by the
+/// X-Bogus and A-Bogus tests.
+#[cfg(test)]
+pub(super) mod vectors {
+    pub(in crate::providers::douyin::sign) const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
+    pub(in crate::providers::douyin::sign) const Q1: &str =
+        "device_platform=webapp&aid=6383&channel=channel_pc_web&aweme_id=7380308675841297704&msToken=abc";
+    pub(in crate::providers::douyin::sign) const Q2: &str = "device_platform=webapp&aid=6383&channel=channel_pc_web&max_cursor=0&count=20&sec_user_id=MS4wLjABAAAAfake";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

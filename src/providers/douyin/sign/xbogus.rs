@@ -127,11 +127,7 @@ pub fn decode_x_bogus(value: &str) -> Option<XBogusFields> {
 mod tests {
     use super::*;
 
-    const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
-                      Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
-    const Q1: &str =
-        "device_platform=webapp&aid=6383&channel=channel_pc_web&aweme_id=7380308675841297704&msToken=abc";
-    const Q2: &str = "device_platform=webapp&aid=6383&channel=channel_pc_web&max_cursor=0&count=20&sec_user_id=MS4wLjABAAAAfake";
+    use crate::providers::douyin::sign::common::vectors::{Q1, Q2, UA};
 
     #[test]
     fn matches_f2_on_every_recorded_vector() {
